@@ -1,0 +1,1 @@
+"""Transports: how a script reaches a host. See base.Transport."""

@@ -1,0 +1,134 @@
+"""YAML loading that remembers where every key and item came from.
+
+`load_yaml(path)` returns plain-looking data whose mappings are `LocDict` and sequences
+`LocList`; both remember the file, line and column of each key/item so that errors can say
+``site.yml:12:7: tasks[2].hyperv_vm.cpus: ...``. Duplicate keys are an error (PyYAML would
+silently keep the last one).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, Location
+
+
+class LocDict(dict):  # type: ignore[type-arg]
+    """A dict that knows the location of itself and of each of its keys."""
+
+    __slots__ = ("loc", "key_locs")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loc: Location | None = None
+        self.key_locs: dict[Any, Location] = {}
+
+    def loc_of(self, key: Any) -> Location | None:
+        return self.key_locs.get(key, self.loc)
+
+
+class LocList(list):  # type: ignore[type-arg]
+    """A list that knows the location of itself and of each item."""
+
+    __slots__ = ("loc", "item_locs")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.loc: Location | None = None
+        self.item_locs: list[Location] = []
+
+    def loc_of(self, index: int) -> Location | None:
+        if 0 <= index < len(self.item_locs):
+            return self.item_locs[index]
+        return self.loc
+
+
+def _mark(loader: yaml.SafeLoader, node: yaml.Node) -> Location:
+    m = node.start_mark
+    return Location(getattr(loader, "hv_filename", m.name), m.line + 1, m.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    hv_filename = "<string>"
+    hv_error_cls: type[InputError] = InputError
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
+    loader.flatten_mapping(node)
+    out = LocDict()
+    out.loc = _mark(loader, node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise loader.hv_error_cls(
+                "a mapping key must be a plain value", location=_mark(loader, key_node)
+            ) from None
+        if key in out:
+            first = out.key_locs[key]
+            raise loader.hv_error_cls(
+                f"duplicate key {key!r} (first defined at line {first.line})",
+                location=_mark(loader, key_node),
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_locs[key] = _mark(loader, key_node)
+    return out
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
+    out = LocList()
+    out.loc = _mark(loader, node)
+    for child in node.value:
+        out.append(loader.construct_object(child, deep=True))
+        out.item_locs.append(_mark(loader, child))
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml_text(
+    text: str, filename: str = "<string>", error_cls: type[InputError] = InputError
+) -> Any:
+    """Parse YAML text; syntax errors become `error_cls` naming file, line and column."""
+    loader = _Loader(text)
+    loader.hv_filename = filename
+    loader.hv_error_cls = error_cls
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        raise error_cls(f"YAML syntax error: {problem}{context}", location=loc) from None
+    except yaml.YAMLError as exc:
+        raise error_cls(f"YAML error: {exc}", location=Location(filename)) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path, error_cls: type[InputError] = InputError) -> Any:
+    """Read and parse a YAML file (UTF-8)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error_cls("file not found", location=Location(str(path))) from None
+    except UnicodeDecodeError as exc:
+        raise error_cls(f"not UTF-8 text ({exc.reason})", location=Location(str(path))) from None
+    except OSError as exc:
+        raise error_cls(f"cannot read file: {exc.strerror}", location=Location(str(path))) from None
+    return load_yaml_text(text, str(path), error_cls)
+
+
+def location_of(container: Any, key: Any) -> Location | None:
+    """Location of `key` inside a LocDict/LocList, or of the container, if known."""
+    if isinstance(container, (LocDict, LocList)):
+        return container.loc_of(key)
+    return None
