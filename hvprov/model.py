@@ -126,6 +126,7 @@ class RunResult:
     hosts: dict[str, HostResult]
     interrupted: bool = False
     duration: float = 0.0
+    input_error: bool = False  # a host failed on bad input (undefined variable, bad argument)
 
     @property
     def changed_hosts(self) -> list[str]:
@@ -157,6 +158,8 @@ class RunResult:
         """ansible-playbook's codes; with `detailed` (plan) terraform's 0/1/2."""
         if self.interrupted:
             return 99
+        if self.input_error:
+            return 1 if detailed else 4
         if detailed:
             if self.failed:
                 return 1
@@ -171,6 +174,7 @@ class RunResult:
         return {
             "mode": self.mode,
             "interrupted": self.interrupted,
+            "input_error": self.input_error,
             "duration": round(self.duration, 4),
             "hosts": {n: self.hosts[n].to_dict() for n in sorted(self.hosts)},
             "summary": self.summary(),

@@ -1,0 +1,141 @@
+"""The library API: what the CLI and CI pipelines call.
+
+    import hvprov
+    result = hvprov.plan("playbooks/site.yml", "inventories/lab.yml")
+    result = hvprov.apply(playbook, inventory, extra_vars={"vm_memory_mb": 2048},
+                          on_event=print, limit="hyperv_hosts:!hv-web01")
+    result.changed_hosts, result.failed, result.to_dict(), result.exit_code()
+
+Inputs are paths or already-loaded objects (`Inventory`, `Playbook`) or plain Python data
+(a dict shaped like a YAML inventory, a list of plays). No global state: each call builds its
+own runner, renderer and templar, so runs in several threads do not interfere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Location, OptionsError, VariableError
+from .inventory import Inventory
+from .model import RunResult
+from .playbook import Playbook, load_playbook, playbook_from_data
+from .runner import RunOptions, Runner
+from .secrets import Secret, SecretRegistry
+from .yamlsrc import load_yaml, load_yaml_text
+
+InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, Any]
+PlaybookInput = Playbook | str | Path | Sequence[Mapping[str, Any]]
+
+
+def load_inventory(source: InventoryInput) -> Inventory:
+    if isinstance(source, Inventory):
+        return source
+    if isinstance(source, Mapping):
+        return Inventory.from_dict(source)
+    if isinstance(source, (str, Path)):
+        return Inventory.load([source])
+    return Inventory.load(list(source))
+
+
+def load_playbook_input(source: PlaybookInput) -> Playbook:
+    if isinstance(source, Playbook):
+        return source
+    if isinstance(source, (str, Path)):
+        return load_playbook(source)
+    return playbook_from_data(list(source))
+
+
+def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
+    """-e/--extra-vars: key=value pairs, a JSON/YAML mapping, or @file (YAML/JSON)."""
+    out: dict[str, Any] = {}
+    for i, raw in enumerate(values):
+        where = Location(f"--extra-vars[{i}]")
+        text = raw.strip()
+        if text.startswith("@"):
+            data = load_yaml(text[1:], VariableError)
+            if data is None:
+                continue
+            if not isinstance(data, Mapping):
+                raise VariableError(f"extra vars file must hold a mapping, got {type(data).__name__}",
+                                    location=Location(text[1:]))
+            out.update(data)
+        elif text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                data = load_yaml_text(text, where.file, VariableError)
+            if not isinstance(data, Mapping):
+                raise VariableError("expected a mapping", location=where)
+            out.update(data)
+        else:
+            import shlex
+
+            try:
+                parts = shlex.split(text)
+            except ValueError as exc:
+                raise VariableError(f"cannot parse {raw!r}: {exc}", location=where) from None
+            for part in parts:
+                key, sep, value = part.partition("=")
+                if not sep or not key.isidentifier():
+                    raise VariableError(f"expected key=value with a variable name, got {part!r}", location=where)
+                out[key] = value
+    return out
+
+
+def run(
+    playbook: PlaybookInput,
+    inventory: InventoryInput,
+    *,
+    mode: str = "apply",
+    limit: str | None = None,
+    tags: Sequence[str] = (),
+    skip_tags: Sequence[str] = (),
+    extra_vars: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str | Secret] | None = None,
+    forks: int = 5,
+    lab_dir: str | Path | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    executor: Executor | None = None,
+    script_timeout: float | None = None,
+    shard: tuple[int, int] | None = None,
+) -> RunResult:
+    """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
+
+    Raises `InputError` (exit 4) for bad inventory/playbook/variables and `OptionsError` (5) for bad options.
+    `secrets` are extra variables whose values are masked everywhere they could be shown.
+    """
+    if mode not in ("plan", "apply"):
+        raise OptionsError(f"mode must be 'plan' or 'apply', got {mode!r}")
+    if forks < 1:
+        raise OptionsError(f"forks must be at least 1, got {forks}")
+    if shard is not None and not (1 <= shard[0] <= shard[1]):
+        raise OptionsError(f"shard must be I/N with 1 <= I <= N, got {shard[0]}/{shard[1]}")
+    inv = load_inventory(inventory)
+    book = load_playbook_input(playbook)
+    registry = SecretRegistry()
+    evars = dict(extra_vars or {})
+    for key, value in (secrets or {}).items():
+        evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
+    registry.collect(evars)
+    options = RunOptions(
+        mode=mode, forks=forks, limit=limit, tags=tuple(tags), skip_tags=tuple(skip_tags),
+        extra_vars=evars, lab_dir=Path(lab_dir) if lab_dir else None, executor=executor,
+        script_timeout=script_timeout, shard=shard,
+    )
+    return Runner(inv, book, options, on_event=on_event, secrets=registry).run()
+
+
+def plan(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> RunResult:
+    """Dry run: changes nothing; later tasks plan against the state earlier ones will produce."""
+    return run(playbook, inventory, mode="plan", **kwargs)
+
+
+def apply(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> RunResult:
+    return run(playbook, inventory, mode="apply", **kwargs)
+
+
+__all__ = ["InputError", "apply", "load_inventory", "load_playbook_input", "parse_extra_vars", "plan", "run"]

@@ -1,0 +1,206 @@
+"""Command line: a thin layer over hvprov.api. The only place that reads argv and the
+environment and sets exit codes.
+
+Exit codes (as ansible-playbook; `plan --detailed-exitcode` as terraform):
+  0 success | 2 a host failed | 3 a host unreachable | 4 inventory/playbook/variable error
+  5 bad options | 99 interrupted | 250 unexpected error
+  plan --detailed-exitcode: 0 no changes | 2 changes pending | 1 error
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__, api
+from .errors import HvprovError, OptionsError
+
+EPILOG = __doc__.split("\n\n", 1)[1] if __doc__ else ""
+
+
+def _lab_dir(args: argparse.Namespace) -> Path:
+    return Path(args.lab_dir or os.environ.get("HVPROV_LAB_DIR") or ".hvprov-lab")
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/", 1))
+    except ValueError:
+        raise OptionsError(f"--shard expects I/N (e.g. 2/4), got {text!r}") from None
+    return i, n
+
+
+def _run_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("playbook", help="playbook YAML file")
+    p.add_argument("-i", "--inventory", action="append", required=True, help="inventory file (repeatable)")
+    p.add_argument("-l", "--limit", help="host pattern to restrict the run (groups, globs, !exclude, &intersect)")
+    p.add_argument("-t", "--tags", action="append", default=[], help="only tasks with these tags (comma-separated)")
+    p.add_argument("--skip-tags", action="append", default=[], help="skip tasks with these tags")
+    p.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON/YAML mapping, or @file")
+    p.add_argument("-f", "--forks", type=int, default=5, help="hosts in parallel (default 5)")
+    p.add_argument("--diff", action="store_true", help="show before/after of every change")
+    p.add_argument("--format", choices=("console", "json"), default="console", help="output format")
+    p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
+    p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
+    p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hvprov", description="Provision Hyper-V hosts declaratively.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hvprov {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_apply = sub.add_parser("apply", help="apply a playbook", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _run_common(p_apply)
+    p_apply.add_argument("-C", "--check", action="store_true", help="dry run (same as `hvprov plan`)")
+    p_plan = sub.add_parser("plan", help="dry run: show what apply would change", epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    _run_common(p_plan)
+    p_plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes pending, 1 error")
+    p_inv = sub.add_parser("inventory", help="show the resolved inventory")
+    p_inv.add_argument("-i", "--inventory", action="append", required=True)
+    g = p_inv.add_mutually_exclusive_group(required=True)
+    g.add_argument("--list", action="store_true", help="JSON as `ansible-inventory --list`")
+    g.add_argument("--host", help="variables of one host as JSON")
+    g.add_argument("--graph", action="store_true", help="group tree")
+    p_doc = sub.add_parser("doc", help="list modules or show one module's arguments")
+    p_doc.add_argument("module", nargs="?")
+    p_doc.add_argument("--json", action="store_true", help="machine-readable schema")
+    p_lab = sub.add_parser("lab", help="the simulated lab")
+    lab_sub = p_lab.add_subparsers(dest="lab_command", required=True)
+    for name, text in (("reset", "forget all simulated host state (fresh hosts on next contact)"),
+                       ("status", "list simulated hosts and their state")):
+        lp = lab_sub.add_parser(name, help=text)
+        lp.add_argument("hosts", nargs="*", help="only these hosts")
+        lp.add_argument("--lab-dir")
+    return parser
+
+
+def _do_run(args: argparse.Namespace) -> int:
+    from .report.console import ConsoleReporter
+    from .report.jsondoc import run_document
+    from .secrets import SecretRegistry
+
+    mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
+    extra = api.parse_extra_vars(args.extra_vars)
+    tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
+    skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
+    secrets = SecretRegistry()
+    reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if args.format == "console" else None
+    try:
+        result = api.run(
+            args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+            extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
+            shard=_shard(args.shard), script_timeout=args.script_timeout,
+        )
+    finally:
+        if reporter is not None:
+            reporter.close()
+    if reporter is not None:
+        reporter.recap(result)
+    else:
+        print(run_document(result, secrets))
+    return result.exit_code(detailed=getattr(args, "detailed_exitcode", False))
+
+
+def _do_inventory(args: argparse.Namespace) -> int:
+    from .secrets import mask
+
+    inv = api.load_inventory(args.inventory)
+    if args.list:
+        print(json.dumps(inv.to_ansible_list(), indent=2, default=str))
+    elif args.host:
+        if args.host not in inv.hosts:
+            raise OptionsError(f"host {args.host!r} is not in the inventory")
+        print(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str))
+    else:
+        for line in _graph(inv, "all", 0):
+            print(line)
+    return 0
+
+
+def _graph(inv: Any, group: str, depth: int) -> list[str]:
+    g = inv.groups[group]
+    lines = [f"{'  ' * depth}@{group}:"]
+    for child in g.children:
+        lines += _graph(inv, child, depth + 1)
+    lines += [f"{'  ' * (depth + 1)}{h}" for h in g.hosts]
+    return lines
+
+
+def _do_doc(args: argparse.Namespace) -> int:
+    from .docs import module_doc, module_list, module_schema
+
+    if args.module is None:
+        print(module_list())
+    elif args.json:
+        print(json.dumps(module_schema(args.module), indent=2))
+    else:
+        print(module_doc(args.module))
+    return 0
+
+
+def _do_lab(args: argparse.Namespace) -> int:
+    from .sim.store import LabStore
+
+    store = LabStore(_lab_dir(args))
+    names = args.hosts or None
+    if args.lab_command == "reset":
+        removed = store.reset(names)
+        print(f"lab reset: {removed} host state file(s) removed from {store.lab_dir}")
+        return 0
+    rows = store.status(names)
+    if not rows:
+        print(f"no simulated hosts in {store.lab_dir} (they are created on first contact)")
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
+        return 0 if exc.code == 0 else 5
+    verbose = getattr(args, "verbose", 0)
+    handlers = {"apply": _do_run, "plan": _do_run, "inventory": _do_inventory, "doc": _do_doc, "lab": _do_lab}
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        return handlers[args.command](args)
+    except HvprovError as exc:
+        if verbose >= 3:
+            traceback.print_exc()
+        print(f"ERROR: {exc}", file=sys.stderr)
+        code = exc.exit_code
+        if getattr(args, "detailed_exitcode", False) and code not in (99,):
+            return 1
+        return code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 99
+    except Exception as exc:  # pragma: no cover - last resort
+        if verbose >= 3:
+            traceback.print_exc()
+        print(f"ERROR: unexpected {type(exc).__name__}: {exc} (run with -vvv for a traceback)", file=sys.stderr)
+        return 250
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,40 @@
+"""The module registry: an explicit dict, no import-time discovery."""
+
+from __future__ import annotations
+
+from .base import Module
+from .control import Assert, Debug, SetFact
+from .feature import WindowsFeature
+from .powershell import PowerShell
+from .prereqs import HypervPrereqs
+from .reboot import Reboot
+
+MODULES: dict[str, Module] = {
+    m.name: m
+    for m in (
+        HypervPrereqs(),
+        WindowsFeature(),
+        Reboot(),
+        PowerShell(),
+        Debug(),
+        SetFact(),
+        Assert(),
+    )
+}
+
+# Ansible names users bring with them.
+ALIASES = {
+    "win_feature": "windows_feature",
+    "ansible.windows.win_feature": "windows_feature",
+    "win_reboot": "reboot",
+    "ansible.windows.win_reboot": "reboot",
+    "win_powershell": "powershell",
+    "ansible.windows.win_powershell": "powershell",
+    "ansible.builtin.debug": "debug",
+    "ansible.builtin.set_fact": "set_fact",
+    "ansible.builtin.assert": "assert",
+}
+
+
+def get(name: str) -> Module | None:
+    return MODULES.get(ALIASES.get(name, name))

@@ -1,0 +1,104 @@
+"""What a module is.
+
+A module turns validated arguments and typed facts into changes, in Python:
+
+* ``plan(args, facts, ctx) -> PlanResult``: pure, no I/O. Raises `TaskError` to refuse
+  (a limit, a prerequisite) before anything is touched.
+* ``predict(facts, changes) -> HostFacts``: the facts after the changes, so that later tasks
+  of a dry run plan against the state earlier ones will produce.
+* ``apply(args, changes, session) -> ApplyResult``: make the changes through the session
+  (which renders and runs templates). The runner re-reads facts afterwards.
+
+Control modules (debug, set_fact, assert) have ``needs_facts = False`` and do all their work in
+``plan`` (they have no side effects, so they behave the same in plan and apply).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import TaskError
+from ..facts import HostFacts
+from ..model import Change
+
+
+class Args(BaseModel):
+    """Base of every module's argument schema: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    changes: tuple[Change, ...] = ()
+    msg: str = ""  # why nothing changes, or a summary
+    data: dict[str, Any] = field(default_factory=dict)  # registered result
+    set_vars: dict[str, Any] = field(default_factory=dict)  # set_fact
+    failed: bool = False  # assert
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    msg: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    changed: bool | None = None  # None: as planned; False: nothing happened after all
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    host: str
+    check_mode: bool
+    variables: Mapping[str, Any]
+    evaluate: Callable[[str], Any] = lambda expr: None  # bare Jinja2 expression against the task vars
+
+
+class HostSession(Protocol):
+    """What a module may do to a host while applying (implemented by the runner)."""
+
+    name: str
+    facts: HostFacts
+
+    def run_template(self, template: str, **params: Any) -> dict[str, Any]: ...
+
+    def regather(self) -> HostFacts: ...
+
+    def reconnect(self) -> None: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def now(self) -> float: ...
+
+    def progress(self, message: str) -> None: ...
+
+
+class Module:
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    description: ClassVar[str] = ""
+    example: ClassVar[str] = ""
+    ArgsModel: ClassVar[type[Args]]
+    needs_facts: ClassVar[bool] = True
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        raise TaskError(f"module {self.name} has no plan()")  # every concrete module overrides
+
+    def predict(self, facts: HostFacts, changes: tuple[Change, ...]) -> HostFacts:
+        return facts
+
+    def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
+        return ApplyResult()
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace that also records predicted fields on HostFacts."""
+    return dataclasses.replace(obj, **changes)
+
+
+def fail(message: str) -> TaskError:
+    return TaskError(message)

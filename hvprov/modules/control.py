@@ -1,0 +1,75 @@
+"""Control modules that run on the controller: debug, set_fact, assert (as Ansible's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field, field_validator
+
+from ..errors import TaskError
+from ..facts import HostFacts
+from .base import Args, Module, PlanContext, PlanResult
+
+
+class DebugArgs(Args):
+    msg: Any = Field(None, description="Message to print (templated).")
+    var: str | None = Field(None, description="Name of a variable to print instead.")
+
+
+class Debug(Module):
+    name = "debug"
+    summary = "Print a message or a variable"
+    example = "- debug:\n    msg: \"{{ inventory_hostname }} runs {{ hvprov_facts.os.version }}\"\n"
+    ArgsModel = DebugArgs
+    needs_facts = False
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        if args.var is not None:
+            value = ctx.variables.get(args.var, f"VARIABLE IS NOT DEFINED: {args.var}")
+            return PlanResult(msg=f"{args.var}: {value}", data={args.var: value})
+        msg = "Hello world!" if args.msg is None else args.msg
+        return PlanResult(msg=str(msg), data={"msg": msg})
+
+
+class SetFactArgs(Args):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    cacheable: bool = Field(False, description="Accepted for Ansible compatibility; facts live for the run.")
+
+
+class SetFact(Module):
+    name = "set_fact"
+    summary = "Set host variables for the rest of the run (any key: value)"
+    example = "- set_fact:\n    vm_count: \"{{ vms | length }}\"\n"
+    ArgsModel = SetFactArgs
+    needs_facts = False
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        values = dict(args.model_extra or {})
+        return PlanResult(set_vars=values, data={"ansible_facts": values}, msg=", ".join(sorted(values)))
+
+
+class AssertArgs(Args):
+    that: list[Any] = Field(description="Expressions that must all be true.")
+    fail_msg: str | None = Field(None, description="Message when one is false.")
+    success_msg: str | None = Field(None, description="Message when all hold.")
+    quiet: bool = Field(False, description="Do not list the expressions on success.")
+
+    @field_validator("that", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if not isinstance(v, list) else v
+
+
+class Assert(Module):
+    name = "assert"
+    summary = "Fail unless expressions hold"
+    example = "- assert:\n    that:\n      - hvprov_facts.memory_mb >= 4096\n    fail_msg: not enough memory\n"
+    ArgsModel = AssertArgs
+    needs_facts = False
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        for expr in args.that:
+            ok = ctx.evaluate(expr) if isinstance(expr, str) else expr
+            if not ok:
+                raise TaskError(args.fail_msg or f"assertion failed: {expr}")
+        return PlanResult(msg=args.success_msg or "all assertions passed")

@@ -1,0 +1,218 @@
+"""The runner: plays over hosts, in parallel batches; tasks in order on each host.
+
+Each host goes through a play's tasks on its own (Ansible's "free" strategy): a slow reboot
+on one host never holds the others. One host's failure never stops the others. Data flows
+one way: inputs -> plan per task -> (apply) -> results and events.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .connection import ConnectionSpec
+from .errors import HvprovError, InputError, InterruptedRun, TaskError, TransportError, VariableError
+from .inventory import Host, Inventory
+from .model import HostResult, RunResult, Status, TaskResult
+from .playbook import Play, Playbook
+from .render import ScriptRenderer
+from .secrets import SecretRegistry
+from .session import HostSession
+from .taskexec import TaskExecutor, preflight
+from .templating import Templar
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunOptions:
+    mode: str = "apply"  # plan | apply
+    forks: int = 5
+    limit: str | None = None
+    tags: tuple[str, ...] = ()
+    skip_tags: tuple[str, ...] = ()
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    lab_dir: Path | None = None
+    executor: Executor | None = None
+    script_timeout: float | None = None
+    shard: tuple[int, int] | None = None  # (index, count), 1-based index
+
+
+class _HostState:
+    """What the runner keeps per host across plays."""
+
+    def __init__(self, host: Host, session: HostSession) -> None:
+        self.host = host
+        self.session = session
+        self.tasks: list[TaskResult] = []
+        self.status = Status.OK
+        self.msg = ""
+        self.input_error = False
+        self.facts_vars: dict[str, Any] = {}  # set_fact / register, across plays
+        self.started = time.monotonic()
+
+
+class Runner:
+    def __init__(self, inventory: Inventory, playbook: Playbook, options: RunOptions,
+                 on_event: EventSink | None = None, secrets: SecretRegistry | None = None) -> None:
+        self.inventory = inventory
+        self.playbook = playbook
+        self.opts = options
+        self.on_event = on_event
+        self.secrets = secrets or SecretRegistry()
+        self.templar = Templar()
+        self.renderer = ScriptRenderer()
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self.states: dict[str, _HostState] = {}
+        self.input_errors = False
+
+    # -- events ----------------------------------------------------------------
+    def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
+        if self.on_event is None:
+            return
+        event = {"event": kind, "ts": time.time(), "host": host, **data}
+        with self._lock:
+            self.on_event(event)
+
+    # -- hosts -----------------------------------------------------------------
+    def _select(self, play: Play) -> list[Host]:
+        hosts = self.inventory.select(play.hosts)
+        if self.opts.limit:
+            allowed = {h.name for h in self.inventory.select(self.opts.limit)}
+            hosts = [h for h in hosts if h.name in allowed]
+        if self.opts.shard:
+            index, count = self.opts.shard
+            hosts = [h for h in hosts if _shard_of(h.name, count) == index - 1]
+        return hosts
+
+    def _state(self, host: Host) -> _HostState:
+        st = self.states.get(host.name)
+        if st is None:
+            spec = ConnectionSpec.from_vars(host.name, dict(host.vars))
+            self.secrets.collect(dict(host.vars))
+            session = HostSession(
+                spec, self.renderer, lab_dir=self.opts.lab_dir,
+                emit=lambda kind, data, name=host.name: self.emit(kind, name, **data),
+                stop=self.stop, script_timeout=self.opts.script_timeout,
+            )
+            st = _HostState(host, session)
+            self.states[host.name] = st
+        return st
+
+    # -- run -------------------------------------------------------------------
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        self.secrets.collect(dict(self.opts.extra_vars))
+        self.emit("run_started", mode=self.opts.mode, playbook=self.playbook.path)
+        own_executor = self.opts.executor is None
+        executor = self.opts.executor or ThreadPoolExecutor(max_workers=max(1, self.opts.forks), thread_name_prefix="hvprov")
+        try:
+            plays = [(play, self._select(play)) for play in self.playbook.plays]
+            for play, hosts in plays:  # pre-flight: undefined variables are input errors (exit 4) before any host is touched
+                for h in hosts:
+                    preflight(self.templar, play, h, self.opts.extra_vars)
+            for play, hosts in plays:
+                if self.stop.is_set():
+                    break
+                self._run_play(play, hosts, executor)
+        except KeyboardInterrupt:
+            self.stop.set()
+        finally:
+            if own_executor:
+                executor.shutdown(wait=True, cancel_futures=True)
+            for st in self.states.values():
+                st.session.close()
+        result = self._result(time.monotonic() - started)
+        self.emit("run_done", summary=result.summary(), interrupted=result.interrupted)
+        return result
+
+    def _run_play(self, play: Play, hosts: list[Host], executor: Executor) -> None:
+        self.emit("play_started", name=play.name, hosts=[h.name for h in hosts])
+        live = [h for h in hosts if self._state(h).status not in (Status.FAILED, Status.UNREACHABLE)]
+        for batch in _batches(live, play.serial):
+            if self.stop.is_set():
+                return
+            futures = [executor.submit(self._run_host, play, h) for h in batch]
+            for f in futures:
+                f.result()
+            failed = sum(1 for h in batch if self.states[h.name].status in (Status.FAILED, Status.UNREACHABLE))
+            if play.any_errors_fatal and failed:
+                self.emit("play_aborted", name=play.name, reason="any_errors_fatal")
+                return
+            if play.max_fail_percentage is not None and batch and failed * 100.0 / len(batch) > play.max_fail_percentage:
+                self.emit("play_aborted", name=play.name,
+                          reason=f"{failed} of {len(batch)} hosts failed, over max_fail_percentage {play.max_fail_percentage:g}")
+                return
+
+    def _run_host(self, play: Play, host: Host) -> None:
+        st = self._state(host)
+        self.emit("host_started", host.name, play=play.name)
+        ex = TaskExecutor(self, play, st)
+        try:
+            ex.run()
+        except InterruptedRun:
+            self.stop.set()
+        except TransportError as exc:
+            st.status = Status.UNREACHABLE
+            st.msg = self.secrets.scrub(exc.message)
+        except InputError as exc:
+            st.status = Status.FAILED
+            st.input_error = True
+            st.msg = self.secrets.scrub(str(exc))
+        except (TaskError, HvprovError) as exc:
+            st.status = Status.FAILED
+            st.msg = self.secrets.scrub(str(exc))
+        except Exception as exc:  # a bug must fail this host, not the run
+            st.status = Status.FAILED
+            st.msg = f"internal error: {type(exc).__name__}: {self.secrets.scrub(str(exc))}"
+        if st.input_error:
+            self.input_errors = True
+        self.emit("host_done", host.name, status=st.status.value, msg=st.msg,
+                  round_trips=st.session.round_trips)
+
+    def _result(self, duration: float) -> RunResult:
+        hosts = {}
+        for name, st in self.states.items():
+            status = st.status
+            if status is Status.OK and any(t.changed and t.status is Status.CHANGED for t in st.tasks):
+                status = Status.CHANGED
+            hosts[name] = HostResult(
+                name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips,
+                scripts_run=st.session.scripts_run, msg=st.msg, duration=time.monotonic() - st.started,
+            )
+        return RunResult(mode=self.opts.mode, hosts=hosts, interrupted=self.stop.is_set(),
+                         duration=duration, input_error=self.input_errors)
+
+
+def _batches(hosts: list[Host], serial: tuple[int | str, ...]) -> list[list[Host]]:
+    if not serial:
+        return [hosts] if hosts else []
+    out: list[list[Host]] = []
+    i = 0
+    step_index = 0
+    while i < len(hosts):
+        s = serial[min(step_index, len(serial) - 1)]
+        if isinstance(s, str) and s.endswith("%"):
+            size = max(1, math.floor(len(hosts) * float(s[:-1]) / 100))
+        else:
+            size = int(s)
+        out.append(hosts[i:i + size])
+        i += size
+        step_index += 1
+    return out
+
+
+def _shard_of(name: str, count: int) -> int:
+    import zlib
+
+    return zlib.crc32(name.encode("utf-8")) % count
+
+
+__all__ = ["RunOptions", "Runner", "VariableError"]

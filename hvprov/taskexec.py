@@ -1,0 +1,303 @@
+"""Running one play's tasks on one host (plan or apply), and the pre-flight variable check."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from . import modules as registry
+from .errors import InputError, InterruptedRun, Location, RemoteError, TaskError, TransportError, VariableError
+from .inventory import Host
+from .model import Change, Status, TaskResult
+from .modules.base import PlanContext
+from .playbook import Play, Task, describe_validation
+from .secrets import mask
+from .templating import BUILTIN_NAMES, Templar
+from .yamlsrc import location_of
+
+if TYPE_CHECKING:
+    from .runner import Runner, _HostState
+
+MAGIC = frozenset({
+    "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts",
+    "ansible_check_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_batch",
+    "playbook_dir", "ansible_loop", "ansible_index_var",
+})
+NO_LOG_MSG = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+_GUARDED = r"\b{name}\b(?:[^|{{}}]*?\bis\s+(?:not\s+)?(?:un)?defined|\s*\|\s*(?:default|d)\b)"
+
+
+def _task_text(task: Task) -> str:
+    return repr((task.args, task.when, task.loop, task.name, task.changed_when, task.failed_when))
+
+
+def _task_refs(templar: Templar, task: Task) -> dict[str, str]:
+    """name -> field where it is referenced (host-independent; cached on the Templar)."""
+    cache = templar.__dict__.setdefault("_refs_cache", {})
+    key = id(task)
+    if key in cache:
+        return cache[key]
+    refs: dict[str, str] = {}
+    parts: list[tuple[str, Any, bool]] = [
+        (f"{task.path}.{task.module}", task.args, False),
+        (f"{task.path}.name", task.name, False),
+        (f"{task.path}.loop", task.loop, False),
+    ]
+    parts += [(f"{task.path}.when", w, isinstance(w, str)) for w in task.when]
+    for key_name, exprs in (("changed_when", task.changed_when), ("failed_when", task.failed_when)):
+        parts += [(f"{task.path}.{key_name}", e, isinstance(e, str)) for e in exprs or ()]
+    text = _task_text(task)
+    for fieldpath, value, bare in parts:
+        for name in templar.undeclared(value, bare=bare):
+            if re.search(_GUARDED.format(name=re.escape(name)), text):
+                continue  # `x is defined` / `x | default(...)` guards make it legal
+            refs.setdefault(name, fieldpath)
+    cache[key] = refs
+    return refs
+
+
+def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> None:
+    """Undefined top-level variables are input errors before any host is touched."""
+    known = set(host.vars) | set(play.vars) | set(extra_vars) | MAGIC | BUILTIN_NAMES
+    for task in play.tasks + play.handlers:
+        local = known | set(task.vars) | ({task.loop_var, "ansible_loop"} if task.loop is not None else set())
+        if task.register:
+            local.add(task.register)
+        for name, fieldpath in _task_refs(templar, task).items():
+            if name not in local:
+                raise VariableError(
+                    f"undefined variable {name!r} for host {host.name}", location=task.location, field=fieldpath
+                )
+        if task.register:
+            known.add(task.register)
+        if task.module == "set_fact" and isinstance(task.args, Mapping):
+            known |= {str(k) for k in task.args}
+
+
+class TaskExecutor:
+    def __init__(self, runner: Runner, play: Play, st: _HostState) -> None:
+        self.r = runner
+        self.play = play
+        self.st = st
+        self.session = st.session
+        self.host = st.host
+        self.plan_mode = runner.opts.mode == "plan"
+
+    # -- selection -----------------------------------------------------------
+    def selected(self, task: Task) -> bool:
+        tags = set(task.tags) | set(self.play.tags)
+        want, skip = set(self.r.opts.tags), set(self.r.opts.skip_tags)
+        if skip & tags or ("tagged" in skip and tags) or ("untagged" in skip and not tags):
+            return False
+        if "never" in tags and not (want & tags):
+            return False
+        if not want or "all" in want or "always" in tags:
+            return True
+        return bool(want & tags) or ("tagged" in want and bool(tags)) or ("untagged" in want and not tags)
+
+    # -- variables -----------------------------------------------------------
+    def variables(self, task: Task) -> dict[str, Any]:
+        v: dict[str, Any] = dict(self.host.vars)
+        v.update(self.play.vars)
+        if self.session.has_facts:
+            v["hvprov_facts"] = self.session.facts_dict()
+        v.update(self.st.facts_vars)
+        v.update(task.vars)
+        v.update(self.r.opts.extra_vars)
+        v["inventory_hostname"] = self.host.name
+        v["inventory_hostname_short"] = self.host.name.split(".")[0]
+        v["group_names"] = [g for g in self.host.groups if g != "all"]
+        v["ansible_check_mode"] = self.plan_mode
+        v["hvprov_mode"] = self.r.opts.mode
+        v["playbook_dir"] = str(self.r.playbook.base_dir)
+        return v
+
+    # -- the play on this host -------------------------------------------------
+    def run(self) -> None:
+        if self.play.gather_facts:
+            self._gather()
+        notified: list[str] = []
+        for task in self.play.tasks:
+            if not self._one(task, notified):
+                return
+        for handler in self.play.handlers:
+            if handler.name in notified or set(handler.listen) & set(notified):
+                if not self._one(handler, []):
+                    return
+
+    def _gather(self) -> None:
+        t0 = time.monotonic()
+        self.r.emit("task_started", self.host.name, task="Gathering Facts", module="facts")
+        if not self.session.has_facts:
+            try:
+                self.session.regather()
+            except TransportError as exc:
+                self._record(TaskResult("Gathering Facts", "facts", Status.UNREACHABLE, msg=exc.message, duration=time.monotonic() - t0))
+                raise
+            except RemoteError as exc:
+                self._record(TaskResult("Gathering Facts", "facts", Status.FAILED, msg=str(exc), duration=time.monotonic() - t0))
+                raise TaskError(f"gathering facts failed: {exc}") from None
+        self._record(TaskResult("Gathering Facts", "facts", Status.OK, duration=time.monotonic() - t0))
+
+    def _record(self, res: TaskResult) -> None:
+        res = TaskResult(res.name, res.module, res.status, res.changes, self.r.secrets.scrub(res.msg),
+                         res.ignored, res.data, res.duration)
+        self.st.tasks.append(res)
+        self.r.emit("task_done", self.host.name, result=res)
+
+    def _one(self, task: Task, notified: list[str]) -> bool:
+        """Run one task; False when the host must stop."""
+        if self.r.stop.is_set():
+            raise InterruptedRun("interrupted")
+        if not self.selected(task):
+            return True
+        res = self._run_task(task)
+        if res.status is Status.FAILED and not res.ignored:
+            self.st.status = Status.FAILED
+            self.st.msg = res.msg
+            return False
+        if res.status is Status.CHANGED:
+            notified.extend(task.notify)
+        return True
+
+    def _run_task(self, task: Task) -> TaskResult:
+        t0 = time.monotonic()
+        base = self.variables(task)
+        try:
+            name = str(self.r.templar.template(task.name, base, task.location, f"{task.path}.name"))
+        except VariableError:
+            name = task.name
+        self.r.emit("task_started", self.host.name, task=name, module=task.module)
+        changes: list[Change] = []
+        msgs: list[str] = []
+        results: list[dict[str, Any]] = []
+        status = Status.SKIPPED
+        try:
+            for item in self._items(task, base):
+                vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
+                if not self._when(task, vars_):
+                    continue
+                msg, data = self._item(task, vars_, changes)
+                status = Status.OK
+                if msg:
+                    msgs.append(msg)
+                results.append(data)
+        except TransportError as exc:
+            self._record(TaskResult(name, task.module, Status.UNREACHABLE, tuple(changes), exc.message, duration=time.monotonic() - t0))
+            raise
+        except InputError as exc:
+            self.st.input_error = True
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except (TaskError, RemoteError) as exc:
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        if status is Status.OK and any(c.mutating for c in changes):
+            status = Status.CHANGED
+        return self._finish(task, name, status, changes, msgs, results, t0)
+
+    def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
+                results: list[dict[str, Any]], t0: float) -> TaskResult:
+        result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
+        if task.loop is not None:
+            result["results"] = results
+        elif results:
+            result.update(results[0])
+        if status in (Status.OK, Status.CHANGED) and (task.changed_when is not None or task.failed_when is not None):
+            status = self._conditions(task, status, result)
+        if task.register:
+            self.st.facts_vars[task.register] = result
+        ignored = status is Status.FAILED and task.ignore_errors
+        shown = tuple(changes)
+        msg = "; ".join(msgs)
+        if task.no_log:
+            msg = NO_LOG_MSG
+            shown = tuple(Change(c.resource, c.action, {"censored": NO_LOG_MSG} if c.before else {},
+                                 {"censored": NO_LOG_MSG} if c.after else {}, "", c.disruptive, c.unknown) for c in changes)
+        res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
+                         time.monotonic() - t0)
+        self._record(res)
+        return self.st.tasks[-1]
+
+    def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
+        vars_ = {**self.variables(task), **({task.register: result} if task.register else {}), "result": result}
+        if task.failed_when is not None and all(self._eval(task, e, vars_, "failed_when") for e in task.failed_when):
+            result["failed"] = True
+            return Status.FAILED
+        if task.changed_when is not None and not self.plan_mode:
+            changed = all(self._eval(task, e, vars_, "changed_when") for e in task.changed_when)
+            result["changed"] = changed
+            return Status.CHANGED if changed else Status.OK
+        return status
+
+    def _eval(self, task: Task, expr: Any, vars_: dict[str, Any], key: str) -> Any:
+        if not isinstance(expr, str):
+            return expr
+        return self.r.templar.evaluate(expr, vars_, task.location, f"{task.path}.{key}")
+
+    def _items(self, task: Task, base: dict[str, Any]) -> list[Any]:
+        if task.loop is None:
+            return [_NO_ITEM]
+        items = self.r.templar.template(task.loop, base, task.location, f"{task.path}.loop")
+        if not isinstance(items, list):
+            raise VariableError(f"loop expects a list, got {type(items).__name__} {items!r:.60}",
+                                location=task.location, field=f"{task.path}.loop")
+        return items
+
+    def _when(self, task: Task, vars_: dict[str, Any]) -> bool:
+        return all(bool(self._eval(task, w, vars_, "when")) for w in task.when)
+
+    def _item(self, task: Task, vars_: dict[str, Any], changes: list[Change]) -> tuple[str, dict[str, Any]]:
+        """Plan (and apply) one loop item; appends its changes to `changes` before applying."""
+        module = registry.MODULES[task.module]
+        where = location_of(task.args, None) or task.location
+        raw = self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}")
+        try:
+            args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            key = e["loc"][0] if e["loc"] else None
+            loc = location_of(task.args, key) if isinstance(task.args, Mapping) and key in task.args else task.location
+            raise InputError(describe_validation(e), location=loc or Location(self.r.playbook.path),
+                             field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
+        facts = self.session.facts if module.needs_facts else None
+        ctx = PlanContext(self.host.name, self.plan_mode, vars_,
+                          evaluate=lambda e: self.r.templar.evaluate(e, vars_, task.location, f"{task.path}.{task.module}"))
+        planned = module.plan(args, facts, ctx)
+        data = dict(planned.data)
+        msg = planned.msg
+        if planned.set_vars:
+            self.st.facts_vars.update(planned.set_vars)
+        start = len(changes)
+        changes.extend(planned.changes)
+        if planned.changes and facts is not None:
+            if self.plan_mode:
+                self.session.set_facts(module.predict(facts, planned.changes))
+            else:
+                refresh = any(c.mutating for c in planned.changes) and module.name != "reboot"
+                try:
+                    applied = module.apply(args, planned.changes, self.session)
+                except TransportError:
+                    raise
+                except Exception:
+                    if refresh:  # re-read what the failed apply left behind, best effort
+                        try:
+                            self.session.regather()
+                        except (TransportError, RemoteError):
+                            pass
+                    raise
+                if refresh:
+                    self.session.regather()
+                for c in planned.changes:
+                    self.r.emit("change_applied", self.host.name, change=c.to_dict())
+                if applied.changed is False:
+                    del changes[start:]
+                msg = applied.msg or msg
+                data.update(applied.data)
+        data.setdefault("msg", msg)
+        return msg, data
+
+
+_NO_ITEM = object()

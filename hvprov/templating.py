@@ -1,0 +1,197 @@
+"""Jinja2 for playbook values (not PowerShell: that is render.py).
+
+Ansible semantics: a string that is exactly one ``{{ expression }}`` evaluates to the native
+value (a list stays a list); any other string with Jinja2 renders to a string; undefined
+variables are errors (StrictUndefined) reported with the file, line and field. Expressions
+are compiled once per `Templar` (one per run) and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import jinja2.nativetypes
+import yaml
+
+from .errors import Location, VariableError
+from .secrets import Secret
+
+_SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "true", "on", "1", "y")
+    return bool(value)
+
+
+def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
+    flags = re.IGNORECASE if ignorecase else 0
+    return re.sub(pattern, replacement, str(value), flags=flags)
+
+
+def _mandatory(value: Any, msg: str | None = None) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        raise jinja2.UndefinedError(msg or "mandatory variable not defined")
+    return value
+
+
+def _combine(*dicts: Mapping[str, Any], recursive: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in dicts:
+        for k, v in d.items():
+            if recursive and isinstance(out.get(k), dict) and isinstance(v, Mapping):
+                out[k] = _combine(out[k], v, recursive=True)
+            else:
+                out[k] = v
+    return out
+
+
+FILTERS: dict[str, Any] = {
+    "bool": _to_bool,
+    "to_json": lambda v, **kw: json.dumps(v, **kw),
+    "from_json": lambda v: json.loads(v),
+    "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False),
+    "from_yaml": lambda v: yaml.safe_load(v),
+    "regex_replace": _regex_replace,
+    "regex_search": lambda v, p: (m.group(0) if (m := re.search(p, str(v))) else None),
+    "mandatory": _mandatory,
+    "combine": _combine,
+    "dict2items": lambda d: [{"key": k, "value": v} for k, v in d.items()],
+    "items2dict": lambda items: {i["key"]: i["value"] for i in items},
+    "quote": lambda v: "'" + str(v).replace("'", "'\"'\"'") + "'",
+    "type_debug": lambda v: type(v).__name__,
+}
+
+TESTS: dict[str, Any] = {
+    "match": lambda v, p: re.match(p, str(v)) is not None,
+    "search": lambda v, p: re.search(p, str(v)) is not None,
+    "contains": lambda seq, x: x in seq,
+}
+
+
+class _Env(jinja2.nativetypes.NativeEnvironment):
+    pass
+
+
+def _finalize(value: Any) -> Any:
+    return value
+
+
+class Templar:
+    """Evaluates templated values against variables. Thread-safe; compile cache per instance."""
+
+    def __init__(self) -> None:
+        self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
+        self.text = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        for env in (self.native, self.text):
+            env.filters.update(FILTERS)
+            env.tests.update(TESTS)
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    # -- compile cache ---------------------------------------------------------
+    def _compiled(self, kind: str, source: str) -> Any:
+        key = (kind, source)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        if kind == "expr":
+            compiled = self.native.compile_expression(source, undefined_to_none=False)
+        elif kind == "native":
+            compiled = self.native.from_string(source)
+        else:
+            compiled = self.text.from_string(source)
+        with self._lock:
+            self._cache[key] = compiled
+        return compiled
+
+    @staticmethod
+    def is_template(value: Any) -> bool:
+        return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+    # -- evaluation ------------------------------------------------------------
+    def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "") -> Any:
+        """Recursively template strings inside lists/dicts."""
+        if isinstance(value, str):
+            if not self.is_template(value):
+                return value
+            return self._render_str(value, variables, where, field)
+        if isinstance(value, Mapping) and not isinstance(value, Secret):
+            return {k: self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.template(v, variables, _loc(value, i, where), f"{field}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _render_str(self, value: str, variables: Mapping[str, Any], where: Location | None, field: str) -> Any:
+        try:
+            m = _SINGLE_EXPR.match(value.strip()) if value.strip() == value else None
+            if m:
+                return self._compiled("expr", m.group("expr").strip())(**variables)
+            return self._compiled("text", value).render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise VariableError(f"template syntax error: {exc.message} in {value!r}", location=where, field=field or None) from None
+        except VariableError:
+            raise
+        except Exception as exc:  # filters raising TypeError/ValueError on bad input
+            raise VariableError(f"template error: {type(exc).__name__}: {exc} in {value!r}", location=where, field=field or None) from None
+
+    def evaluate(self, expression: str, variables: Mapping[str, Any], where: Location | None = None, field: str = "") -> Any:
+        """A bare expression (``when``, ``changed_when``, ``that``)."""
+        expr = expression.strip()
+        m = _SINGLE_EXPR.match(expr)
+        if m:  # users sometimes write when: "{{ x }}"
+            expr = m.group("expr").strip()
+        try:
+            return self._compiled("expr", expr)(**variables)
+        except jinja2.UndefinedError as exc:
+            raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise VariableError(f"expression syntax error: {exc.message} in {expression!r}", location=where, field=field or None) from None
+        except Exception as exc:
+            raise VariableError(f"expression error: {type(exc).__name__}: {exc} in {expression!r}", location=where, field=field or None) from None
+
+    def undeclared(self, value: Any, bare: bool = False) -> set[str]:
+        """Top-level variable names a value refers to (for the pre-flight check)."""
+        names: set[str] = set()
+        if isinstance(value, str):
+            source = None
+            if bare:
+                source = "{{ " + value + " }}"
+            elif self.is_template(value):
+                source = value
+            if source is not None:
+                try:
+                    ast = self.text.parse(source)
+                except jinja2.TemplateSyntaxError as exc:
+                    raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
+                names |= jinja2.meta.find_undeclared_variables(ast)
+        elif isinstance(value, Mapping):
+            for v in value.values():
+                names |= self.undeclared(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                names |= self.undeclared(v)
+        return names
+
+
+def _loc(container: Any, key: Any, default: Location | None) -> Location | None:
+    loc_of = getattr(container, "loc_of", None)
+    if loc_of is not None:
+        found = loc_of(key)
+        if found is not None:
+            return found
+    return default
+
+
+BUILTIN_NAMES = frozenset(
+    {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "true", "false", "none", "True", "False", "None", "omit"}
+)
