@@ -117,24 +117,38 @@ class Templar:
         return isinstance(value, str) and ("{{" in value or "{%" in value)
 
     # -- evaluation ------------------------------------------------------------
-    def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "") -> Any:
+    def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
+                 _depth: int = 0) -> Any:
         """Recursively template strings inside lists/dicts."""
         if isinstance(value, str):
             if not self.is_template(value):
                 return value
-            return self._render_str(value, variables, where, field)
+            return self._render_str(value, variables, where, field, _depth)
         if isinstance(value, Mapping) and not isinstance(value, Secret):
-            return {k: self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k)) for k, v in value.items()}
+            return {k: self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k), _depth)
+                    for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.template(v, variables, _loc(value, i, where), f"{field}[{i}]") for i, v in enumerate(value)]
+            return [self.template(v, variables, _loc(value, i, where), f"{field}[{i}]", _depth) for i, v in enumerate(value)]
         return value
 
-    def _render_str(self, value: str, variables: Mapping[str, Any], where: Location | None, field: str) -> Any:
+    def _render_str(self, value: str, variables: Mapping[str, Any], where: Location | None, field: str,
+                    depth: int = 0) -> Any:
         try:
             m = _SINGLE_EXPR.match(value.strip()) if value.strip() == value else None
             if m:
-                return self._compiled("expr", m.group("expr").strip())(**variables)
-            return self._compiled("text", value).render(**variables)
+                out = self._compiled("expr", m.group("expr").strip())(**variables)
+                if isinstance(out, jinja2.Undefined):
+                    out._fail_with_undefined_error()
+            else:
+                out = self._compiled("text", value).render(**variables)
+            # Variables may hold templates themselves (Ansible templates them lazily): resolve them.
+            if depth < 10 and _holds_template(out):
+                if isinstance(out, str):
+                    return self._render_str(out, variables, where, field, depth + 1)
+                return self.template(out, variables, where, field, depth + 1)
+            if depth >= 10 and _holds_template(out):
+                raise VariableError(f"recursive loop detected in template {value!r}", location=where, field=field or None)
+            return out
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -151,7 +165,10 @@ class Templar:
         if m:  # users sometimes write when: "{{ x }}"
             expr = m.group("expr").strip()
         try:
-            return self._compiled("expr", expr)(**variables)
+            out = self._compiled("expr", expr)(**variables)
+            if isinstance(out, jinja2.Undefined):
+                out._fail_with_undefined_error()
+            return out
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -181,6 +198,16 @@ class Templar:
             for v in value:
                 names |= self.undeclared(v)
         return names
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, Mapping) and not isinstance(value, Secret):
+        return any(_holds_template(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_template(v) for v in value)
+    return False
 
 
 def _loc(container: Any, key: Any, default: Location | None) -> Location | None:

@@ -24,8 +24,12 @@ def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node = raw
     parts = dotted.split(".")
     for p in parts[:-1]:
-        node = node[p]
-    node[parts[-1]] = copy.deepcopy(value)
+        node = node[int(p)] if isinstance(node, list) else node[p]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = copy.deepcopy(value)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def facts(name: str = "2008r2-standard-fresh", **overrides: Any) -> HostFacts:

@@ -8,6 +8,9 @@ from .feature import WindowsFeature
 from .powershell import PowerShell
 from .prereqs import HypervPrereqs
 from .reboot import Reboot
+from .vhd import HypervVhd
+from .vm import HypervVm
+from .vswitch import VSwitch
 
 MODULES: dict[str, Module] = {
     m.name: m
@@ -15,6 +18,9 @@ MODULES: dict[str, Module] = {
         HypervPrereqs(),
         WindowsFeature(),
         Reboot(),
+        VSwitch(),
+        HypervVhd(),
+        HypervVm(),
         PowerShell(),
         Debug(),
         SetFact(),
@@ -33,6 +39,7 @@ ALIASES = {
     "ansible.builtin.debug": "debug",
     "ansible.builtin.set_fact": "set_fact",
     "ansible.builtin.assert": "assert",
+    "win_hyperv_switch": "hyperv_vswitch",
 }
 
 

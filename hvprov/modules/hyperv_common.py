@@ -1,0 +1,74 @@
+"""Helpers shared by the Hyper-V resource modules (switches, VHDs, VMs)."""
+
+from __future__ import annotations
+
+from ..errors import TaskError
+from ..facts import Adapter, HostFacts, Switch, Vhd, Vm
+from ..editions import product_name
+
+# Windows Server 2008 R2 (Hyper-V v1) limits, domain brief §5.6.
+V1_MAX_CPUS = 4
+V1_MAX_MEMORY_MB = 64 * 1024
+V1_MAX_VHD_BYTES = 2040 * 1024**3
+V1_MAX_SYNTHETIC_NICS = 8
+V1_MAX_LEGACY_NICS = 4
+V2_MAX_VHD_BYTES = 2040 * 1024**3  # VHD format; VHDX: 64 TB
+VHDX_MAX_BYTES = 64 * 1024**4
+
+
+def template(facts: HostFacts, op: str) -> str:
+    return f"hyperv_{facts.backend}/{op}.ps1.j2"
+
+
+def require_hypervisor(facts: HostFacts, what: str) -> None:
+    if not facts.hypervisor.running and "hypervisor" not in facts.predicted:
+        raise TaskError(
+            f"cannot manage {what}: the Hyper-V hypervisor is not running on this host "
+            "(install the role with windows_feature and reboot first)"
+        )
+
+
+def os_name(facts: HostFacts) -> str:
+    return product_name(facts.os.version)
+
+
+def find_switch(facts: HostFacts, name: str) -> Switch | None:
+    found = [s for s in facts.switches if s.name == name]
+    if len(found) > 1:
+        raise TaskError(f"{len(found)} virtual switches are named {name!r} (ids {', '.join(s.id for s in found)}); rename or remove one")
+    return found[0] if found else None
+
+
+def find_adapter(facts: HostFacts, ref: str) -> Adapter | None:
+    norm = ref.replace("-", "").replace(":", "").upper()
+    for a in facts.adapters:
+        if a.name == ref or (a.mac and a.mac.replace("-", "").replace(":", "").upper() == norm):
+            return a
+    return None
+
+
+def find_vm(facts: HostFacts, name: str) -> Vm | None:
+    found = [v for v in facts.vms if v.name == name]
+    if len(found) > 1:
+        raise TaskError(
+            f"{len(found)} VMs are named {name!r} (ids {', '.join(v.id for v in found)}): Hyper-V does not keep "
+            "VM names unique, so hvprov cannot tell which one you mean; rename or remove the extra one"
+        )
+    return found[0] if found else None
+
+
+def find_vhd(facts: HostFacts, path: str) -> Vhd | None:
+    low = path.lower()
+    for v in facts.vhds:
+        if v.path.lower() == low:
+            return v
+    return None
+
+
+def vms_on_switch(facts: HostFacts, name: str) -> list[str]:
+    return sorted({vm.name for vm in facts.vms for nic in vm.nics if nic.switch == name})
+
+
+def vms_using_disk(facts: HostFacts, path: str) -> list[Vm]:
+    low = path.lower()
+    return [vm for vm in facts.vms if any(d.path.lower() == low for d in vm.disks)]

@@ -1,0 +1,143 @@
+"""hyperv_vswitch: external, internal and private virtual switches."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..errors import TaskError
+from ..facts import HostFacts, Switch
+from ..model import Action, Change
+from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
+from .hyperv_common import find_adapter, find_switch, require_hypervisor, template, vms_on_switch
+
+
+class VSwitchArgs(Args):
+    name: str = Field(min_length=1, max_length=100, description="Switch name (Hyper-V does not enforce uniqueness; hvprov does).")
+    type: Literal["external", "internal", "private"] = Field("external", description="Switch type.")
+    adapter: str | None = Field(None, description="External switches: the physical adapter, by name or MAC address.")
+    allow_management_os: bool = Field(True, description="External switches: share the adapter with the host (a host vNIC).")
+    state: Literal["present", "absent"] = "present"
+    force: bool = Field(False, description="Allow binding the management adapter without host access, or deleting a switch VMs use.")
+
+    @model_validator(mode="after")
+    def _adapter_for_external(self) -> VSwitchArgs:
+        if self.state == "present" and self.type == "external" and not self.adapter:
+            raise ValueError("an external switch needs 'adapter'")
+        if self.type != "external" and self.adapter:
+            raise ValueError(f"'adapter' applies to external switches only, not {self.type}")
+        if any(ord(ch) < 32 for ch in self.name):
+            raise ValueError("switch names cannot contain control characters")
+        return self
+
+
+def _props(s: Switch) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": s.type}
+    if s.type == "external":
+        out["adapter"] = s.adapter
+        out["allow_management_os"] = s.allow_management_os
+    return out
+
+
+class VSwitch(Module):
+    name = "hyperv_vswitch"
+    summary = "Manage a Hyper-V virtual switch (external, internal, private)"
+    description = (
+        "2008 R2: WMI root\\virtualization (CreateSwitch, CreateSwitchPort, SetupSwitch or "
+        "BindExternalEthernetPort, CreateInternalEthernetPortDynamicMac); 2012+: New-/Set-/Remove-VMSwitch. "
+        "Refuses to bind the adapter that carries the management connection without management OS "
+        "access (it would cut the host off) and to delete a switch VMs are connected to, unless forced."
+    )
+    example = (
+        "- name: External switch on the second NIC\n  hyperv_vswitch:\n    name: External\n"
+        "    type: external\n    adapter: Local Area Connection 2\n    allow_management_os: false\n"
+    )
+    ArgsModel = VSwitchArgs
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        assert facts is not None
+        require_hypervisor(facts, f"virtual switch {args.name}")
+        current = find_switch(facts, args.name)
+        res = f"vswitch/{args.name}"
+        if args.state == "absent":
+            if current is None:
+                return PlanResult(msg=f"vswitch {args.name} already absent")
+            users = vms_on_switch(facts, args.name)
+            if users and not args.force:
+                raise TaskError(f"vswitch {args.name} is used by VM(s) {', '.join(users)}: disconnect them first or set force: true")
+            return PlanResult(changes=(Change(res, Action.DELETE, before=_props(current), reason="state absent",
+                                              disruptive=bool(users), data={"id": current.id}),), msg=f"delete vswitch {args.name}")
+        want: dict[str, Any] = {"type": args.type}
+        if args.type == "external":
+            adapter = find_adapter(facts, args.adapter)
+            if adapter is None:
+                names = ", ".join(a.name for a in facts.adapters) or "none"
+                raise TaskError(f"adapter {args.adapter!r} not found on this host (adapters: {names})")
+            if adapter.bound_switch and adapter.bound_switch != args.name:
+                raise TaskError(f"adapter {adapter.name!r} is already bound to vswitch {adapter.bound_switch!r}")
+            if adapter.management and not args.allow_management_os and not args.force:
+                ips = ", ".join(adapter.ips) or "the management address"
+                raise TaskError(
+                    f"refusing to bind {adapter.name!r} to external vswitch {args.name} without management OS access: "
+                    f"it carries this host's management connection ({ips}) and the host would be cut off; "
+                    "set allow_management_os: true, use another adapter, or force: true"
+                )
+            want["adapter"] = adapter.name
+            want["allow_management_os"] = args.allow_management_os
+        if current is None:
+            return PlanResult(changes=(Change(res, Action.CREATE, after=want, reason="does not exist"),),
+                              msg=f"create {args.type} vswitch {args.name}")
+        have = _props(current)
+        diff_before = {k: have.get(k) for k in want if have.get(k) != want[k]}
+        if not diff_before:
+            where = f" on {current.adapter}" if current.type == "external" else ""
+            return PlanResult(msg=f"vswitch {args.name} already {current.type}{where}")
+        users = vms_on_switch(facts, args.name)
+        replace_needed = facts.backend == "v1" and ("type" in diff_before or "adapter" in diff_before)
+        reason = "replace (2008 R2 cannot change a switch's type or adapter in place)" if replace_needed else "settings differ"
+        return PlanResult(
+            changes=(Change(res, Action.UPDATE, before=diff_before, after={k: want[k] for k in diff_before},
+                            reason=reason, disruptive=bool(users) and replace_needed or "adapter" in diff_before,
+                            data={"id": current.id, "replace": replace_needed}),),
+            msg=f"update vswitch {args.name}",
+        )
+
+    def predict(self, facts: HostFacts, changes: tuple[Change, ...]) -> HostFacts:
+        switches = list(facts.switches)
+        adapters = list(facts.adapters)
+        for c in changes:
+            name = c.resource.split("/", 1)[1]
+            old = next((s for s in switches if s.name == name), None)
+            switches = [s for s in switches if s.name != name]
+            adapters = [replace(a, bound_switch=None) if a.bound_switch == name else a for a in adapters]
+            if c.action is Action.DELETE:
+                continue
+            props = {**(_props(old) if old else {}), **c.after}
+            new = Switch(id=old.id if old else f"(new {name})", name=name, type=props["type"],
+                         adapter=props.get("adapter") if props["type"] == "external" else None,
+                         allow_management_os=bool(props.get("allow_management_os", False)))
+            switches.append(new)
+            if new.adapter:
+                adapters = [replace(a, bound_switch=name) if a.name == new.adapter else a for a in adapters]
+        return replace(facts, switches=tuple(switches), adapters=tuple(adapters), predicted=facts.predicted | {"switches"})
+
+    def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
+        facts = session.facts
+        for c in changes:
+            if c.action is Action.DELETE:
+                session.run_template(template(facts, "vswitch_delete"), id=c.data["id"], name=args.name)
+                continue
+            params = {"name": args.name, "type": args.type, "adapter": c.after.get("adapter", args.adapter if args.type == "external" else None),
+                      "allow_management_os": bool(args.allow_management_os) if args.type == "external" else False}
+            if args.type == "external":
+                adapter = find_adapter(facts, args.adapter)
+                params["adapter"] = adapter.name if adapter else args.adapter
+            if c.action is Action.CREATE:
+                session.run_template(template(facts, "vswitch_create"), **params)
+            elif c.data.get("replace"):
+                session.run_template(template(facts, "vswitch_delete"), id=c.data["id"], name=args.name)
+                session.run_template(template(facts, "vswitch_create"), **params)
+            else:
+                session.run_template(template(facts, "vswitch_update"), id=c.data["id"], **params)
+        return ApplyResult()
