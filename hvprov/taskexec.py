@@ -78,6 +78,28 @@ def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str,
             known |= {str(k) for k in task.args}
 
 
+def probe_paths(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> list[str]:
+    """VHD paths the play's tasks name, rendered without facts (best effort), for the facts script."""
+    base = {**host.vars, **play.vars, **extra_vars, "inventory_hostname": host.name}
+    found: list[str] = []
+    for task in play.tasks:
+        if task.module not in ("hyperv_vhd", "hyperv_vm") or not isinstance(task.args, Mapping):
+            continue
+        try:
+            items = [None] if task.loop is None else templar.template(task.loop, base)
+            for item in items if isinstance(items, list) else []:
+                vars_ = base if item is None else {**base, task.loop_var: item}
+                args = templar.template(task.args, vars_)
+                if task.module == "hyperv_vhd":
+                    paths = [args.get("path")]
+                else:
+                    paths = [d.get("path") if isinstance(d, Mapping) else d for d in args.get("disks") or []]
+                found += [p for p in paths if isinstance(p, str) and p not in found]
+        except (InputError, TypeError, AttributeError):
+            continue  # depends on facts or registered values: the host will be asked when it runs
+    return found
+
+
 class TaskExecutor:
     def __init__(self, runner: Runner, play: Play, st: _HostState) -> None:
         self.r = runner
@@ -118,6 +140,9 @@ class TaskExecutor:
 
     # -- the play on this host -------------------------------------------------
     def run(self) -> None:
+        paths = probe_paths(self.r.templar, self.play, self.host, self.r.opts.extra_vars)
+        if any(p not in self.session.probe_paths for p in paths):
+            self.session.probe_paths = sorted(set(self.session.probe_paths) | set(paths))
         if self.play.gather_facts:
             self._gather()
         notified: list[str] = []

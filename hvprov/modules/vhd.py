@@ -88,7 +88,8 @@ class HypervVhd(Module):
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
-        require_hypervisor(facts, f"virtual disk {args.path}")
+        if args.state != "absent":
+            require_hypervisor(facts, f"virtual disk {args.path}")
         res = f"vhd/{args.path}"
         current = find_vhd(facts, args.path)
         check_limits(facts, args.fmt, args.size, f"vhd {args.path}")

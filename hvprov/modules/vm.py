@@ -207,7 +207,8 @@ class HypervVm(Module):
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
-        require_hypervisor(facts, f"VM {args.name}")
+        if args.state != "absent":
+            require_hypervisor(facts, f"VM {args.name}")
         res = f"vm/{args.name}"
         current = find_vm(facts, args.name)
         if args.state == "absent":

@@ -57,7 +57,8 @@ class VSwitch(Module):
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
-        require_hypervisor(facts, f"virtual switch {args.name}")
+        if args.state != "absent":
+            require_hypervisor(facts, f"virtual switch {args.name}")
         current = find_switch(facts, args.name)
         res = f"vswitch/{args.name}"
         if args.state == "absent":

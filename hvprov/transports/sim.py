@@ -1,0 +1,62 @@
+"""The in-process transport to a simulated lab host (connection kind ``sim``).
+
+Each `run()` is one round trip: lock the host's state in the lab directory, finish a reboot
+that is due, refuse the connection while the host is down (`UnreachableError`, transient),
+otherwise answer the script as the host would (`hvprov.sim.executor`) and save the host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..connection import ConnectionSpec
+from ..errors import LabError, UnreachableError
+from ..sim.executor import execute
+from ..sim.model import HostModel
+from ..sim.profiles import build_host, get_profile
+from ..sim.store import HostSeed, LabStore
+from .base import ExecResult, Transport
+
+# A fault hook sees (host, script, now) before the script runs and may answer instead of the
+# host (an ExecResult) or raise a TransportError; returning None lets the host answer.
+FaultHook = Callable[[HostModel, str, float], "ExecResult | None"]
+
+
+class SimTransport(Transport):
+    name = "sim"
+
+    def __init__(self, spec: ConnectionSpec, lab_dir: Path, *, clock: Callable[[], float] = time.time,
+                 fault: FaultHook | None = None) -> None:
+        super().__init__()
+        if spec.kind != "sim":
+            raise LabError(f"{spec.name}: SimTransport needs connection 'sim', got {spec.kind!r}")
+        get_profile(spec.sim_profile)  # LabError listing the valid profiles
+        self.spec = spec
+        self.seed = HostSeed(spec.sim_profile, dict(spec.sim_overrides))
+        build_host(self.seed.profile, self.seed.overrides, name=spec.name, now=clock())  # validate now
+        self.store = LabStore(Path(lab_dir), clock)
+        self.clock = clock
+        self.fault = fault
+        self._open = False
+
+    def open(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+
+    def run(self, script: str, timeout: float | None = None) -> ExecResult:
+        self._open = True
+        self.round_trips += 1
+        with self.store.session(self.spec.name, self.seed) as host:
+            now = self.clock()
+            if host.is_down(now):
+                raise UnreachableError(f"connection refused: {self.spec.name} is restarting", host=self.spec.name)
+            if self.fault is not None:
+                injected = self.fault(host, script, now)
+                if injected is not None:
+                    return injected
+            self.scripts_run += 1
+            return execute(host, script, now)
