@@ -192,10 +192,7 @@ class TaskExecutor:
     def _run_task(self, task: Task) -> TaskResult:
         t0 = time.monotonic()
         base = self.variables(task)
-        try:
-            name = str(self.r.templar.template(task.name, base, task.location, f"{task.path}.name"))
-        except VariableError:
-            name = task.name
+        name = self._name(task, base)
         self.r.emit("task_started", self.host.name, task=name, module=task.module)
         changes: list[Change] = []
         msgs: list[str] = []
@@ -222,6 +219,19 @@ class TaskExecutor:
         if status is Status.OK and any(c.mutating for c in changes):
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
+
+    def _name(self, task: Task, base: dict[str, Any]) -> str:
+        """The task's name rendered; for a loop naming `item`, the rendered names of all items."""
+        try:
+            return str(self.r.templar.template(task.name, base, task.location, f"{task.path}.name"))
+        except VariableError:
+            pass
+        try:
+            items = self._items(task, base)
+            names = [str(self.r.templar.template(task.name, {**base, task.loop_var: i})) for i in items if i is not _NO_ITEM]
+            return ", ".join(dict.fromkeys(names)) or task.name
+        except (VariableError, InputError):
+            return task.name
 
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
                 results: list[dict[str, Any]], t0: float) -> TaskResult:

@@ -68,7 +68,9 @@ def check(args: PrereqArgs, facts: HostFacts) -> tuple[list[str], list[str]]:
         notes.append(f"VT: not detectable on {os_name} (verified after the reboot)")
     else:
         notes.append("VT enabled")
-    if facts.os.major_minor >= (10, 0) and facts.cpu.slat is False:
+    # With the hypervisor running, Windows 8/2012+ report VT and SLAT as absent (the parent
+    # partition sees hypervisor-filtered CPUID): only judge them before the hypervisor runs.
+    if not running and facts.os.major_minor >= (10, 0) and facts.cpu.slat is False:
         fails.append(f"{os_name} requires SLAT (Intel EPT / AMD RVI) for Hyper-V; this processor has none")
     if facts.memory_mb < args.min_memory_mb:
         fails.append(f"{facts.memory_mb} MB of memory is below the minimum of {args.min_memory_mb} MB")

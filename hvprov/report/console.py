@@ -58,18 +58,28 @@ class ConsoleReporter:
 
     def __init__(self, console: Console | None = None, *, diff: bool = False, verbosity: int = 0,
                  secrets: SecretRegistry | None = None, live: bool | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.diff = diff
         self.verbosity = verbosity
         self.secrets = secrets or SecretRegistry()
         self._live_wanted = self.console.is_terminal if live is None else live
         self._live: Live | None = None
         self._current: dict[str, str] = {}
+        self._blocks: dict[str, list[tuple[str, str | None]]] = {}  # per-host lines until the host is done
+        self._last_fail: dict[str, str] = {}
         self._lock = threading.Lock()
         self._mode = "apply"
 
     def _print(self, text: str, style: str | None = None) -> None:
-        self.console.print(escape(self.secrets.scrub(text)), style=style)
+        self.console.print(escape(self.secrets.scrub(text)), style=style, soft_wrap=True)
+
+    def _host_line(self, host: str, text: str, style: str | None = None) -> None:
+        """Lines of one host are printed together when it finishes the play (readable plans)."""
+        self._blocks.setdefault(host, []).append((text, style))
+
+    def _flush(self, host: str) -> None:
+        for text, style in self._blocks.pop(host, []):
+            self._print(text, style)
 
     def _table(self) -> Table:
         t = Table.grid(padding=(0, 2))
@@ -101,15 +111,16 @@ class ConsoleReporter:
         elif kind == "progress" and host:
             self._current[host] = ev.get("message", "")
             if self.verbosity:
-                self._print(f"  [{host}] {ev.get('message', '')}", "dim")
+                self._host_line(host, f"  [{host}] {ev.get('message', '')}", "dim")
         elif kind == "task_done" and host:
             self._task_done(host, ev["result"])
         elif kind == "host_done" and host:
             self._current.pop(host, None)
-            if ev.get("status") in ("failed", "unreachable") and ev.get("msg"):
-                self._print(f"{ev['status']}: [{host}] {ev['msg']}", STYLE[Status(ev["status"])])
+            if ev.get("status") in ("failed", "unreachable") and ev.get("msg") and ev["msg"] != self._last_fail.get(host):
+                self._host_line(host, f"{ev['status']}: [{host}] {ev['msg']}", STYLE[Status(ev["status"])])
+            self._flush(host)
         elif kind == "script_run" and host and self.verbosity >= 3:
-            self._print(f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
+            self._host_line(host, f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
         if self._live is not None:
             self._live.update(self._table())
 
@@ -124,13 +135,17 @@ class ConsoleReporter:
         text = f"{label}: [{host}] {r.name}"
         if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
             text += f" => {r.msg}"
-        self._print(text, STYLE.get(r.status))
+        if r.status in (Status.FAILED, Status.UNREACHABLE):
+            self._last_fail[host] = r.msg
+        self._host_line(host, text, STYLE.get(r.status))
         if r.changes and (self.diff or self._mode == "plan" or self.verbosity):
             for c in r.changes:
                 for line in change_lines(c, self.diff):
-                    self._print("    " + line, "yellow" if c.mutating else "dim")
+                    self._host_line(host, "    " + line, "yellow" if c.mutating else "dim")
 
     def close(self) -> None:
+        for host in list(self._blocks):
+            self._flush(host)
         if self._live is not None:
             self._live.stop()
             self._live = None
