@@ -307,6 +307,9 @@ class _Loader:
                 self.err("vars_files entries must be literal file paths", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             p = (base / vf) if not Path(vf).is_absolute() else Path(vf)
+            if not p.is_file():
+                self.err(f"vars file not found: {p}", vf_loc, f"{fpath}.vars_files[{i}]")
+                continue
             try:
                 data = load_yaml(p, PlaybookError)
             except PlaybookError as exc:

@@ -35,27 +35,29 @@ def _task_text(task: Task) -> str:
     return repr((task.args, task.when, task.loop, task.name, task.changed_when, task.failed_when))
 
 
-def _task_refs(templar: Templar, task: Task) -> dict[str, str]:
+def _task_refs(templar: Templar, task: Task) -> dict[str, tuple[str, Location]]:
     """name -> field where it is referenced (host-independent; cached on the Templar)."""
     cache = templar.__dict__.setdefault("_refs_cache", {})
     key = id(task)
     if key in cache:
         return cache[key]
-    refs: dict[str, str] = {}
-    parts: list[tuple[str, Any, bool]] = [
-        (f"{task.path}.{task.module}", task.args, False),
-        (f"{task.path}.name", task.name, False),
-        (f"{task.path}.loop", task.loop, False),
-    ]
-    parts += [(f"{task.path}.when", w, isinstance(w, str)) for w in task.when]
+    refs: dict[str, tuple[str, Location]] = {}
+    parts: list[tuple[str, Any, bool, Location]] = []
+    if isinstance(task.args, Mapping):
+        parts += [(f"{task.path}.{task.module}.{k}", v, False, location_of(task.args, k) or task.location)
+                  for k, v in task.args.items()]
+    else:
+        parts.append((f"{task.path}.{task.module}", task.args, False, task.location))
+    parts += [(f"{task.path}.name", task.name, False, task.location), (f"{task.path}.loop", task.loop, False, task.location)]
+    parts += [(f"{task.path}.when", w, isinstance(w, str), task.location) for w in task.when]
     for key_name, exprs in (("changed_when", task.changed_when), ("failed_when", task.failed_when)):
-        parts += [(f"{task.path}.{key_name}", e, isinstance(e, str)) for e in exprs or ()]
+        parts += [(f"{task.path}.{key_name}", e, isinstance(e, str), task.location) for e in exprs or ()]
     text = _task_text(task)
-    for fieldpath, value, bare in parts:
+    for fieldpath, value, bare, loc in parts:
         for name in templar.undeclared(value, bare=bare):
             if re.search(_GUARDED.format(name=re.escape(name)), text):
                 continue  # `x is defined` / `x | default(...)` guards make it legal
-            refs.setdefault(name, fieldpath)
+            refs.setdefault(name, (fieldpath, loc))
     cache[key] = refs
     return refs
 
@@ -67,11 +69,9 @@ def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str,
         local = known | set(task.vars) | ({task.loop_var, "ansible_loop"} if task.loop is not None else set())
         if task.register:
             local.add(task.register)
-        for name, fieldpath in _task_refs(templar, task).items():
+        for name, (fieldpath, loc) in _task_refs(templar, task).items():
             if name not in local:
-                raise VariableError(
-                    f"undefined variable {name!r} for host {host.name}", location=task.location, field=fieldpath
-                )
+                raise VariableError(f"undefined variable {name!r} for host {host.name}", location=loc, field=fieldpath)
         if task.register:
             known.add(task.register)
         if task.module == "set_fact" and isinstance(task.args, Mapping):
