@@ -135,7 +135,8 @@ class Runner:
 
     def _run_play(self, play: Play, hosts: list[Host], executor: Executor) -> None:
         self.emit("play_started", name=play.name, hosts=[h.name for h in hosts])
-        live = [h for h in hosts if self._state(h).status not in (Status.FAILED, Status.UNREACHABLE)]
+        live = [h for h in hosts
+                if h.name not in self.states or self.states[h.name].status not in (Status.FAILED, Status.UNREACHABLE)]
         for batch in _batches(live, play.serial):
             if self.stop.is_set():
                 return
