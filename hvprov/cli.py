@@ -79,10 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_lab = sub.add_parser("lab", help="the simulated lab")
     lab_sub = p_lab.add_subparsers(dest="lab_command", required=True)
     for name, text in (("reset", "forget all simulated host state (fresh hosts on next contact)"),
-                       ("status", "list simulated hosts and their state")):
+                       ("status", "lab servers and simulated hosts")):
         lp = lab_sub.add_parser(name, help=text)
         lp.add_argument("hosts", nargs="*", help="only these hosts")
         lp.add_argument("--lab-dir")
+    lp = lab_sub.add_parser("up", help="serve the inventory's sim hosts over WinRM (http+NTLM, https) and SSH on 127.0.0.1")
+    lp.add_argument("-i", "--inventory", action="append", default=None, help="default inventories/lab.yml")
+    lp.add_argument("--lab-dir")
+    lp.add_argument("--latency", type=float, default=0.0, help="seconds added to every request (benchmarks)")
+    lp = lab_sub.add_parser("down", help="stop the lab servers")
+    lp.add_argument("--lab-dir")
     return parser
 
 
@@ -151,19 +157,89 @@ def _do_doc(args: argparse.Namespace) -> int:
 
 
 def _do_lab(args: argparse.Namespace) -> int:
+    from .sim import lab as labmod
     from .sim.store import LabStore
 
-    store = LabStore(_lab_dir(args))
+    lab_dir = _lab_dir(args)
+    if args.lab_command == "up":
+        return _lab_up(lab_dir, args.inventory or ["inventories/lab.yml"], args.latency)
+    if args.lab_command == "down":
+        return _lab_down(lab_dir)
+    store = LabStore(lab_dir)
     names = args.hosts or None
     if args.lab_command == "reset":
         removed = store.reset(names)
-        print(f"lab reset: {removed} host state file(s) removed from {store.lab_dir}")
+        print(f"lab reset: {len(removed)} simulated host(s) forgotten in {lab_dir}")
         return 0
-    rows = store.status(names)
+    state = labmod.lab_state(lab_dir)
+    if state and _alive(state["pid"]):
+        print(f"lab servers: running (pid {state['pid']}); inventories: {', '.join(state['inventories'].values())}")
+    else:
+        print("lab servers: not running (`hvprov lab up` starts them)")
+    rows = [r for r in store.status() if names is None or r["name"] in names]
     if not rows:
-        print(f"no simulated hosts in {store.lab_dir} (they are created on first contact)")
+        print(f"no simulated hosts in {lab_dir} yet (they are created on first contact)")
     for row in rows:
-        print("  ".join(f"{k}={v}" for k, v in row.items()))
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _lab_up(lab_dir: Path, inventories: list[str], latency: float) -> int:
+    import subprocess
+    import time
+
+    from .errors import LabError
+    from .sim import lab as labmod
+
+    state = labmod.lab_state(lab_dir)
+    if state and _alive(state["pid"]):
+        print(f"lab servers already running (pid {state['pid']})")
+    else:
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        (lab_dir / "servers.json").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "hvprov.sim.lab", "serve", "--lab-dir", str(lab_dir), "--latency", str(latency)]
+        for inv in inventories:
+            cmd += ["-i", inv]
+        with open(lab_dir / "lab.log", "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while (state := labmod.lab_state(lab_dir)) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (lab_dir / "lab.log").read_text(errors="replace")[-500:]
+                raise LabError(f"the lab servers did not start: {tail.strip()}")
+            time.sleep(0.1)
+    print(f"lab servers running (pid {state['pid']}) on 127.0.0.1:")
+    for name, ports in sorted(state["ports"].items()):
+        print(f"  {name}: winrm http {ports['http']}, https {ports['https']}, ssh {ports['ssh']}")
+    print("inventories:")
+    for path in state["inventories"].values():
+        print(f"  {path}")
+    return 0
+
+
+def _lab_down(lab_dir: Path) -> int:
+    import time
+
+    from .sim import lab as labmod
+
+    state = labmod.lab_state(lab_dir)
+    if not state or not _alive(state["pid"]):
+        print("lab servers are not running")
+        (lab_dir / "servers.json").unlink(missing_ok=True)
+        return 0
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(state["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    print(f"lab servers stopped (pid {state['pid']})")
     return 0
 
 
@@ -189,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 99
+    except BrokenPipeError:  # `hvprov ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # pragma: no cover - last resort
         if verbose >= 3:
             traceback.print_exc()

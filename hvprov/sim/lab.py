@@ -1,0 +1,234 @@
+"""The simulated lab over real protocols: every sim host of an inventory served on 127.0.0.1 by
+a WS-Management endpoint (HTTP with NTLM + message encryption, and HTTPS with a lab CA) and an
+SSH endpoint, answering from the same host models as the in-process ``sim`` connection.
+
+`LabServers` runs in-process (tests); `hvprov lab up` runs it in a background process
+(``python -m hvprov.sim.lab serve``) that writes ``<lab_dir>/servers.json`` and the generated
+inventories ``<lab_dir>/inventories/lab-winrm.yml``, ``lab-winrm-https.yml`` and ``lab-ssh.yml``.
+
+A reboot script schedules the host's downtime: at the reboot moment the servers drop the
+host's sessions and refuse connections until it is back, as a real reboot does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets as pysecrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import yaml
+
+from ..errors import LabError
+from ..transports.base import ExecResult
+from .executor import execute
+from .sshd import SSHLab
+from .store import HostSeed, LabStore
+from .wsman import WSManLab
+
+ADMIN = "Administrator"
+
+
+def load_source(inventory_paths: list[str]) -> tuple[Any, dict[str, HostSeed]]:
+    """The inventory and, for each of its sim hosts, what the host is created from."""
+    from ..connection import ConnectionSpec
+    from ..inventory import Inventory
+
+    inv = Inventory.load(inventory_paths)
+    seeds = {}
+    for name, host in inv.hosts.items():
+        spec = ConnectionSpec.from_vars(name, dict(host.vars))
+        if spec.kind == "sim":
+            seeds[name] = HostSeed(spec.sim_profile, dict(spec.sim_overrides))
+    if not seeds:
+        raise LabError(f"no simulated hosts (ansible_connection: sim) in {', '.join(inventory_paths)}")
+    return inv, seeds
+
+
+_SIM_ONLY = ("ansible_connection", "hvprov_connection", "sim", "sim_profile", "ansible_host", "ansible_port",
+             "ansible_user", "ansible_password")
+
+
+class LabServers:
+    def __init__(self, lab_dir: str | Path, seeds: Mapping[str, HostSeed], *, password: str | None = None,
+                 latency: float = 0.0, source: Any = None) -> None:
+        self.source = source  # the sim inventory: its groups and variables carry over to the generated ones
+        self.lab_dir = Path(lab_dir)
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        self.seeds = dict(seeds)
+        self.store = LabStore(self.lab_dir)
+        self.password = password or ("Lab-" + pysecrets.token_urlsafe(12))
+        self.latency = latency
+        self.wsman = WSManLab(self._handle, workdir=self.lab_dir / "wsman")
+        self.ssh = SSHLab(self.lab_dir / "ssh", handler=self._handle, latency=latency)
+        self.ports: dict[str, dict[str, int]] = {}
+        self._timers: list[threading.Timer] = []
+        self.client_key = self.lab_dir / "ssh" / "client_ed25519"
+
+    # -- serving -------------------------------------------------------------------
+    def _handle(self, name: str, script: str) -> ExecResult | None:
+        seed = self.seeds.get(name)
+        if seed is None:
+            return None
+        with self.store.session(name, seed) as host:
+            now = time.time()
+            if host.is_down(now):
+                return ExecResult("", "The WinRM client cannot complete the operation: the host is restarting.", 1)
+            result = execute(host, script, now)
+            reboot_at, up_at, lost = host.reboot_at, host.up_at, host.management_lost
+        if lost:
+            self._down(name, None)
+        elif reboot_at is not None and up_at is not None and up_at > now:
+            timer = threading.Timer(max(0.0, reboot_at - now), self._down, (name, up_at))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+        return result
+
+    def _down(self, name: str, up_at: float | None) -> None:
+        """The host goes down (reboot) until `up_at` (wall clock), or for good (None)."""
+        mono_until = None if up_at is None else time.monotonic() + max(0.0, up_at - time.time())
+        self.wsman.set_down(name, until=mono_until)
+        self.ssh.set_down(name, until=up_at)
+
+    def start(self) -> LabServers:
+        self.wsman.start()
+        self.ssh.start()
+        self.client_key.parent.mkdir(parents=True, exist_ok=True)
+        if not self.client_key.exists():
+            key = paramiko.Ed25519Key.generate() if hasattr(paramiko.Ed25519Key, "generate") else None
+            if key is None:
+                from cryptography.hazmat.primitives import serialization
+                from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+                pem = Ed25519PrivateKey.generate().private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+                self.client_key.write_bytes(pem)
+                os.chmod(self.client_key, 0o600)
+            else:
+                key.write_private_key_file(str(self.client_key))
+        client = paramiko.Ed25519Key(filename=str(self.client_key))
+        for name in self.seeds:
+            http = self.wsman.add_host(name, scheme="http", users={ADMIN: self.password}, latency_s=self.latency)
+            https = self.wsman.add_listener(name, scheme="https")
+            ssh = self.ssh.add_host(name, users={ADMIN: self.password}, authorized_keys=[client])
+            self.ports[name] = {"http": http, "https": https, "ssh": ssh}
+        known = self.lab_dir / "ssh" / "known_hosts"
+        known.write_text("".join(self.ssh.host_key_line(n) + "\n" for n in self.seeds))
+        return self
+
+    def stop(self) -> None:
+        for t in self._timers:
+            t.cancel()
+        self.ssh.stop()
+        self.wsman.stop()
+
+    def __enter__(self) -> LabServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- generated inventories -------------------------------------------------------
+    def inventories(self) -> dict[str, Path]:
+        out_dir = self.lab_dir / "inventories"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = {"ansible_host": "127.0.0.1", "ansible_user": ADMIN, "ansible_password": self.password}
+        kinds = {
+            "lab-winrm.yml": lambda p: {"ansible_connection": "winrm", "ansible_port": p["http"],
+                                        "ansible_winrm_scheme": "http", "ansible_winrm_transport": "ntlm"},
+            "lab-winrm-https.yml": lambda p: {"ansible_connection": "winrm", "ansible_port": p["https"],
+                                              "ansible_winrm_scheme": "https", "ansible_winrm_transport": "ntlm",
+                                              "ansible_winrm_ca_trust_path": str(self.wsman.ca_cert)},
+            "lab-ssh.yml": lambda p: {"ansible_connection": "ssh", "ansible_port": p["ssh"],
+                                      "ansible_ssh_private_key_file": str(self.client_key),
+                                      "hvprov_ssh_known_hosts": str(self.lab_dir / "ssh" / "known_hosts")},
+        }
+        groups = self._groups()
+        written = {}
+        for filename, conn in kinds.items():
+            hosts = {name: {**self._host_vars(name), **base, **conn(self.ports[name])} for name in self.seeds}
+            doc: dict[str, Any] = {"all": {"hosts": hosts}}
+            if groups:
+                doc["all"]["children"] = groups
+            path = out_dir / filename
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("# generated by `hvprov lab up`: the lab's hosts over real protocols\n"
+                           + yaml.safe_dump(doc, sort_keys=False))
+            os.chmod(tmp, 0o600)  # holds the lab's administrator password
+            os.replace(tmp, path)
+            written[filename] = path
+        return written
+
+    def _host_vars(self, name: str) -> dict[str, Any]:
+        """The source host's variables (group_vars included) without its sim connection."""
+        if self.source is None or name not in self.source.hosts:
+            return {}
+        return {k: v for k, v in self.source.hosts[name].vars.items() if k not in _SIM_ONLY}
+
+    def _groups(self) -> dict[str, Any]:
+        if self.source is None:
+            return {}
+
+        def tree(group: str) -> dict[str, Any]:
+            g = self.source.groups[group]
+            node: dict[str, Any] = {}
+            hosts = [h for h in g.hosts if h in self.seeds]
+            if hosts:
+                node["hosts"] = {h: None for h in hosts}
+            if g.children:
+                node["children"] = {c: tree(c) for c in g.children}
+            return node
+
+        top = self.source.groups["all"].children
+        return {c: tree(c) for c in top if c != "ungrouped"}
+
+
+def lab_state(lab_dir: Path) -> dict[str, Any] | None:
+    path = lab_dir / "servers.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    lab_dir = Path(args.lab_dir)
+    inv, seeds = load_source(args.inventory)
+    servers = LabServers(lab_dir, seeds, latency=args.latency, source=inv).start()
+    written = servers.inventories()
+    state = {"pid": os.getpid(), "started": time.time(), "ports": servers.ports,
+             "inventories": {k: str(v) for k, v in written.items()}, "ca_cert": str(servers.wsman.ca_cert)}
+    tmp = lab_dir / "servers.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, lab_dir / "servers.json")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    servers.stop()
+    (lab_dir / "servers.json").unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hvprov.sim.lab")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("-i", "--inventory", action="append", required=True)
+    s.add_argument("--lab-dir", required=True)
+    s.add_argument("--latency", type=float, default=0.0)
+    args = p.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
