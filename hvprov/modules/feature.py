@@ -114,7 +114,7 @@ class WindowsFeature(Module):
 
     def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
         first = changes[0].data
-        names = [n for c in changes for n in c.data["names"]]
+        names = list(first["names"])  # every change of the task carries the whole list
         params: dict[str, Any] = {"names": names, "state": first["state"]}
         if first["template"].endswith("_v2.ps1.j2"):
             params["include_management_tools"] = first["include_management_tools"]

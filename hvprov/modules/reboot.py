@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..errors import AuthenticationError, TaskError, TransportError, TrustError, UnreachableError
+from ..errors import AuthenticationError, RemoteError, TaskError, TransportError, TrustError, UnreachableError
 from ..facts import HostFacts
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
@@ -111,7 +111,7 @@ class Reboot(Module):
                 last_error = "still running the old boot"
             except (AuthenticationError, TrustError):
                 raise
-            except TransportError as exc:
+            except (TransportError, RemoteError) as exc:  # down, or answering oddly while shutting down
                 last_error = exc.message
             if session.now() >= deadline:
                 raise UnreachableError(

@@ -80,10 +80,13 @@ class LabServers:
             return None
         with self.store.session(name, seed) as host:
             now = time.time()
-            if host.is_down(now):
-                return ExecResult("", "The WinRM client cannot complete the operation: the host is restarting.", 1)
-            result = execute(host, script, now)
+            down_until = host.up_at if host.is_down(now) else None
+            if down_until is None:
+                result = execute(host, script, now)
             reboot_at, up_at, lost = host.reboot_at, host.up_at, host.management_lost
+        if down_until is not None:  # the reboot timer has not fired yet: go down now, mid-request
+            self._down(name, down_until)
+            return None
         if lost:
             self._down(name, None)
         elif reboot_at is not None and up_at is not None and up_at > now:

@@ -820,6 +820,8 @@ class WSManLab:
         self.hosts: dict[str, _Host] = {}
         self.handler_errors: list[BaseException] = []
         self._tls: tls.TlsFiles | None = None
+        self._up_timers: dict[str, threading.Timer] = {}
+        self._updown = threading.RLock()
         self._timers: list[threading.Timer] = []
         self._started = False
 
@@ -924,18 +926,31 @@ class WSManLab:
         until `set_up`.
         """
         host = self._host(name)
-        for listener in host.listeners.values():
-            listener.close()
-        if until is not None:
-            timer = threading.Timer(max(0.0, until - time.monotonic()), self.set_up, args=(name,))
-            timer.daemon = True
-            self._timers.append(timer)
-            timer.start()
+        with self._updown:  # one down/up transition at a time; the newest deadline wins
+            pending = self._up_timers.pop(name, None)
+            if pending is not None:
+                pending.cancel()
+            for listener in host.listeners.values():
+                listener.close()
+            if until is not None:
+                timer = threading.Timer(max(0.0, until - time.monotonic()), self.set_up, args=(name,))
+                timer.daemon = True
+                self._timers.append(timer)
+                self._up_timers[name] = timer
+                timer.start()
 
     def set_up(self, name: str) -> None:
-        for listener in self._host(name).listeners.values():
-            if self._started:
-                listener.serve()
+        host = self._host(name)
+        with self._updown:
+            current = self._up_timers.get(name)
+            if current is not None and current is not threading.current_thread():
+                self._up_timers.pop(name, None)
+                current.cancel()
+            elif current is threading.current_thread():
+                self._up_timers.pop(name, None)
+            for listener in host.listeners.values():
+                if self._started:
+                    listener.serve()
 
     def drop_sessions(self, name: str, *, connections: bool = True) -> int:
         """Close every shell of the host (a reboot or a WinRM restart); returns how many.
