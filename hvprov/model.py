@@ -103,6 +103,8 @@ class HostResult:
     scripts_run: int = 0
     msg: str = ""
     duration: float = 0.0
+    # The host's Hyper-V state at the end (as planned in plan mode): switches, vms, vhds, os.
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def change_count(self) -> int:
@@ -117,6 +119,7 @@ class HostResult:
             "msg": self.msg,
             "duration": round(self.duration, 4),
             "tasks": [t.to_dict() for t in self.tasks],
+            "state": self.state,
         }
 
 

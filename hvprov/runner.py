@@ -187,9 +187,25 @@ class Runner:
             hosts[name] = HostResult(
                 name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips,
                 scripts_run=st.session.scripts_run, msg=st.msg, duration=time.monotonic() - st.started,
+                state=_state_view(st.session),
             )
         return RunResult(mode=self.opts.mode, hosts=hosts, interrupted=self.stop.is_set(),
                          duration=duration, input_error=self.input_errors)
+
+
+def _state_view(session: HostSession) -> dict[str, Any]:
+    """The end state worth showing of a host (planned state in plan mode)."""
+    if not session.has_facts:
+        return {}
+    f = session.facts_dict()
+    return {
+        "hostname": f["hostname"], "os_version": f["os"]["version"], "backend": f["backend"],
+        "hypervisor_running": session.facts.hypervisor.running,
+        "predicted": f["predicted"],
+        "switches": [{k: s[k] for k in ("name", "type", "adapter", "allow_management_os")} for s in f["switches"]],
+        "vms": [{"name": v["name"], "state": v["state"], "memory_mb": v["memory_mb"], "cpus": v["cpus"],
+                 "switches": [n["switch"] for n in v["nics"]], "disks": [d["path"] for d in v["disks"]]} for v in f["vms"]],
+    }
 
 
 def _batches(hosts: list[Host], serial: tuple[int | str, ...]) -> list[list[Host]]:
