@@ -9,8 +9,10 @@ template would (docs/contracts.md §5).
     rules.py      what Windows does: feature installs, reboots, the hypervisor launch
     profiles.py   named lab hosts; build_host(profile, overrides, name=, now=)
     hostfacts.py  the facts object of facts/host.ps1.j2
+    hyperv.py     the Hyper-V templates (contracts §6): switches, VHDs, VMs, v1 (WMI) and v2 (cmdlets)
     executor.py   execute(host, script, now) -> ExecResult, one handler per template
     store.py      LabStore: one JSON file per host, locked sessions, reset/list/alter
+    drift.py      mutators for LabStore.alter: stop a VM, delete a switch, change a VM ...
 """
 
 from __future__ import annotations

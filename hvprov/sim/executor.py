@@ -2,9 +2,10 @@
 
 The simulator cannot run PowerShell. It reads the script's two-line header
 (``# hvprov-template: <name>`` / ``# hvprov-params: <json>``, contracts §1), acts on the host
-model through one handler per template (contracts §2), and returns what powershell.exe would
-print: optional noise (warnings, DISM banners) and exactly one ``##hvprov-result## {json}``
-line, CRLF line ends, exit code 0 (ok) or 1 (error).
+model through one handler per template (contracts §2; the Hyper-V ones of §6 live in
+`hyperv.py`), and returns what powershell.exe would print: optional noise (warnings, DISM
+banners) and exactly one ``##hvprov-result## {json}`` line, CRLF line ends, exit code 0 (ok)
+or 1 (error).
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ from typing import Any
 
 from ..scriptresult import result_line
 from ..transports.base import ExecResult
-from . import rules
+from . import hyperv, rules
 from .hostfacts import host_facts, iso
 from .model import HostModel, norm_path
 from .rules import WindowsError
 
 _HEADER_RE = re.compile(r"# hvprov-template: (\S+)\r?\n# hvprov-params: (.*?)\r?(?:\n|$)")
 NOT_RECOGNIZED = "'powershell.exe' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
-_TERM = ("The term '{0}' is not recognized as the name of a cmdlet, function, script file, or operable "
-         "program. Check the spelling of the name, or if a path was included, verify that the path is "
-         "correct and try again.")
+_TERM = rules.TERM_NOT_RECOGNIZED
 NO_SERVERMANAGER = ("The specified module 'ServerManager' was not loaded because no valid module file was "
                     "found in any module directory.")
 
@@ -178,6 +177,17 @@ def _same(a: str, b: str) -> bool:
     return norm_path(a) == norm_path(b)
 
 
+def _hyperv(backend: str, op: str) -> Handler:
+    """``hyperv_<backend>/<op>`` (contracts §6): switches, VHDs, VMs (`hyperv.py`)."""
+
+    def handler(host: HostModel, params: dict[str, Any], now: float) -> ExecResult:
+        data, noise = hyperv.run(backend, op, host, params, now)
+        return _ok(data, noise)
+
+    handler.__name__ = f"hyperv_{backend}_{op}"
+    return handler
+
+
 HANDLERS: dict[str, Handler] = {
     "facts/host": facts,
     "feature/servermanager_v1": feature_servermanager_v1,
@@ -186,6 +196,7 @@ HANDLERS: dict[str, Handler] = {
     "system/reboot": reboot,
     "system/boot_time": boot_time,
     "powershell/script": user_script,
+    **{f"hyperv_{backend}/{op}": _hyperv(backend, op) for backend, op in hyperv.TEMPLATES},
 }
 
 

@@ -60,11 +60,7 @@ def host_facts(host: HostModel, probe_paths: list[str]) -> dict[str, Any]:
             "launch_type": host.launch_type,
             "launch_error": host.launch_error,
         },
-        "adapters": [
-            {"name": a.name, "description": a.description, "mac": a.mac, "ips": list(a.ips),
-             "management": a.gateway is not None, "bound_switch": a.bound_switch}
-            for a in host.adapters
-        ],
+        "adapters": _adapters(host),
         "switches": [
             {"id": s.id, "name": s.name, "type": s.type, "adapter": s.adapter,
              "allow_management_os": s.allow_management_os}
@@ -73,6 +69,25 @@ def host_facts(host: HostModel, probe_paths: list[str]) -> dict[str, Any]:
         "vms": [_vm(vm) for vm in host.vms] if role else [],
         "vhds": [_vhd(v) for v in _visible_vhds(host, probe_paths, role)],
     }
+
+
+def _adapters(host: HostModel) -> list[dict[str, Any]]:
+    """Network connections as Windows shows them: a physical adapter bound to a switch has no
+    TCP/IP of its own; the host vNIC of an external switch carries that adapter's addresses."""
+    physical = {a.name.casefold(): a for a in host.adapters if a.vnic_of is None}
+    shared = {s.id: physical.get(s.adapter.casefold()) for s in host.switches
+              if s.type == "external" and s.adapter is not None}
+    out = []
+    for a in host.adapters:
+        ips, gateway = a.ips, a.gateway
+        if a.vnic_of is None and a.bound_switch is not None:
+            ips, gateway = [], None
+        elif a.vnic_of is not None and shared.get(a.vnic_of) is not None:
+            src = shared[a.vnic_of]
+            ips, gateway = src.ips, src.gateway  # type: ignore[union-attr]
+        out.append({"name": a.name, "description": a.description, "mac": a.mac, "ips": list(ips),
+                    "management": gateway is not None, "bound_switch": a.bound_switch})
+    return out
 
 
 def _cpu(host: HostModel, v1: bool) -> dict[str, Any]:

@@ -61,7 +61,8 @@ class Adapter:
     mac: str  # 12 hex digits, no separators
     ips: list[str] = field(default_factory=list)
     gateway: str | None = None  # the adapter holding the default route is the management one
-    bound_switch: str | None = None
+    bound_switch: str | None = None  # name of the virtual switch a physical adapter is bound to
+    vnic_of: str | None = None  # id of the switch whose host (management OS) vNIC this is; None: physical
 
 
 @dataclass
@@ -89,6 +90,7 @@ class VmNic:
     static_mac: bool = False
     legacy: bool = False
     vlan: int | None = None
+    switch_id: str | None = None  # id of the switch `switch` names (names are not unique)
 
 
 @dataclass
@@ -146,6 +148,7 @@ class HostModel:
     vhds: list[Vhd] = field(default_factory=list)
     vms: list[Vm] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # other paths that exist (creates/removes)
+    management_lost: bool = False  # the management adapter went to a switch without management OS
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -243,8 +246,13 @@ def norm_path(path: str) -> str:
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(v: Any) -> Any:
     """dataclasses.asdict without its deep copies (values here are JSON scalars)."""
+    if type(v) in _SCALARS:
+        return v
     if isinstance(v, list):
         return [_plain(x) for x in v]
     names = _FIELD_NAMES.get(type(v))

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 NO_VT = "Hyper-V cannot be installed: The processor does not have required virtualization capabilities."
 NO_SLAT = "Hyper-V cannot be installed: The processor does not have Second Level Address Translation (SLAT)."
+TERM_NOT_RECOGNIZED = ("The term '{0}' is not recognized as the name of a cmdlet, function, script file, or "
+                       "operable program. Check the spelling of the name, or if a path was included, verify "
+                       "that the path is correct and try again.")
 
 
 class WindowsError(Exception):  # noqa: N818 - named after what the host reports

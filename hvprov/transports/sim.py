@@ -1,8 +1,9 @@
 """The in-process transport to a simulated lab host (connection kind ``sim``).
 
 Each `run()` is one round trip: lock the host's state in the lab directory, finish a reboot
-that is due, refuse the connection while the host is down (`UnreachableError`, transient),
-otherwise answer the script as the host would (`hvprov.sim.executor`) and save the host.
+that is due, refuse the connection (`UnreachableError`) while the host is down or has lost its
+management address (an external switch took the management adapter without management OS
+access), otherwise answer the script as the host would (`hvprov.sim.executor`) and save the host.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class SimTransport(Transport):
             now = self.clock()
             if host.is_down(now):
                 raise UnreachableError(f"connection refused: {self.spec.name} is restarting", host=self.spec.name)
+            if host.management_lost:  # an external switch took the management adapter's addresses
+                raise UnreachableError(
+                    f"connection timed out: {self.spec.name} lost its management address (its management adapter "
+                    "was bound to a virtual switch without management OS access); "
+                    f"'hvprov lab reset {self.spec.name}' restores it", host=self.spec.name)
             if self.fault is not None:
                 injected = self.fault(host, script, now)
                 if injected is not None:
