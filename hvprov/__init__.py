@@ -7,7 +7,10 @@ The public API (pinned by tests/test_public_api.py). Names are imported lazily s
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
+
+logging.getLogger("hvprov").addHandler(logging.NullHandler())  # a library stays quiet unless asked
 
 __version__ = "0.1.0"
 

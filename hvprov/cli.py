@@ -250,6 +250,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
         return 0 if exc.code == 0 else 5
     verbose = getattr(args, "verbose", 0)
+    if verbose >= 3:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("hvprov").addHandler(handler)
+        logging.getLogger("hvprov").setLevel(logging.DEBUG)
     handlers = {"apply": _do_run, "plan": _do_run, "inventory": _do_inventory, "doc": _do_doc, "lab": _do_lab}
     previous = signal.getsignal(signal.SIGINT)
     try:

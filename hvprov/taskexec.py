@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from . import modules as registry
-from .errors import InputError, InterruptedRun, Location, RemoteError, TaskError, TransportError, VariableError
+from .errors import HvprovError, InputError, InterruptedRun, Location, RemoteError, TaskError, TransportError, VariableError
 from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
@@ -21,6 +22,8 @@ from .yamlsrc import location_of
 
 if TYPE_CHECKING:
     from .runner import Runner, _HostState
+
+log = logging.getLogger("hvprov")
 
 MAGIC = frozenset({
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts",
@@ -216,6 +219,12 @@ class TaskExecutor:
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
         except (TaskError, RemoteError) as exc:
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except HvprovError as exc:
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except Exception as exc:  # a bug: fail this task and host, keep the run going, say what it was
+            log.exception("internal error in task %s on %s", task.path, self.host.name)
+            return self._finish(task, name, Status.FAILED, changes,
+                                [f"internal error: {type(exc).__name__}: {exc}"], results, t0)
         if status is Status.OK and any(c.mutating for c in changes):
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
