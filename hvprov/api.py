@@ -19,12 +19,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
+from . import plans
 from .errors import InputError, Location, OptionsError, VariableError
 from .inventory import Inventory
 from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import RunOptions, Runner
-from .secrets import Secret, SecretRegistry
+from .secrets import MASK, Secret, SecretRegistry
 from .yamlsrc import load_yaml, load_yaml_text
 
 InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, Any]
@@ -102,6 +103,9 @@ def run(
     executor: Executor | None = None,
     script_timeout: float | None = None,
     shard: tuple[int, int] | None = None,
+    out: str | Path | None = None,
+    saved_plan: Any = None,
+    on_stale: str = "skip",
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -121,12 +125,48 @@ def run(
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
     registry.collect(evars)
+    if on_stale not in ("skip", "abort"):
+        raise OptionsError(f"on_stale must be 'skip' or 'abort', got {on_stale!r}")
     options = RunOptions(
         mode=mode, forks=forks, limit=limit, tags=tuple(tags), skip_tags=tuple(skip_tags),
         extra_vars=evars, lab_dir=Path(lab_dir) if lab_dir else None, executor=executor,
-        script_timeout=script_timeout, shard=shard,
+        script_timeout=script_timeout, shard=shard, saved_plan=saved_plan, on_stale=on_stale,
     )
-    return Runner(inv, book, options, on_event=on_event, secrets=registry).run()
+    result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
+    if out is not None:
+        if mode != "plan":
+            raise OptionsError("out= (--out) saves a plan: use it with plan")
+        selection = {"limit": limit, "tags": list(tags), "skip_tags": list(skip_tags), "shard": list(shard) if shard else None}
+        fp = _fingerprint(book, inv, evars, selection)
+        doc = plans.build_plan(result, playbook=book.path, inventory=list(inv.sources), extra_vars=evars,
+                               selection=selection, fp=fp)
+        plans.write_atomic(out, registry.scrub(json.dumps(doc, indent=1, sort_keys=False)))
+    return result
+
+
+def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selection: Mapping[str, Any]) -> dict[str, Any]:
+    vars_files = [f for play in book.plays for f in play.vars_files]
+    return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection)
+
+
+def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> RunResult:
+    """Apply a saved plan: exactly its changes, refusing hosts (or, with on_stale='abort', all hosts)
+    whose facts changed since, and every host if the playbook, inventory or variables changed."""
+    saved = plans.load_plan(path)
+    inputs = saved.inputs
+    if any(v == MASK for v in inputs["extra_vars"].values()) and "extra_vars" not in kwargs:
+        raise OptionsError("the plan used secret variables: pass them again (extra_vars / -e)")
+    evars = kwargs.pop("extra_vars", None) or dict(inputs["extra_vars"])
+    sel = inputs["selection"]
+    book = load_playbook(inputs["playbook"])
+    inv = Inventory.load(inputs["inventory"])
+    current = _fingerprint(book, inv, evars, sel)
+    problems = saved.check_inputs(current)
+    if problems:
+        raise plans.StalePlanError("plan is stale: " + "; ".join(problems) + "; nothing was applied; make a new plan")
+    return run(book, inv, mode="apply", limit=sel.get("limit"), tags=sel.get("tags", ()), skip_tags=sel.get("skip_tags", ()),
+               shard=tuple(sel["shard"]) if sel.get("shard") else None, extra_vars=evars, saved_plan=saved,
+               on_stale=on_stale, **kwargs)
 
 
 def plan(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> RunResult:
@@ -138,4 +178,4 @@ def apply(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> 
     return run(playbook, inventory, mode="apply", **kwargs)
 
 
-__all__ = ["InputError", "apply", "load_inventory", "load_playbook_input", "parse_extra_vars", "plan", "run"]
+__all__ = ["InputError", "apply", "apply_plan", "load_inventory", "load_playbook_input", "parse_extra_vars", "plan", "run"]

@@ -41,7 +41,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("playbook", help="playbook YAML file")
-    p.add_argument("-i", "--inventory", action="append", required=True, help="inventory file (repeatable)")
+    p.add_argument("-i", "--inventory", action="append", help="inventory file (repeatable; required unless applying a saved plan)")
     p.add_argument("-l", "--limit", help="host pattern to restrict the run (groups, globs, !exclude, &intersect)")
     p.add_argument("-t", "--tags", action="append", default=[], help="only tasks with these tags (comma-separated)")
     p.add_argument("--skip-tags", action="append", default=[], help="skip tasks with these tags")
@@ -63,10 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_apply = sub.add_parser("apply", help="apply a playbook", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _run_common(p_apply)
     p_apply.add_argument("-C", "--check", action="store_true", help="dry run (same as `hvprov plan`)")
+    p_apply.add_argument("--stale", choices=("skip", "abort"), default="skip",
+                         help="applying a saved plan: refuse only the hosts that changed since (skip) or all (abort)")
     p_plan = sub.add_parser("plan", help="dry run: show what apply would change", epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     _run_common(p_plan)
     p_plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes pending, 1 error")
+    p_plan.add_argument("-o", "--out", help="save the plan to this JSON file (`hvprov apply FILE` applies exactly it)")
+    p_show = sub.add_parser("show", help="render a saved plan")
+    p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
+    p_show.add_argument("--format", choices=("console", "json"), default="console")
+    p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
     p_inv.add_argument("-i", "--inventory", action="append", required=True)
     g = p_inv.add_mutually_exclusive_group(required=True)
@@ -89,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--latency", type=float, default=0.0, help="seconds added to every request (benchmarks)")
     lp = lab_sub.add_parser("down", help="stop the lab servers")
     lp.add_argument("--lab-dir")
+    lp = lab_sub.add_parser("alter", help="change a simulated host behind hvprov's back (drift)")
+    lp.add_argument("host")
+    lp.add_argument("--stop-vm", action="append", default=[], metavar="VM", help="turn a VM off")
+    lp.add_argument("--delete-vm", action="append", default=[], metavar="VM")
+    lp.add_argument("--delete-switch", action="append", default=[], metavar="SWITCH")
+    lp.add_argument("--set-vm", action="append", default=[], metavar="VM:FIELD=VALUE", help="e.g. web01:memory_mb=4096")
+    lp.add_argument("--lab-dir")
     return parser
 
 
@@ -97,18 +111,30 @@ def _do_run(args: argparse.Namespace) -> int:
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
 
+    from .plans import is_plan_file
+
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
+    saved = mode == "apply" and is_plan_file(args.playbook)
+    if not saved and not args.inventory:
+        raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
     extra = api.parse_extra_vars(args.extra_vars)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
     reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if args.format == "console" else None
     try:
-        result = api.run(
-            args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
-            extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
-            shard=_shard(args.shard), script_timeout=args.script_timeout,
-        )
+        if saved:
+            if args.limit or tags or skip or args.shard:
+                raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
+            result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
+                                    on_event=reporter, script_timeout=args.script_timeout,
+                                    **({"extra_vars": extra} if extra else {}))
+        else:
+            result = api.run(
+                args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+                extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
+                shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
+            )
     finally:
         if reporter is not None:
             reporter.close()
@@ -117,6 +143,20 @@ def _do_run(args: argparse.Namespace) -> int:
     else:
         print(run_document(result, secrets))
     return result.exit_code(detailed=getattr(args, "detailed_exitcode", False))
+
+
+def _do_show(args: argparse.Namespace) -> int:
+    from .plans import load_plan
+    from .report.console import ConsoleReporter
+
+    saved = load_plan(args.plan)
+    doc = saved.doc
+    if args.format == "json":
+        print(json.dumps(doc, indent=1))
+        return 0
+    reporter = ConsoleReporter(diff=args.diff, live=False)
+    reporter.show_document(doc, title=f"saved plan {args.plan} ({doc['created_with']})")
+    return 0
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
@@ -166,6 +206,8 @@ def _do_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "down":
         return _lab_down(lab_dir)
     store = LabStore(lab_dir)
+    if args.lab_command == "alter":
+        return _lab_alter(store, args)
     names = args.hosts or None
     if args.lab_command == "reset":
         removed = store.reset(names)
@@ -181,6 +223,27 @@ def _do_lab(args: argparse.Namespace) -> int:
         print(f"no simulated hosts in {lab_dir} yet (they are created on first contact)")
     for row in rows:
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    return 0
+
+
+def _lab_alter(store: Any, args: argparse.Namespace) -> int:
+    from .sim import drift
+
+    mutators = [drift.stop_vm(v) for v in args.stop_vm] + [drift.delete_vm(v) for v in args.delete_vm]
+    mutators += [drift.delete_switch(sw) for sw in args.delete_switch]
+    for spec in args.set_vm:
+        vm, _, assignment = spec.partition(":")
+        field, eq, value = assignment.partition("=")
+        if not vm or not eq:
+            raise OptionsError(f"--set-vm expects VM:FIELD=VALUE, got {spec!r}")
+        mutators.append(drift.set_vm(vm, **{field: int(value) if value.isdigit() else value}))
+    if not mutators:
+        raise OptionsError("lab alter: say what to change (--stop-vm, --delete-vm, --delete-switch, --set-vm)")
+    if store.load(args.host) is None:
+        raise OptionsError(f"lab alter: no simulated host {args.host!r} in {store.lab_dir} (run a playbook first)")
+    for m in mutators:
+        store.alter(args.host, m)
+    print(f"altered {args.host}: {len(mutators)} change(s) made outside hvprov")
     return 0
 
 
@@ -257,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger("hvprov").addHandler(handler)
         logging.getLogger("hvprov").setLevel(logging.DEBUG)
-    handlers = {"apply": _do_run, "plan": _do_run, "inventory": _do_inventory, "doc": _do_doc, "lab": _do_lab}
+    handlers = {"apply": _do_run, "plan": _do_run, "inventory": _do_inventory, "doc": _do_doc, "lab": _do_lab,
+                "show": _do_show}
     previous = signal.getsignal(signal.SIGINT)
     try:
         return handlers[args.command](args)

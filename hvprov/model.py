@@ -77,6 +77,7 @@ class TaskResult:
     ignored: bool = False  # failed but ignore_errors
     data: dict[str, Any] = field(default_factory=dict)  # registered result (masked)
     duration: float = 0.0
+    path: str = ""  # the task's place in the playbook, e.g. "plays[0].tasks[2]"
 
     @property
     def changed(self) -> bool:
@@ -91,6 +92,7 @@ class TaskResult:
             "msg": self.msg,
             "ignored": self.ignored,
             "duration": round(self.duration, 4),
+            "path": self.path,
         }
 
 
@@ -105,6 +107,8 @@ class HostResult:
     duration: float = 0.0
     # The host's Hyper-V state at the end (as planned in plan mode): switches, vms, vhds, os.
     state: dict[str, Any] = field(default_factory=dict)
+    # Normalised facts as first read (saved plans); not part of the run document.
+    facts: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def change_count(self) -> int:

@@ -42,6 +42,8 @@ class RunOptions:
     executor: Executor | None = None
     script_timeout: float | None = None
     shard: tuple[int, int] | None = None  # (index, count), 1-based index
+    saved_plan: Any = None  # plans.SavedPlan: apply exactly its changes
+    on_stale: str = "skip"  # saved plan, a host changed since: skip that host | abort every host
 
 
 class _HostState:
@@ -56,6 +58,8 @@ class _HostState:
         self.input_error = False
         self.facts_vars: dict[str, Any] = {}  # set_fact / register, across plays
         self.started = time.monotonic()
+        self.plan_checked = False
+        self.plan_cursor: dict[str, int] = {}
 
 
 class Runner:
@@ -72,6 +76,8 @@ class Runner:
         self._lock = threading.Lock()
         self.states: dict[str, _HostState] = {}
         self.input_errors = False
+        self.saved_plan = options.saved_plan
+        self.stale_abort = False
 
     # -- events ----------------------------------------------------------------
     def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
@@ -87,6 +93,9 @@ class Runner:
         if self.opts.limit:
             allowed = {h.name for h in self.inventory.select(self.opts.limit)}
             hosts = [h for h in hosts if h.name in allowed]
+        if self.saved_plan is not None:
+            planned = set(self.saved_plan.doc["hosts"])
+            hosts = [h for h in hosts if h.name in planned]
         if self.opts.shard:
             index, count = self.opts.shard
             hosts = [h for h in hosts if _shard_of(h.name, count) == index - 1]
@@ -118,6 +127,8 @@ class Runner:
             for play, hosts in plays:  # pre-flight: undefined variables are input errors (exit 4) before any host is touched
                 for h in hosts:
                     preflight(self.templar, play, h, self.opts.extra_vars)
+            if self.saved_plan is not None and self.opts.on_stale == "abort":
+                self._check_all_fresh(plays, executor)
             for play, hosts in plays:
                 if self.stop.is_set():
                     break
@@ -132,6 +143,46 @@ class Runner:
         result = self._result(time.monotonic() - started)
         self.emit("run_done", summary=result.summary(), interrupted=result.interrupted)
         return result
+
+    def check_saved_facts(self, host: str, facts: dict[str, Any]) -> None:
+        """Refuse a host whose facts are not those the saved plan was computed from."""
+        from .plans import StalePlanError, diff_facts, normalize_facts
+
+        saved = self.saved_plan.host(host)
+        if saved is None or saved.get("facts") is None:
+            raise StalePlanError(f"plan is stale for {host}: the plan has no facts for it (it failed while planning)")
+        now = normalize_facts(facts)
+        if now != saved["facts"]:
+            diffs = diff_facts(saved["facts"], now)
+            shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
+            raise StalePlanError(f"plan is stale for {host}: the host changed since the plan ({shown}); "
+                                 "nothing was applied to it; make a new plan")
+
+    def _check_all_fresh(self, plays: list[tuple[Play, list[Host]]], executor: Executor) -> None:
+        """--stale abort: read every planned host first; if any changed, touch none."""
+        from .errors import HvprovError as _Err
+
+        hosts = {h.name: h for _, hs in plays for h in hs}
+        problems: dict[str, str] = {}
+
+        def check(h: Host) -> None:
+            st = self._state(h)
+            try:
+                self.check_saved_facts(h.name, st.session.facts_dict())
+                st.plan_checked = True
+            except _Err as exc:
+                problems[h.name] = str(exc)
+
+        for f in [executor.submit(check, h) for h in hosts.values()]:
+            f.result()
+        if problems:
+            for name in hosts:
+                st = self.states[name]
+                st.status = Status.FAILED
+                st.msg = problems.get(name) or ("not applied: the saved plan is stale for "
+                                                f"{', '.join(sorted(problems))} (--stale abort)")
+            self.stale_abort = True
+            self.stop.set()
 
     def _run_play(self, play: Play, hosts: list[Host], executor: Executor) -> None:
         self.emit("play_started", name=play.name, hosts=[h.name for h in hosts])
@@ -188,9 +239,17 @@ class Runner:
                 name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips,
                 scripts_run=st.session.scripts_run, msg=st.msg, duration=time.monotonic() - st.started,
                 state=_state_view(st.session),
+                facts=_normalized(st.session.initial_facts),
             )
-        return RunResult(mode=self.opts.mode, hosts=hosts, interrupted=self.stop.is_set(),
+        interrupted = self.stop.is_set() and not self.stale_abort
+        return RunResult(mode=self.opts.mode, hosts=hosts, interrupted=interrupted,
                          duration=duration, input_error=self.input_errors)
+
+
+def _normalized(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    from .plans import normalize_facts
+
+    return None if facts is None else normalize_facts(facts)
 
 
 def _state_view(session: HostSession) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class HostSession:
         self._facts: HostFacts | None = None
         self._facts_dict: dict[str, Any] | None = None
         self.probe_paths: list[str] = []
+        self.initial_facts: dict[str, Any] | None = None  # as first read this run (saved plans compare them)
         self._closed_trips = 0  # round trips of transports already replaced
         self._closed_scripts = 0
 
@@ -125,6 +126,8 @@ class HostSession:
         data = self.run_template(FACTS_TEMPLATE, probe_paths=list(self.probe_paths))
         self._facts = parse_facts(data, FACTS_TEMPLATE)
         self._facts_dict = None
+        if self.initial_facts is None:
+            self.initial_facts = self.facts_dict()
         return self._facts
 
     def facts_dict(self) -> dict[str, Any]:

@@ -146,8 +146,11 @@ class TaskExecutor:
         paths = probe_paths(self.r.templar, self.play, self.host, self.r.opts.extra_vars)
         if any(p not in self.session.probe_paths for p in paths):
             self.session.probe_paths = sorted(set(self.session.probe_paths) | set(paths))
-        if self.play.gather_facts:
+        if self.play.gather_facts or (self.r.saved_plan is not None and not self.st.plan_checked):
             self._gather()
+        if self.r.saved_plan is not None and not self.st.plan_checked:
+            self.r.check_saved_facts(self.host.name, self.session.facts_dict())
+            self.st.plan_checked = True
         notified: list[str] = []
         for task in self.play.tasks:
             if not self._one(task, notified):
@@ -173,7 +176,7 @@ class TaskExecutor:
 
     def _record(self, res: TaskResult) -> None:
         res = TaskResult(res.name, res.module, res.status, res.changes, self.r.secrets.scrub(res.msg),
-                         res.ignored, res.data, res.duration)
+                         res.ignored, res.data, res.duration, res.path)
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
 
@@ -229,6 +232,22 @@ class TaskExecutor:
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
 
+    def _match_saved(self, task: Task, planned: tuple[Change, ...]) -> None:
+        """Apply exactly the saved plan: the changes planned now must be the ones saved."""
+        saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
+        cursor = self.st.plan_cursor.get(task.path, 0)
+        now = [mask(c.to_dict()) for c in planned]
+        expect = saved[cursor:cursor + len(now)]
+        self.st.plan_cursor[task.path] = cursor + len(now)
+        if now != expect:
+            from .plans import StalePlanError
+
+            def show(cs: list[dict[str, Any]]) -> str:
+                return ", ".join(f"{c['action']} {c['resource']}" for c in cs) or "nothing"
+
+            raise StalePlanError(f"plan is stale for {self.host.name}: task {task.path} would now change "
+                                 f"{show(now)} but the plan has {show(expect)}; make a new plan")
+
     def _name(self, task: Task, base: dict[str, Any]) -> str:
         """The task's name rendered; for a loop naming `item`, the rendered names of all items."""
         try:
@@ -261,7 +280,7 @@ class TaskExecutor:
             shown = tuple(Change(c.resource, c.action, {"censored": NO_LOG_MSG} if c.before else {},
                                  {"censored": NO_LOG_MSG} if c.after else {}, "", c.disruptive, c.unknown) for c in changes)
         res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
-                         time.monotonic() - t0)
+                         time.monotonic() - t0, path=task.path)
         self._record(res)
         return self.st.tasks[-1]
 
@@ -316,6 +335,8 @@ class TaskExecutor:
             self.st.facts_vars.update(planned.set_vars)
         start = len(changes)
         changes.extend(planned.changes)
+        if self.r.saved_plan is not None and not self.plan_mode:
+            self._match_saved(task, planned.changes)
         if planned.changes and facts is not None:
             if self.plan_mode:
                 self.session.set_facts(module.predict(facts, planned.changes))

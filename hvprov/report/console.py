@@ -10,7 +10,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from ..model import Change, RunResult, Status, TaskResult
+from ..model import Action, Change, RunResult, Status, TaskResult
 from ..secrets import SecretRegistry
 
 STYLE = {
@@ -142,6 +142,24 @@ class ConsoleReporter:
             for c in r.changes:
                 for line in change_lines(c, self.diff):
                     self._host_line(host, "    " + line, "yellow" if c.mutating else "dim")
+
+    def show_document(self, doc: dict[str, Any], title: str = "") -> None:
+        """Render a run document or saved plan (dicts, as written to JSON)."""
+        self._mode = doc.get("mode", "plan")
+        if title:
+            self._print(title, "bold")
+        for name in sorted(doc["hosts"]):
+            h = doc["hosts"][name]
+            status = Status(h["status"])
+            self._print(f"\n{name}: {status.value}" + (f" => {h['msg']}" if h.get("msg") else ""), STYLE[status])
+            for t in h["tasks"]:
+                for c in t.get("changes", []):
+                    change = Change(c["resource"], Action(c["action"]), c.get("before", {}), c.get("after", {}),
+                                    c.get("reason", ""), c.get("disruptive", False), c.get("unknown", False))
+                    for line in change_lines(change, self.diff):
+                        self._print("    " + line, "yellow" if change.mutating else "dim")
+        s = doc.get("summary", {})
+        self._print(f"\n{len(doc['hosts'])} hosts; {s.get('changes', 0)} changes", "bold")
 
     def close(self) -> None:
         for host in list(self._blocks):
