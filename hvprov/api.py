@@ -14,6 +14,7 @@ own runner, renderer and templar, so runs in several threads do not interfere.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -106,6 +107,7 @@ def run(
     out: str | Path | None = None,
     saved_plan: Any = None,
     on_stale: str = "skip",
+    stop_event: threading.Event | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -131,6 +133,7 @@ def run(
         mode=mode, forks=forks, limit=limit, tags=tuple(tags), skip_tags=tuple(skip_tags),
         extra_vars=evars, lab_dir=Path(lab_dir) if lab_dir else None, executor=executor,
         script_timeout=script_timeout, shard=shard, saved_plan=saved_plan, on_stale=on_stale,
+        stop_event=stop_event,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +54,8 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
     p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
+    p.add_argument("--results", help="also write the run document (JSON) to this file, atomically; on Ctrl-C the "
+                   "partial results go there (default: ./hvprov-interrupted-<time>.json)")
     p.add_argument("-v", "--verbose", action="count", default=0)
 
 
@@ -111,7 +115,7 @@ def _do_run(args: argparse.Namespace) -> int:
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
 
-    from .plans import is_plan_file
+    from .plans import is_plan_file, write_atomic
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
@@ -122,18 +126,29 @@ def _do_run(args: argparse.Namespace) -> int:
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
     reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if args.format == "console" else None
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():  # second Ctrl-C: stop waiting for running scripts
+            raise KeyboardInterrupt
+        stop.set()
+        print("\ninterrupt: no new tasks will start; running scripts finish or time out "
+              "(Ctrl-C again to stop waiting)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         if saved:
             if args.limit or tags or skip or args.shard:
                 raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
-                                    on_event=reporter, script_timeout=args.script_timeout,
+                                    on_event=reporter, script_timeout=args.script_timeout, stop_event=stop,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             result = api.run(
                 args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                 extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
+                stop_event=stop,
             )
     finally:
         if reporter is not None:
@@ -142,6 +157,13 @@ def _do_run(args: argparse.Namespace) -> int:
         reporter.recap(result)
     else:
         print(run_document(result, secrets))
+    results_file = args.results
+    if result.interrupted and not results_file:
+        results_file = time.strftime("hvprov-interrupted-%Y%m%d-%H%M%S.json")
+    if results_file:
+        write_atomic(results_file, run_document(result, secrets) + "\n")
+        if result.interrupted:
+            print(f"interrupted: partial results saved to {results_file}", file=sys.stderr)
     return result.exit_code(detailed=getattr(args, "detailed_exitcode", False))
 
 

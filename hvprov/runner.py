@@ -44,6 +44,7 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # (index, count), 1-based index
     saved_plan: Any = None  # plans.SavedPlan: apply exactly its changes
     on_stale: str = "skip"  # saved plan, a host changed since: skip that host | abort every host
+    stop_event: threading.Event | None = None  # set it (e.g. on Ctrl-C) to stop scheduling new work
 
 
 class _HostState:
@@ -72,7 +73,7 @@ class Runner:
         self.secrets = secrets or SecretRegistry()
         self.templar = Templar()
         self.renderer = ScriptRenderer()
-        self.stop = threading.Event()
+        self.stop = options.stop_event or threading.Event()
         self._lock = threading.Lock()
         self.states: dict[str, _HostState] = {}
         self.input_errors = False

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .connection import ConnectionSpec
-from .errors import TransportError
+from .errors import InterruptedRun, TransportError
 from .facts import HostFacts, parse_facts
 from .render import ScriptRenderer
 from .scriptresult import parse_result
@@ -137,7 +137,9 @@ class HostSession:
 
     # -- waiting -----------------------------------------------------------------
     def sleep(self, seconds: float) -> None:
-        self._stop.wait(max(0.0, seconds))
+        """Wait, unless the run is being interrupted (then stop waiting: InterruptedRun)."""
+        if self._stop.wait(max(0.0, seconds)):
+            raise InterruptedRun(f"{self.name}: interrupted while waiting")
 
     def now(self) -> float:
         return self._clock()

@@ -251,11 +251,11 @@ def test_each_boot_reads_as_a_new_second():
     assert int(h.last_boot) > int(first)
 
 
-def test_second_reboot_while_scheduled_is_refused():
+def test_second_reboot_while_scheduled_keeps_the_first():
     h = build_host("2008r2-standard", {}, now=T0)
     rules.schedule_reboot(h, T0, 30)
-    with pytest.raises(rules.WindowsError, match="1190"):
-        rules.schedule_reboot(h, T0 + 1, 30)
+    rules.schedule_reboot(h, T0 + 1, 5)
+    assert h.reboot_at == T0 + 30
 
 
 def test_path_exists_is_case_and_slash_insensitive():

@@ -196,11 +196,9 @@ def change_features(host: HostModel, names: list[str], state: str, *, dism: bool
 def schedule_reboot(host: HostModel, now: float, delay: float) -> None:
     """shutdown.exe /r /t <delay>."""
     if host.reboot_at is not None:
-        raise WindowsError(
-            "System.Management.Automation.RuntimeException",
-            "shutdown.exe exited with 1190: A system shutdown has already been scheduled.(1190)",
-            "InvalidOperation", keyword="shutdown",
-        )
+        # shutdown.exe exits 1190 ("a system shutdown has already been scheduled"); the
+        # template counts that as scheduled: the earlier schedule stands.
+        return
     host.reboot_at = now + max(0.0, delay)
 
 
