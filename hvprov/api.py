@@ -25,7 +25,7 @@ from .errors import InputError, Location, OptionsError, VariableError
 from .inventory import Inventory
 from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
-from .runner import RunOptions, Runner
+from .runner import Runner, RunOptions
 from .secrets import MASK, Secret, SecretRegistry
 from .yamlsrc import load_yaml, load_yaml_text
 
@@ -108,6 +108,7 @@ def run(
     saved_plan: Any = None,
     on_stale: str = "skip",
     stop_event: threading.Event | None = None,
+    lease_timeout: float = 300.0,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -133,7 +134,7 @@ def run(
         mode=mode, forks=forks, limit=limit, tags=tuple(tags), skip_tags=tuple(skip_tags),
         extra_vars=evars, lab_dir=Path(lab_dir) if lab_dir else None, executor=executor,
         script_timeout=script_timeout, shard=shard, saved_plan=saved_plan, on_stale=on_stale,
-        stop_event=stop_event,
+        stop_event=stop_event, lease_timeout=lease_timeout,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:

@@ -54,6 +54,8 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
     p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
+    p.add_argument("--lease-timeout", type=float, default=300.0,
+                   help="seconds to wait while another hvprov run holds a host's lease (default 300)")
     p.add_argument("--results", help="also write the run document (JSON) to this file, atomically; on Ctrl-C the "
                    "partial results go there (default: ./hvprov-interrupted-<time>.json)")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -111,11 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _do_run(args: argparse.Namespace) -> int:
+    from .plans import is_plan_file, write_atomic
     from .report.console import ConsoleReporter
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
-
-    from .plans import is_plan_file, write_atomic
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
@@ -142,13 +143,14 @@ def _do_run(args: argparse.Namespace) -> int:
                 raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=reporter, script_timeout=args.script_timeout, stop_event=stop,
+                                    lease_timeout=args.lease_timeout,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             result = api.run(
                 args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                 extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
-                stop_event=stop,
+                stop_event=stop, lease_timeout=args.lease_timeout,
             )
     finally:
         if reporter is not None:

@@ -8,8 +8,11 @@ one way: inputs -> plan per task -> (apply) -> results and events.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from .connection import ConnectionSpec
-from .errors import HvprovError, InputError, InterruptedRun, TaskError, TransportError, VariableError
+from .errors import (
+    HvprovError,
+    InputError,
+    InterruptedRun,
+    TaskError,
+    TransportError,
+    VariableError,
+)
 from .inventory import Host, Inventory
 from .model import HostResult, RunResult, Status, TaskResult
 from .playbook import Play, Playbook
@@ -28,6 +38,29 @@ from .taskexec import TaskExecutor, preflight
 from .templating import Templar
 
 EventSink = Callable[[dict[str, Any]], None]
+
+# Run ids of this process's finished runs: a lease one of them left behind (its host died
+# mid-apply) may be taken over at once by a later run instead of waiting out its expiry.
+_ENDED_RUNS: set[str] = set()
+
+
+def lease_abandoned(holder: str | None) -> bool:
+    """A lease held by a run of this controller that has ended, or whose process is gone."""
+    if not holder:
+        return False
+    if holder in _ENDED_RUNS:
+        return True
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass
@@ -45,6 +78,8 @@ class RunOptions:
     saved_plan: Any = None  # plans.SavedPlan: apply exactly its changes
     on_stale: str = "skip"  # saved plan, a host changed since: skip that host | abort every host
     stop_event: threading.Event | None = None  # set it (e.g. on Ctrl-C) to stop scheduling new work
+    lease_timeout: float = 300.0  # wait this long for another run's lease on a host
+    lease_ttl: float = 900.0
 
 
 class _HostState:
@@ -78,6 +113,7 @@ class Runner:
         self.states: dict[str, _HostState] = {}
         self.input_errors = False
         self.saved_plan = options.saved_plan
+        self.run_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stale_abort = False
 
     # -- events ----------------------------------------------------------------
@@ -110,7 +146,8 @@ class Runner:
             session = HostSession(
                 spec, self.renderer, lab_dir=self.opts.lab_dir,
                 emit=lambda kind, data, name=host.name: self.emit(kind, name, **data),
-                stop=self.stop, script_timeout=self.opts.script_timeout,
+                stop=self.stop, script_timeout=self.opts.script_timeout, owner=self.run_id,
+                lease_ttl=self.opts.lease_ttl, lease_timeout=self.opts.lease_timeout, abandoned=lease_abandoned,
             )
             st = _HostState(host, session)
             self.states[host.name] = st
@@ -141,6 +178,7 @@ class Runner:
                 executor.shutdown(wait=True, cancel_futures=True)
             for st in self.states.values():
                 st.session.close()
+        _ENDED_RUNS.add(self.run_id)
         result = self._result(time.monotonic() - started)
         self.emit("run_done", summary=result.summary(), interrupted=result.interrupted)
         return result
@@ -225,6 +263,11 @@ class Runner:
         except Exception as exc:  # a bug must fail this host, not the run
             st.status = Status.FAILED
             st.msg = f"internal error: {type(exc).__name__}: {self.secrets.scrub(str(exc))}"
+        if st.status is not Status.UNREACHABLE:  # a dead host cannot release; a later run takes it over
+            try:
+                st.session.release_lease()
+            except Exception:  # noqa: BLE001 - best effort, never masks the host's result
+                pass
         if st.input_error:
             self.input_errors = True
         self.emit("host_done", host.name, status=st.status.value, msg=st.msg,

@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from .connection import ConnectionSpec
-from .errors import InterruptedRun, TransportError
+from .errors import HvprovError, InterruptedRun, TaskError, TransportError, UnreachableError
 from .facts import HostFacts, parse_facts
 from .render import ScriptRenderer
 from .scriptresult import parse_result
 from .transports import open_transport
-from .transports.base import Transport
+from .transports.base import ExecResult, Transport
 
 FACTS_TEMPLATE = "facts/host.ps1.j2"
+NO_RETRY = frozenset({"system/reboot.ps1.j2", "system/boot_time.ps1.j2"})
 
 
 class HostSession:
@@ -35,6 +36,10 @@ class HostSession:
         stop: threading.Event,
         script_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        owner: str = "hvprov",
+        lease_ttl: float = 900.0,
+        lease_timeout: float = 300.0,
+        abandoned: Callable[[str | None], bool] = lambda holder: False,
     ) -> None:
         self.name = spec.name
         self.spec = spec
@@ -49,6 +54,11 @@ class HostSession:
         self._facts_dict: dict[str, Any] | None = None
         self.probe_paths: list[str] = []
         self.initial_facts: dict[str, Any] | None = None  # as first read this run (saved plans compare them)
+        self.owner = owner
+        self.lease_ttl = lease_ttl
+        self.lease_timeout = lease_timeout
+        self._lease_at: float | None = None
+        self._abandoned = abandoned
         self._closed_trips = 0  # round trips of transports already replaced
         self._closed_scripts = 0
 
@@ -90,7 +100,7 @@ class HostSession:
         started = self._clock()
         outcome = "error"
         try:
-            res = self.transport.run(rendered.text, self._timeout)
+            res = self._run_with_retries(template, rendered.text)
             data = parse_result(res, template)
             outcome = "ok"
             return data
@@ -105,6 +115,23 @@ class HostSession:
                 {"template": template, "params": rendered.params, "script": rendered.shown,
                  "duration": round(self._clock() - started, 4), "outcome": outcome},
             )
+
+    def _run_with_retries(self, template: str, text: str) -> ExecResult:
+        """Bounded retries with backoff for a connection refused or reset (spec.retries), when
+        the transport does not retry by itself. Never for a reboot request (not safe to send
+        twice), nor for the reboot module's own polling, nor for auth/trust/timeouts."""
+        retry = (not self.transport.retries_transient and template not in NO_RETRY)
+        attempt = 0
+        while True:
+            try:
+                return self.transport.run(text, self._timeout)
+            except UnreachableError as exc:
+                if not retry or attempt >= self.spec.retries:
+                    raise
+                attempt += 1
+                self.progress(f"retry {attempt}/{self.spec.retries} after: {exc.message}")
+                self.sleep(min(0.2 * 2 ** (attempt - 1), 5.0))
+                self.reconnect_quietly()
 
     # -- facts -------------------------------------------------------------------
     @property
@@ -134,6 +161,62 @@ class HostSession:
         if self._facts_dict is None:
             self._facts_dict = self.facts.to_dict()
         return self._facts_dict
+
+    # -- the per-host lease (two runs never interleave changes on one host) -------
+    def ensure_lease(self) -> bool:
+        """Hold the host's lease before changing it, waiting up to `lease_timeout` for another
+        run to finish. True when newly acquired: facts read before may be stale."""
+        now = self._clock()
+        if self._lease_at is not None and now < self._lease_at + self.lease_ttl / 2:
+            return False
+        newly = self._lease_at is None
+        deadline = now + self.lease_timeout
+        pause = 0.5
+        waited_for_other = False
+        steal: str | None = None
+        while True:
+            try:
+                data = self.run_template("system/lease.ps1.j2", action="acquire", owner=self.owner,
+                                         ttl_seconds=int(self.lease_ttl), steal_from=steal)
+            except TransportError as exc:
+                # While we wait, the run holding the lease may be rebooting the host.
+                if not (waited_for_other and exc.transient) or self._clock() >= deadline:
+                    raise
+                self.progress(f"waiting for another run's lease: {exc.message}")
+                self.sleep(pause)
+                self.reconnect_quietly()
+                pause = min(pause * 2, 5.0)
+                continue
+            if data.get("acquired"):
+                self._lease_at = self._clock()
+                return newly
+            holder, until = data.get("holder"), data.get("expires")
+            if self._abandoned(holder) and steal != holder:
+                self.progress(f"taking over the lease left by an ended run ({holder})")
+                steal = holder
+                continue
+            waited_for_other = True
+            if self._clock() >= deadline:
+                raise TaskError(f"{self.name} is being changed by another hvprov run ({holder}, lease until {until}); "
+                                f"gave up after waiting {self.lease_timeout:.0f} s (--lease-timeout)")
+            self.progress(f"waiting for another run's lease ({holder}, until {until})")
+            self.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    def reconnect_quietly(self) -> None:
+        try:
+            self.reconnect()
+        except TransportError:
+            pass  # the next script says whether it is back
+
+    def release_lease(self) -> None:
+        if self._lease_at is None:
+            return
+        self._lease_at = None
+        try:
+            self.run_template("system/lease.ps1.j2", action="release", owner=self.owner, ttl_seconds=0, steal_from=None)
+        except HvprovError:
+            pass  # it expires by itself
 
     # -- waiting -----------------------------------------------------------------
     def sleep(self, seconds: float) -> None:

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from . import modules as registry
-from .errors import HvprovError, InputError, InterruptedRun, Location, RemoteError, TaskError, TransportError, VariableError
+from .errors import (
+    HvprovError,
+    InputError,
+    InterruptedRun,
+    Location,
+    RemoteError,
+    TaskError,
+    TransportError,
+    VariableError,
+)
 from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
@@ -329,6 +338,10 @@ class TaskExecutor:
         ctx = PlanContext(self.host.name, self.plan_mode, vars_,
                           evaluate=lambda e: self.r.templar.evaluate(e, vars_, task.location, f"{task.path}.{task.module}"))
         planned = module.plan(args, facts, ctx)
+        if (not self.plan_mode and facts is not None and planned.changes
+                and any(c.mutating for c in planned.changes) and self.session.ensure_lease()):
+            facts = self.session.regather()  # another run may have changed the host meanwhile
+            planned = module.plan(args, facts, ctx)
         data = dict(planned.data)
         msg = planned.msg
         if planned.set_vars:

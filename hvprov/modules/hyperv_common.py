@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ..editions import product_name
 from ..errors import TaskError
 from ..facts import Adapter, HostFacts, Switch, Vhd, Vm
-from ..editions import product_name
 
 # Windows Server 2008 R2 (Hyper-V v1) limits, domain brief §5.6.
 V1_MAX_CPUS = 4

@@ -6,7 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
-from ..errors import AuthenticationError, RemoteError, TaskError, TransportError, TrustError, UnreachableError
+from ..errors import (
+    AuthenticationError,
+    RemoteError,
+    TaskError,
+    TransportError,
+    TrustError,
+    UnreachableError,
+)
 from ..facts import HostFacts
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
@@ -102,22 +109,25 @@ class Reboot(Module):
         session.sleep(args.delay)
         pause = 0.5
         last_error = "no answer"
+        answered = False  # the host answered the last poll (it is reachable, just not rebooted right)
         while True:
             try:
                 session.reconnect()
                 data = session.run_template("system/boot_time.ps1.j2")
                 if data.get("last_boot") and data["last_boot"] != old_boot:
                     break
-                last_error = "still running the old boot"
+                last_error, answered = "it still runs the boot from before the restart", True
             except (AuthenticationError, TrustError):
                 raise
-            except (TransportError, RemoteError) as exc:  # down, or answering oddly while shutting down
-                last_error = exc.message
+            except RemoteError as exc:  # answering oddly (e.g. while shutting down)
+                last_error, answered = exc.message, True
+            except TransportError as exc:  # down: the usual state during a reboot
+                last_error, answered = exc.message, False
             if session.now() >= deadline:
-                raise UnreachableError(
-                    f"{session.name} did not come back within {args.timeout:.0f} s after the reboot ({last_error})",
-                    host=session.name,
-                )
+                what = f"{session.name} did not come back with a new boot within {args.timeout:.0f} s after the reboot ({last_error})"
+                if answered:
+                    raise TaskError(what)
+                raise UnreachableError(what, host=session.name)
             session.progress(f"waiting for reboot: {last_error}")
             session.sleep(pause)
             pause = min(pause * 2, args.poll_interval)

@@ -11,7 +11,15 @@ from ..facts import HostFacts, Vhd
 from ..model import Action, Change
 from ..units import human, parse_size
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
-from .hyperv_common import V1_MAX_VHD_BYTES, VHDX_MAX_BYTES, find_vhd, os_name, require_hypervisor, template, vms_using_disk
+from .hyperv_common import (
+    V1_MAX_VHD_BYTES,
+    VHDX_MAX_BYTES,
+    find_vhd,
+    os_name,
+    require_hypervisor,
+    template,
+    vms_using_disk,
+)
 
 _BAD_PATH_CHARS = set('<>"|?*') | {chr(i) for i in range(32)}
 

@@ -13,8 +13,16 @@ from ..model import Action, Change
 from ..units import human, parse_memory_mb, parse_size
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
 from .hyperv_common import (
-    V1_MAX_CPUS, V1_MAX_LEGACY_NICS, V1_MAX_MEMORY_MB, V1_MAX_SYNTHETIC_NICS, find_switch, find_vhd, find_vm, os_name,
-    require_hypervisor, template,
+    V1_MAX_CPUS,
+    V1_MAX_LEGACY_NICS,
+    V1_MAX_MEMORY_MB,
+    V1_MAX_SYNTHETIC_NICS,
+    find_switch,
+    find_vhd,
+    find_vm,
+    os_name,
+    require_hypervisor,
+    template,
 )
 from .vhd import check_limits, validate_windows_path
 

@@ -173,6 +173,25 @@ def user_script(host: HostModel, params: dict[str, Any], now: float) -> ExecResu
     return _ok({"skipped": skipped, "output": ["(simulated) script not executed"], "changed": None})
 
 
+def lease(host: HostModel, params: dict[str, Any], now: float) -> ExecResult:
+    """system/lease.ps1.j2: the lease file, checked and written under a system mutex."""
+    action = _param(params, "action", str)
+    owner = _param(params, "owner", str)
+    ttl = _param(params, "ttl_seconds", int)
+    steal = _param(params, "steal_from", str, None)
+    expired = host.lease_expires is None or host.lease_expires < now
+    free = host.lease_owner is None or expired or host.lease_owner in (owner, steal)
+    if action == "acquire":
+        if free:
+            host.lease_owner, host.lease_expires = owner, now + ttl
+            return _ok({"acquired": True, "holder": owner, "expires": iso(host.lease_expires)})
+        return _ok({"acquired": False, "holder": host.lease_owner, "expires": iso(host.lease_expires or now)})
+    mine = host.lease_owner == owner
+    if mine:
+        host.lease_owner = host.lease_expires = None
+    return _ok({"released": mine})
+
+
 def _same(a: str, b: str) -> bool:
     return norm_path(a) == norm_path(b)
 
@@ -196,6 +215,7 @@ HANDLERS: dict[str, Handler] = {
     "system/reboot": reboot,
     "system/boot_time": boot_time,
     "powershell/script": user_script,
+    "system/lease": lease,
     **{f"hyperv_{backend}/{op}": _hyperv(backend, op) for backend, op in hyperv.TEMPLATES},
 }
 

@@ -30,6 +30,7 @@ import yaml
 from ..errors import LabError
 from ..transports.base import ExecResult
 from .executor import execute
+from .faults import split_overrides
 from .sshd import SSHLab
 from .store import HostSeed, LabStore
 from .wsman import WSManLab
@@ -47,7 +48,8 @@ def load_source(inventory_paths: list[str]) -> tuple[Any, dict[str, HostSeed]]:
     for name, host in inv.hosts.items():
         spec = ConnectionSpec.from_vars(name, dict(host.vars))
         if spec.kind == "sim":
-            seeds[name] = HostSeed(spec.sim_profile, dict(spec.sim_overrides))
+            overrides, _faults = split_overrides(spec.sim_overrides)  # faults act in-process only
+            seeds[name] = HostSeed(spec.sim_profile, overrides)
     if not seeds:
         raise LabError(f"no simulated hosts (ansible_connection: sim) in {', '.join(inventory_paths)}")
     return inv, seeds

@@ -149,6 +149,8 @@ class HostModel:
     vms: list[Vm] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # other paths that exist (creates/removes)
     management_lost: bool = False  # the management adapter went to a switch without management OS
+    lease_owner: str | None = None  # %ProgramData%\hvprov\lease.txt (system/lease.ps1.j2)
+    lease_expires: float | None = None
 
     # -- derived -----------------------------------------------------------------
     @property

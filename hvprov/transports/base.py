@@ -28,6 +28,10 @@ class Transport(abc.ABC):
     """One session to one host."""
 
     name: str = "base"
+    # True when the transport itself retries transient connection failures (spec.retries,
+    # with backoff) and re-sends a script only when it surely did not start: the session
+    # then does not retry on top of it.
+    retries_transient: bool = False
 
     def __init__(self) -> None:
         self.round_trips = 0

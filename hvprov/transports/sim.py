@@ -4,6 +4,9 @@ Each `run()` is one round trip: lock the host's state in the lab directory, fini
 that is due, refuse the connection (`UnreachableError`) while the host is down or has lost its
 management address (an external switch took the management adapter without management OS
 access), otherwise answer the script as the host would (`hvprov.sim.executor`) and save the host.
+
+Faults: a host's ``sim.faults`` (inventory) are taken out of its overrides (they are not part of
+the host's seed) and become its fault hook (`hvprov.sim.faults`), unless one is passed.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from pathlib import Path
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
 from ..sim.executor import execute
+from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
 from ..sim.profiles import build_host, get_profile
 from ..sim.store import HostSeed, LabStore
 from .base import ExecResult, Transport
 
 # A fault hook sees (host, script, now) before the script runs and may answer instead of the
-# host (an ExecResult) or raise a TransportError; returning None lets the host answer.
+# host (an ExecResult) or raise a TransportError; returning None lets the host answer. If it
+# also has `before_connect(script, timeout)`, that runs first, before the host is locked
+# (connection faults: refused, reset, timeouts, authentication).
 FaultHook = Callable[[HostModel, str, float], "ExecResult | None"]
 
 
@@ -35,11 +41,12 @@ class SimTransport(Transport):
             raise LabError(f"{spec.name}: SimTransport needs connection 'sim', got {spec.kind!r}")
         get_profile(spec.sim_profile)  # LabError listing the valid profiles
         self.spec = spec
-        self.seed = HostSeed(spec.sim_profile, dict(spec.sim_overrides))
+        overrides, faults = split_overrides(spec.sim_overrides)
+        self.seed = HostSeed(spec.sim_profile, overrides)
         build_host(self.seed.profile, self.seed.overrides, name=spec.name, now=clock())  # validate now
         self.store = LabStore(Path(lab_dir), clock)
         self.clock = clock
-        self.fault = fault
+        self.fault = fault if fault is not None else injector_for(spec, Path(lab_dir), faults)
         self._open = False
 
     def open(self) -> None:
@@ -51,6 +58,9 @@ class SimTransport(Transport):
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
         self._open = True
         self.round_trips += 1
+        before = getattr(self.fault, "before_connect", None)
+        if before is not None:
+            before(script, timeout)
         with self.store.session(self.spec.name, self.seed) as host:
             now = self.clock()
             if host.is_down(now):

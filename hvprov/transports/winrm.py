@@ -178,6 +178,8 @@ class _CountingTransport(winrm_transport.Transport):
 class WinRMTransport(Transport):
     """One WinRM shell on one host (see the module docstring)."""
 
+    retries_transient = True
+
     name = "winrm"
 
     def __init__(
