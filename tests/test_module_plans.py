@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from factsdata import facts
 from pydantic import ValidationError
 
 from hvprov import modules
 from hvprov.errors import TaskError
 from hvprov.modules.base import PlanContext
-
-from factsdata import facts
 
 CASES = sorted((Path(__file__).parent / "data" / "plan_cases").glob("*/*.json"))
 
