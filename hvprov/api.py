@@ -109,6 +109,8 @@ def run(
     on_stale: str = "skip",
     stop_event: threading.Event | None = None,
     lease_timeout: float = 300.0,
+    secret_registry: SecretRegistry | None = None,
+    scripts_dir: str | Path | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -123,11 +125,13 @@ def run(
         raise OptionsError(f"shard must be I/N with 1 <= I <= N, got {shard[0]}/{shard[1]}")
     inv = load_inventory(inventory)
     book = load_playbook_input(playbook)
-    registry = SecretRegistry()
+    registry = secret_registry if secret_registry is not None else SecretRegistry()
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
     registry.collect(evars)
+    if scripts_dir is not None and mode != "plan":
+        raise OptionsError("scripts_dir (--scripts) writes the scripts a plan would run: use it with plan")
     if on_stale not in ("skip", "abort"):
         raise OptionsError(f"on_stale must be 'skip' or 'abort', got {on_stale!r}")
     options = RunOptions(
@@ -135,6 +139,7 @@ def run(
         extra_vars=evars, lab_dir=Path(lab_dir) if lab_dir else None, executor=executor,
         script_timeout=script_timeout, shard=shard, saved_plan=saved_plan, on_stale=on_stale,
         stop_event=stop_event, lease_timeout=lease_timeout,
+        scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:

@@ -56,6 +56,8 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
     p.add_argument("--lease-timeout", type=float, default=300.0,
                    help="seconds to wait while another hvprov run holds a host's lease (default 300)")
+    p.add_argument("--log", help="append an audit log (JSON Lines: every script run with host, template, masked "
+                   "parameters, duration, outcome, round trips; every task and host result)")
     p.add_argument("--results", help="also write the run document (JSON) to this file, atomically; on Ctrl-C the "
                    "partial results go there (default: ./hvprov-interrupted-<time>.json)")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     _run_common(p_plan)
     p_plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes pending, 1 error")
     p_plan.add_argument("-o", "--out", help="save the plan to this JSON file (`hvprov apply FILE` applies exactly it)")
+    p_plan.add_argument("--scripts", metavar="DIR",
+                        help="write, per host, the exact PowerShell each planned change would run (secrets masked)")
     p_show = sub.add_parser("show", help="render a saved plan")
     p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
     p_show.add_argument("--format", choices=("console", "json"), default="console")
@@ -127,6 +131,18 @@ def _do_run(args: argparse.Namespace) -> int:
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
     reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if args.format == "console" else None
+    sinks: list[Any] = [reporter] if reporter is not None else []
+    audit = None
+    if args.log:
+        from .report.audit import AuditLog
+
+        audit = AuditLog(args.log, secrets)
+        sinks.append(audit)
+
+    def on_event(event: dict[str, Any]) -> None:
+        for sink in sinks:
+            sink(event)
+
     stop = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -142,19 +158,22 @@ def _do_run(args: argparse.Namespace) -> int:
             if args.limit or tags or skip or args.shard:
                 raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
-                                    on_event=reporter, script_timeout=args.script_timeout, stop_event=stop,
-                                    lease_timeout=args.lease_timeout,
+                                    on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
+                                    lease_timeout=args.lease_timeout, secret_registry=secrets,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             result = api.run(
                 args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
-                extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=reporter,
+                extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
-                stop_event=stop, lease_timeout=args.lease_timeout,
+                scripts_dir=getattr(args, "scripts", None),
+                stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
             )
     finally:
         if reporter is not None:
             reporter.close()
+        if audit is not None:
+            audit.close()
     if reporter is not None:
         reporter.recap(result)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,7 @@ from .taskexec import TaskExecutor, preflight
 from .templating import Templar
 
 EventSink = Callable[[dict[str, Any]], None]
+_SECRET_NAME = re.compile(r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$", re.IGNORECASE)
 
 # Run ids of this process's finished runs: a lease one of them left behind (its host died
 # mid-apply) may be taken over at once by a later run instead of waiting out its expiry.
@@ -80,6 +82,7 @@ class RunOptions:
     stop_event: threading.Event | None = None  # set it (e.g. on Ctrl-C) to stop scheduling new work
     lease_timeout: float = 300.0  # wait this long for another run's lease on a host
     lease_ttl: float = 900.0
+    scripts_dir: Path | None = None  # plan mode: write the PowerShell each change would run, per host
 
 
 class _HostState:
@@ -95,6 +98,7 @@ class _HostState:
         self.facts_vars: dict[str, Any] = {}  # set_fact / register, across plays
         self.started = time.monotonic()
         self.plan_checked = False
+        self.review: list[dict[str, Any]] = []  # --scripts
         self.plan_cursor: dict[str, int] = {}
 
 
@@ -143,6 +147,12 @@ class Runner:
         if st is None:
             spec = ConnectionSpec.from_vars(host.name, dict(host.vars))
             self.secrets.collect(dict(host.vars))
+            for key, value in host.vars.items():  # plain-text passwords in an inventory are still secrets
+                if isinstance(value, str) and _SECRET_NAME.search(key):
+                    self.secrets.add(value)
+            for secret in (spec.password, spec.ssh_key_passphrase):
+                if secret is not None:
+                    self.secrets.add(secret)
             session = HostSession(
                 spec, self.renderer, lab_dir=self.opts.lab_dir,
                 emit=lambda kind, data, name=host.name: self.emit(kind, name, **data),
@@ -179,9 +189,34 @@ class Runner:
             for st in self.states.values():
                 st.session.close()
         _ENDED_RUNS.add(self.run_id)
+        if self.opts.scripts_dir is not None:
+            self._write_review(self.opts.scripts_dir)
         result = self._result(time.monotonic() - started)
         self.emit("run_done", summary=result.summary(), interrupted=result.interrupted)
         return result
+
+    def _write_review(self, out: Path) -> None:
+        """<dir>/<host>/NN-<template>.ps1: every script the plan's changes would run (secrets masked)."""
+        from .plans import write_atomic
+
+        for name, st in sorted(self.states.items()):
+            if not st.review:
+                continue
+            host_dir = out / name
+            host_dir.mkdir(parents=True, exist_ok=True)
+            n = 0
+            for entry in st.review:
+                for template, text in entry["scripts"]:
+                    n += 1
+                    stem = template.removesuffix(".ps1.j2").replace("/", "_")
+                    head = (f"# hvprov plan review: host {name}, task {entry['name']} ({entry['task']})\n"
+                            f"# changes: {'; '.join(entry['changes'])}\n"
+                            "# (ids of objects this plan creates show as 00000000-0000-0000-0000-000000000000)\n")
+                    write_atomic(host_dir / f"{n:02d}-{stem}.ps1", self.secrets.scrub(head + text))
+                if entry["problem"]:
+                    n += 1
+                    write_atomic(host_dir / f"{n:02d}-not-rendered.txt",
+                                 f"task {entry['name']} ({entry['task']}): {entry['problem']}\n")
 
     def check_saved_facts(self, host: str, facts: dict[str, Any]) -> None:
         """Refuse a host whose facts are not those the saved plan was computed from."""

@@ -98,6 +98,7 @@ class HostSession:
     def run_template(self, template: str, **params: Any) -> dict[str, Any]:
         rendered = self.renderer.render(template, **params)
         started = self._clock()
+        trips_before = self.round_trips
         outcome = "error"
         try:
             res = self._run_with_retries(template, rendered.text)
@@ -113,7 +114,8 @@ class HostSession:
             self._emit(
                 "script_run",
                 {"template": template, "params": rendered.params, "script": rendered.shown,
-                 "duration": round(self._clock() - started, 4), "outcome": outcome},
+                 "duration": round(self._clock() - started, 4), "outcome": outcome,
+                 "round_trips": self.round_trips - trips_before},
             )
 
     def _run_with_retries(self, template: str, text: str) -> ExecResult:
@@ -229,3 +231,49 @@ class HostSession:
 
     def progress(self, message: str) -> None:
         self._emit("progress", {"message": message})
+
+
+# Data a recording session answers with: what a successful script would report. The modules'
+# apply() only needs these to take its normal path; the values are never shown as facts.
+_RECORDED_ANSWERS: dict[str, Any] = {
+    "success": True, "exit_code": "SuccessRestartRequired", "restart_needed": "Yes", "changed": None,
+    "id": "00000000-0000-0000-0000-000000000000",  # the id of an object the plan creates
+    "scheduled": True, "last_boot": "(after the reboot)", "skipped": False,
+    "output": [], "acquired": True, "released": True, "state": "(as requested)",
+}
+
+
+class RecordingSession:
+    """Plan mode with --scripts: runs a module's apply() against the predicted facts, rendering
+    every script it would send and answering as a successful host would, so a reviewer can read
+    the exact PowerShell (secrets masked) each change would run. Nothing is sent anywhere."""
+
+    def __init__(self, name: str, renderer: ScriptRenderer, facts: HostFacts, after: HostFacts) -> None:
+        self.name = name
+        self.renderer = renderer
+        self.facts = facts
+        self._after = after  # the predicted facts once the changes are made
+        self.scripts: list[tuple[str, str]] = []  # (template, masked script)
+        self._t = 0.0
+
+    def run_template(self, template: str, **params: Any) -> dict[str, Any]:
+        rendered = self.renderer.render(template, **params)
+        self.scripts.append((template, rendered.shown))
+        return dict(_RECORDED_ANSWERS)
+
+    def regather(self) -> HostFacts:
+        self.facts = self._after
+        return self.facts
+
+    def reconnect(self) -> None:
+        return None
+
+    def sleep(self, seconds: float) -> None:
+        self._t += seconds
+
+    def now(self) -> float:
+        self._t += 1.0
+        return self._t
+
+    def progress(self, message: str) -> None:
+        return None

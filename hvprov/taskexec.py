@@ -26,6 +26,7 @@ from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
 from .secrets import mask
+from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar
 from .yamlsrc import location_of
 
@@ -241,6 +242,18 @@ class TaskExecutor:
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
 
+    def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:
+        """--scripts: the PowerShell this task's changes would run, rendered for review."""
+        rec = RecordingSession(self.host.name, self.r.renderer, facts, module.predict(facts, changes))
+        try:
+            module.apply(args, changes, rec)
+            problem = ""
+        except Exception as exc:  # noqa: BLE001 - review output must not stop the plan
+            problem = f"{type(exc).__name__}: {exc}"
+        self.st.review.append({"task": task.path, "name": task.name,
+                               "changes": [f"{c.action.value} {c.resource}" for c in changes],
+                               "scripts": rec.scripts, "problem": self.r.secrets.scrub(problem)})
+
     def _match_saved(self, task: Task, planned: tuple[Change, ...]) -> None:
         """Apply exactly the saved plan: the changes planned now must be the ones saved."""
         saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
@@ -352,6 +365,8 @@ class TaskExecutor:
             self._match_saved(task, planned.changes)
         if planned.changes and facts is not None:
             if self.plan_mode:
+                if self.r.opts.scripts_dir is not None:
+                    self._record_scripts(task, module, args, planned.changes, facts)
                 self.session.set_facts(module.predict(facts, planned.changes))
             else:
                 refresh = any(c.mutating for c in planned.changes) and module.name != "reboot"
