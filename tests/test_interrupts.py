@@ -44,6 +44,17 @@ def _all_state_files_valid(tmp_path: Path) -> int:
 
 def _converges(tmp_path: Path) -> None:
     from hvprov.cli import main
+    from hvprov.sim.store import LabStore
+
+    store = LabStore(tmp_path / "lab")
+    deadline = time.monotonic() + 15  # reboots the killed run had scheduled happen and end first
+
+    def rebooting() -> bool:
+        hosts = [store.load(n) for n in store.list()]
+        return any(h is not None and h.up_at is not None and time.time() < h.up_at for h in hosts)
+
+    while rebooting() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
     args = ["apply", str(ROOT / "playbooks" / "site.yml"), "-i", str(ROOT / "inventories" / "lab.yml"),
             "--lab-dir", str(tmp_path / "lab"), "--limit", HOSTS, "-e", '{"sim": {"reboot_seconds": 0.2}}',
