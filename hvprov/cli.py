@@ -50,7 +50,10 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON/YAML mapping, or @file")
     p.add_argument("-f", "--forks", type=int, default=5, help="hosts in parallel (default 5)")
     p.add_argument("--diff", action="store_true", help="show before/after of every change")
-    p.add_argument("--format", choices=("console", "json"), default="console", help="output format")
+    p.add_argument("--format", choices=("console", "json", "markdown"), default="console",
+                   help="output: console lines and recap, the JSON run document, or Markdown for a code review")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per host and task)")
+    p.add_argument("--events", metavar="FILE", help="stream events as JSON Lines to FILE ('-' for stdout)")
     p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
     p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
@@ -82,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write, per host, the exact PowerShell each planned change would run (secrets masked)")
     p_show = sub.add_parser("show", help="render a saved plan")
     p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
-    p_show.add_argument("--format", choices=("console", "json"), default="console")
+    p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
     p_inv.add_argument("-i", "--inventory", action="append", required=True)
@@ -130,8 +133,15 @@ def _do_run(args: argparse.Namespace) -> int:
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
-    reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if args.format == "console" else None
+    console = args.format == "console" and args.events != "-"
+    reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if console else None
     sinks: list[Any] = [reporter] if reporter is not None else []
+    events_sink = None
+    if args.events:
+        from .report.events import JsonLinesEvents
+
+        events_sink = JsonLinesEvents(sys.stdout if args.events == "-" else args.events, secrets)
+        sinks.append(events_sink)
     audit = None
     if args.log:
         from .report.audit import AuditLog
@@ -174,10 +184,20 @@ def _do_run(args: argparse.Namespace) -> int:
             reporter.close()
         if audit is not None:
             audit.close()
+        if events_sink is not None:
+            events_sink.close()
     if reporter is not None:
         reporter.recap(result)
-    else:
+    elif args.format == "markdown":
+        from .report.markdown import render_markdown
+
+        print(render_markdown(result.to_dict(), secrets))
+    elif args.events != "-":
         print(run_document(result, secrets))
+    if args.junit:
+        from .report.junit import render_junit
+
+        write_atomic(args.junit, render_junit(result.to_dict(), secrets))
     results_file = args.results
     if result.interrupted and not results_file:
         results_file = time.strftime("hvprov-interrupted-%Y%m%d-%H%M%S.json")
@@ -196,6 +216,11 @@ def _do_show(args: argparse.Namespace) -> int:
     doc = saved.doc
     if args.format == "json":
         print(json.dumps(doc, indent=1))
+        return 0
+    if args.format == "markdown":
+        from .report.markdown import render_markdown
+
+        print(render_markdown(doc, title=f"hvprov plan ({Path(args.plan).name})"))
         return 0
     reporter = ConsoleReporter(diff=args.diff, live=False)
     reporter.show_document(doc, title=f"saved plan {args.plan} ({doc['created_with']})")
