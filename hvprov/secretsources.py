@@ -11,7 +11,7 @@
                                because a source named for hvprov is new configuration, and the
                                fix (chmod 600) is one command.
     prompt                     ask on the terminal ("Password: "); stdin must be a TTY
-    prompt:TEXT                ask with TEXT as the prompt; same TEXT is asked once a run
+    prompt:TEXT                ask with TEXT as the prompt (a SecretResolver asks each TEXT once)
     literal:VALUE              VALUE itself (for tests; prefer !vault in files)
 
 Anything else (including a bare value) is an error, so that a typo such as ``evn:PW`` is not
