@@ -27,38 +27,39 @@ from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import Runner, RunOptions
 from .secrets import MASK, Secret, SecretRegistry
+from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
 
 InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, Any]
 PlaybookInput = Playbook | str | Path | Sequence[Mapping[str, Any]]
 
 
-def load_inventory(source: InventoryInput) -> Inventory:
+def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None) -> Inventory:
     if isinstance(source, Inventory):
         return source
     if isinstance(source, Mapping):
         return Inventory.from_dict(source)
     if isinstance(source, (str, Path)):
-        return Inventory.load([source])
-    return Inventory.load(list(source))
+        return Inventory.load([source], vault=vault)
+    return Inventory.load(list(source), vault=vault)
 
 
-def load_playbook_input(source: PlaybookInput) -> Playbook:
+def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None) -> Playbook:
     if isinstance(source, Playbook):
         return source
     if isinstance(source, (str, Path)):
-        return load_playbook(source)
-    return playbook_from_data(list(source))
+        return load_playbook(source, vault)
+    return playbook_from_data(list(source), vault=vault)
 
 
-def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
+def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -> dict[str, Any]:
     """-e/--extra-vars: key=value pairs, a JSON/YAML mapping, or @file (YAML/JSON)."""
     out: dict[str, Any] = {}
     for i, raw in enumerate(values):
         where = Location(f"--extra-vars[{i}]")
         text = raw.strip()
         if text.startswith("@"):
-            data = load_yaml(text[1:], VariableError)
+            data = load_yaml(text[1:], VariableError, vault)
             if data is None:
                 continue
             if not isinstance(data, Mapping):
@@ -111,6 +112,8 @@ def run(
     lease_timeout: float = 300.0,
     secret_registry: SecretRegistry | None = None,
     scripts_dir: str | Path | None = None,
+    vault: VaultSecrets | None = None,
+    default_password: Secret | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -123,9 +126,14 @@ def run(
         raise OptionsError(f"forks must be at least 1, got {forks}")
     if shard is not None and not (1 <= shard[0] <= shard[1]):
         raise OptionsError(f"shard must be I/N with 1 <= I <= N, got {shard[0]}/{shard[1]}")
-    inv = load_inventory(inventory)
-    book = load_playbook_input(playbook)
     registry = secret_registry if secret_registry is not None else SecretRegistry()
+    if vault is not None:
+        for password in vault.passwords():
+            registry.add(password)
+    if default_password is not None:
+        registry.add(default_password)
+    inv = load_inventory(inventory, vault)
+    book = load_playbook_input(playbook, vault)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
@@ -140,6 +148,7 @@ def run(
         script_timeout=script_timeout, shard=shard, saved_plan=saved_plan, on_stale=on_stale,
         stop_event=stop_event, lease_timeout=lease_timeout,
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
+        default_password=default_password,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:
@@ -167,8 +176,9 @@ def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> Ru
         raise OptionsError("the plan used secret variables: pass them again (extra_vars / -e)")
     evars = kwargs.pop("extra_vars", None) or dict(inputs["extra_vars"])
     sel = inputs["selection"]
-    book = load_playbook(inputs["playbook"])
-    inv = Inventory.load(inputs["inventory"])
+    vault = kwargs.get("vault")
+    book = load_playbook(inputs["playbook"], vault)
+    inv = Inventory.load(inputs["inventory"], vault=vault)
     current = _fingerprint(book, inv, evars, sel)
     problems = saved.check_inputs(current)
     if problems:

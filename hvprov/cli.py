@@ -63,6 +63,14 @@ def _run_common(p: argparse.ArgumentParser) -> None:
                    "parameters, duration, outcome, round trips; every task and host result)")
     p.add_argument("--results", help="also write the run document (JSON) to this file, atomically; on Ctrl-C the "
                    "partial results go there (default: ./hvprov-interrupted-<time>.json)")
+    p.add_argument("--vault-id", dest="vault_ids", action="append", default=[],
+                   help="Ansible Vault identity: label@source (source: a password file, an executable, or 'prompt')")
+    p.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append",
+                   default=[], help="file holding the vault password (an executable prints it)")
+    p.add_argument("-J", "--ask-vault-pass", "--ask-vault-password", dest="ask_vault_pass", action="store_true",
+                   help="prompt for the vault password")
+    p.add_argument("-k", "--ask-pass", action="store_true",
+                   help="prompt for the connection password (for hosts whose inventory sets none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
 
 
@@ -89,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
     p_inv.add_argument("-i", "--inventory", action="append", required=True)
+    p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
+    p_inv.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append", default=[])
+    p_inv.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
+    p_inv.set_defaults(ask_pass=False)
     g = p_inv.add_mutually_exclusive_group(required=True)
     g.add_argument("--list", action="store_true", help="JSON as `ansible-inventory --list`")
     g.add_argument("--host", help="variables of one host as JSON")
@@ -129,7 +141,8 @@ def _do_run(args: argparse.Namespace) -> int:
     saved = mode == "apply" and is_plan_file(args.playbook)
     if not saved and not args.inventory:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
-    extra = api.parse_extra_vars(args.extra_vars)
+    vault, default_password = _secrets_from_cli(args)
+    extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
@@ -169,7 +182,8 @@ def _do_run(args: argparse.Namespace) -> int:
                 raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
-                                    lease_timeout=args.lease_timeout, secret_registry=secrets,
+                                    lease_timeout=args.lease_timeout, secret_registry=secrets, vault=vault,
+                                    default_password=default_password,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             result = api.run(
@@ -178,6 +192,7 @@ def _do_run(args: argparse.Namespace) -> int:
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                 scripts_dir=getattr(args, "scripts", None),
                 stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
+                vault=vault, default_password=default_password,
             )
     finally:
         if reporter is not None:
@@ -208,6 +223,25 @@ def _do_run(args: argparse.Namespace) -> int:
     return result.exit_code(detailed=getattr(args, "detailed_exitcode", False))
 
 
+def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Vault passwords and --ask-pass, read once before anything is loaded. Ansible's
+    ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST are honoured as well."""
+    from .secretsources import ask_pass
+    from .vault import VaultSecrets
+
+    files = list(args.vault_password_files)
+    ids = list(args.vault_ids)
+    if os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
+        files.append(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"])
+    if os.environ.get("ANSIBLE_VAULT_IDENTITY_LIST"):
+        ids = [i.strip() for i in os.environ["ANSIBLE_VAULT_IDENTITY_LIST"].split(",") if i.strip()] + ids
+    if args.ask_vault_pass and files:
+        raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
+    vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
+    default_password = ask_pass() if args.ask_pass else None
+    return vault, default_password
+
+
 def _do_show(args: argparse.Namespace) -> int:
     from .plans import load_plan
     from .report.console import ConsoleReporter
@@ -230,13 +264,22 @@ def _do_show(args: argparse.Namespace) -> int:
 def _do_inventory(args: argparse.Namespace) -> int:
     from .secrets import mask
 
-    inv = api.load_inventory(args.inventory)
+    vault, _ = _secrets_from_cli(args)
+    inv = api.load_inventory(args.inventory, vault)
+    from .runner import secret_values
+    from .secrets import SecretRegistry
+
+    registry = SecretRegistry()
+    for h in inv.hosts.values():
+        registry.collect(dict(h.vars))
+        for value in secret_values(h.vars):
+            registry.add(value)
     if args.list:
-        print(json.dumps(inv.to_ansible_list(), indent=2, default=str))
+        print(registry.scrub(json.dumps(inv.to_ansible_list(), indent=2, default=str)))
     elif args.host:
         if args.host not in inv.hosts:
             raise OptionsError(f"host {args.host!r} is not in the inventory")
-        print(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str))
+        print(registry.scrub(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str)))
     else:
         for line in _graph(inv, "all", 0):
             print(line)

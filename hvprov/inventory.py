@@ -56,6 +56,7 @@ from typing import Any
 from .errors import InputError, InventoryError, Location, OptionsError
 from .patterns import HostMatcher, parse_address
 from .secrets import Secret, mask
+from .vault import decrypt_if_vault
 from .yamlsrc import LocDict, LocList, load_yaml, load_yaml_text
 
 log = logging.getLogger(__name__)
@@ -308,7 +309,8 @@ class _HostRec:
 class _Builder:
     """Accumulates sources (like Ansible's InventoryData), then builds the Inventory."""
 
-    def __init__(self) -> None:
+    def __init__(self, vault: Any = None) -> None:
+        self.vault = vault  # hvprov.vault.VaultSecrets: encrypted files and !vault values
         self.groups: dict[str, _GroupRec] = {}
         self.hosts: dict[str, _HostRec] = {}
         self.sources: list[str] = []
@@ -717,7 +719,7 @@ def _looks_like_yaml(text: str) -> bool:
 def _parse_file(b: _Builder, path: Path) -> None:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = decrypt_if_vault(path.read_text(encoding="utf-8-sig"), b.vault, file)
     except UnicodeDecodeError as exc:
         raise InventoryError(f"not UTF-8 text ({exc.reason})", location=Location(file)) from None
     except OSError as exc:
@@ -727,7 +729,7 @@ def _parse_file(b: _Builder, path: Path) -> None:
     b.begin_file()
     suffix = path.suffix.lower()
     if suffix in YAML_EXTENSIONS or (not suffix and _looks_like_yaml(text)):
-        data = load_yaml_text(text, file, InventoryError)
+        data = load_yaml_text(text, file, InventoryError, b.vault)
         b.parse_data(data, file)
     else:
         b.parse_ini(text, file)
@@ -753,7 +755,9 @@ class _VarsDir:
         base: Path,
         cache: dict[Path, tuple[dict[str, Any], dict[str, Location]]],
         problems: list[InventoryError],
+        vault: Any = None,
     ) -> None:
+        self.vault = vault
         self.base = base
         self.cache = cache
         self.problems = problems
@@ -787,7 +791,7 @@ class _VarsDir:
     def _load_file(self, path: Path, field_name: str) -> tuple[dict[str, Any], dict[str, Location]]:
         floc = Location(str(path))
         try:
-            data = load_yaml(path, InventoryError)
+            data = load_yaml(path, InventoryError, self.vault)
         except InventoryError as exc:
             data = None
             if path.suffix == ".json":
@@ -855,13 +859,15 @@ class Inventory:
 
     # -- loading -------------------------------------------------------------------
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | str | Path) -> Inventory:
-        """Load inventory files/directories/host lists, merged in order (like ``-i a -i b``)."""
+    def load(cls, paths: Sequence[str | Path] | str | Path, vault: Any = None) -> Inventory:
+        """Load inventory files/directories/host lists, merged in order (like ``-i a -i b``).
+
+        `vault` (hvprov.vault.VaultSecrets) decrypts Ansible Vault files and ``!vault`` values."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if not paths:
             raise OptionsError("no inventory given")
-        b = _Builder()
+        b = _Builder(vault)
         for source in paths:
             path = (
                 Path(source).expanduser()
@@ -1073,7 +1079,7 @@ def _finish(b: _Builder) -> Inventory:
     # group_vars / host_vars
     problems: list[InventoryError] = []
     cache: dict[Path, tuple[dict[str, Any], dict[str, Location]]] = {}
-    vdirs = [_VarsDir(d, cache, problems) for d in b.var_dirs]
+    vdirs = [_VarsDir(d, cache, problems, b.vault) for d in b.var_dirs]
     group_files = {
         name: [layer for vd in vdirs for layer in vd.load("group_vars", name)] for name in groups
     }

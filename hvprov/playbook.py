@@ -143,8 +143,9 @@ def _free_form(module: str, raw: str) -> dict[str, Any]:
 
 
 class _Loader:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, vault: Any = None) -> None:
         self.path = path
+        self.vault = vault
         self.problems: list[PlaybookError] = []
         self.templar = Templar()
 
@@ -311,7 +312,7 @@ class _Loader:
                 self.err(f"vars file not found: {p}", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             try:
-                data = load_yaml(p, PlaybookError)
+                data = load_yaml(p, PlaybookError, self.vault)
             except PlaybookError as exc:
                 self.problems.append(exc)
                 continue
@@ -378,14 +379,14 @@ def describe_validation(e: Mapping[str, Any]) -> str:
     return f"{msg} (got {got_text})"
 
 
-def load_playbook(path: str | Path) -> Playbook:
-    raw = load_yaml(path, PlaybookError)
-    return playbook_from_data(raw, str(path), Path(path).parent)
+def load_playbook(path: str | Path, vault: Any = None) -> Playbook:
+    raw = load_yaml(path, PlaybookError, vault)
+    return playbook_from_data(raw, str(path), Path(path).parent, vault)
 
 
-def playbook_from_data(raw: Any, source: str = "<api>", base_dir: Path | None = None) -> Playbook:
+def playbook_from_data(raw: Any, source: str = "<api>", base_dir: Path | None = None, vault: Any = None) -> Playbook:
     """Build a playbook from YAML-shaped Python data (a list of plays)."""
-    loader = _Loader(source)
+    loader = _Loader(source, vault)
     if raw is None:
         raise PlaybookError("the playbook is empty", location=Location(source))
     if isinstance(raw, Mapping):

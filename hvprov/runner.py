@@ -7,6 +7,7 @@ one way: inputs -> plan per task -> (apply) -> results and events.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -46,6 +47,11 @@ _SECRET_NAME = re.compile(r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|p
 _ENDED_RUNS: set[str] = set()
 
 
+def secret_values(variables: Mapping[str, Any]) -> list[str]:
+    """Plain-text values of variables whose names say they are secrets (ansible_password, *_token...)."""
+    return [v for k, v in variables.items() if isinstance(v, str) and _SECRET_NAME.search(k)]
+
+
 def lease_abandoned(holder: str | None) -> bool:
     """A lease held by a run of this controller that has ended, or whose process is gone."""
     if not holder:
@@ -83,6 +89,7 @@ class RunOptions:
     lease_timeout: float = 300.0  # wait this long for another run's lease on a host
     lease_ttl: float = 900.0
     scripts_dir: Path | None = None  # plan mode: write the PowerShell each change would run, per host
+    default_password: Any = None  # --ask-pass: for hosts whose inventory gives no password
 
 
 class _HostState:
@@ -119,14 +126,27 @@ class Runner:
         self.saved_plan = options.saved_plan
         self.run_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stale_abort = False
+        from .secretsources import SecretResolver
+
+        self._resolver = SecretResolver()
 
     # -- events ----------------------------------------------------------------
     def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
         if self.on_event is None:
             return
+        data = {k: self._scrub(v) for k, v in data.items()}  # any text may quote a secret value
         event = {"event": kind, "ts": time.time(), "host": host, **data}
         with self._lock:
             self.on_event(event)
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.secrets.scrub(value)
+        if isinstance(value, dict):
+            return {k: self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
 
     # -- hosts -----------------------------------------------------------------
     def _select(self, play: Play) -> list[Host]:
@@ -142,14 +162,29 @@ class Runner:
             hosts = [h for h in hosts if _shard_of(h.name, count) == index - 1]
         return hosts
 
+    def _spec(self, host: Host) -> ConnectionSpec:
+        """Connection settings; a password from `hvprov_password_source` (env:/file:/prompt) or
+        --ask-pass when the inventory gives none (inventory variables win, as in Ansible)."""
+        spec = ConnectionSpec.from_vars(host.name, dict(host.vars))
+        if spec.password is None and spec.kind in ("winrm", "ssh"):
+            source = host.vars.get("hvprov_password_source")
+            if source:
+                where = host.var_sources.get("hvprov_password_source")
+                base = Path(where.file).parent if where is not None and where.file and not where.file.startswith("<") else None
+                with self._lock:
+                    password = self._resolver.resolve(str(source), where=where, base_dir=base)
+                spec = dataclasses.replace(spec, password=password)
+            elif self.opts.default_password is not None:
+                spec = dataclasses.replace(spec, password=self.opts.default_password)
+        return spec
+
     def _state(self, host: Host) -> _HostState:
         st = self.states.get(host.name)
         if st is None:
-            spec = ConnectionSpec.from_vars(host.name, dict(host.vars))
+            spec = self._spec(host)
             self.secrets.collect(dict(host.vars))
-            for key, value in host.vars.items():  # plain-text passwords in an inventory are still secrets
-                if isinstance(value, str) and _SECRET_NAME.search(key):
-                    self.secrets.add(value)
+            for value in secret_values(host.vars):  # plain-text passwords in an inventory are still secrets
+                self.secrets.add(value)
             for secret in (spec.password, spec.ssh_key_passphrase):
                 if secret is not None:
                     self.secrets.add(secret)
@@ -167,6 +202,8 @@ class Runner:
     def run(self) -> RunResult:
         started = time.monotonic()
         self.secrets.collect(dict(self.opts.extra_vars))
+        for play in self.playbook.plays:
+            self.secrets.collect(dict(play.vars))
         self.emit("run_started", mode=self.opts.mode, playbook=self.playbook.path)
         own_executor = self.opts.executor is None
         executor = self.opts.executor or ThreadPoolExecutor(max_workers=max(1, self.opts.forks), thread_name_prefix="hvprov")

@@ -25,9 +25,9 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
-from .secrets import mask
+from .secrets import Secret, mask, reveal
 from .session import RecordingSession
-from .templating import BUILTIN_NAMES, Templar
+from .templating import BUILTIN_NAMES, Templar, unsafe
 from .yamlsrc import location_of
 
 if TYPE_CHECKING:
@@ -67,7 +67,11 @@ def _task_refs(templar: Templar, task: Task) -> dict[str, tuple[str, Location]]:
         parts += [(f"{task.path}.{key_name}", e, isinstance(e, str), task.location) for e in exprs or ()]
     text = _task_text(task)
     for fieldpath, value, bare, loc in parts:
-        for name in templar.undeclared(value, bare=bare):
+        try:
+            names = templar.undeclared(value, bare=bare)
+        except VariableError as exc:
+            raise VariableError(exc.detail, location=loc, field=fieldpath) from None
+        for name in names:
             if re.search(_GUARDED.format(name=re.escape(name)), text):
                 continue  # `x is defined` / `x | default(...)` guards make it legal
             refs.setdefault(name, (fieldpath, loc))
@@ -185,8 +189,11 @@ class TaskExecutor:
         self._record(TaskResult("Gathering Facts", "facts", Status.OK, duration=time.monotonic() - t0))
 
     def _record(self, res: TaskResult) -> None:
-        res = TaskResult(res.name, res.module, res.status, res.changes, self.r.secrets.scrub(res.msg),
-                         res.ignored, res.data, res.duration, res.path)
+        scrub = self.r._scrub
+        changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
+                               c.unknown, c.data) for c in res.changes)
+        res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
+                         res.ignored, scrub(res.data), res.duration, res.path)
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
 
@@ -293,7 +300,7 @@ class TaskExecutor:
         if status in (Status.OK, Status.CHANGED) and (task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
         if task.register:
-            self.st.facts_vars[task.register] = result
+            self.st.facts_vars[task.register] = unsafe(result)  # results are data, never templates
         ignored = status is Status.FAILED and task.ignore_errors
         shown = tuple(changes)
         msg = "; ".join(msgs)
@@ -339,6 +346,9 @@ class TaskExecutor:
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
         raw = self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}")
+        if _has_secret(raw):  # modules take plain values; every output is scrubbed of them
+            self.r.secrets.collect(raw)
+            raw = reveal(raw)
         try:
             args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
         except ValidationError as exc:
@@ -358,7 +368,7 @@ class TaskExecutor:
         data = dict(planned.data)
         msg = planned.msg
         if planned.set_vars:
-            self.st.facts_vars.update(planned.set_vars)
+            self.st.facts_vars.update(unsafe(planned.set_vars))
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not self.plan_mode:
@@ -394,3 +404,13 @@ class TaskExecutor:
 
 
 _NO_ITEM = object()
+
+
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_secret(v) for v in value)
+    return False

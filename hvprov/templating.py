@@ -18,6 +18,7 @@ import jinja2
 import jinja2.meta
 import jinja2.nativetypes
 import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import Location, VariableError
 from .secrets import Secret
@@ -76,12 +77,38 @@ TESTS: dict[str, Any] = {
 }
 
 
-class _Env(jinja2.nativetypes.NativeEnvironment):
-    pass
+class _Env(ImmutableSandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
+    """Native types (a list stays a list), sandboxed: templates cannot reach Python internals."""
+
+
+class UnsafeText(str):
+    """Text that came from a host or from a task's result: it is data, never a template.
+
+    Values the user wrote (inventory, playbook, vars files, extra vars) may hold templates that
+    are resolved when referenced, as Ansible does; values read from hosts (facts, registered
+    results) and set at run time are wrapped in this so that a VM's notes reading
+    ``{{ 7*7 }}`` stay that text."""
+
+    __slots__ = ()
+
+
+def unsafe(value: Any) -> Any:
+    """Mark strings inside nested data as UnsafeText (host data, results)."""
+    if isinstance(value, UnsafeText) or not isinstance(value, (str, Mapping, list, tuple)):
+        return value
+    if isinstance(value, str):
+        return UnsafeText(value)
+    if isinstance(value, Mapping):
+        if isinstance(value, Secret):
+            return value
+        return {k: unsafe(v) for k, v in value.items()}
+    return [unsafe(v) for v in value]
 
 
 def _finalize(value: Any) -> Any:
-    return value
+    # A secret interpolated into a string must reach the host with its real value; every
+    # output is scrubbed of known secret values by the run's SecretRegistry.
+    return value.reveal() if isinstance(value, Secret) else value
 
 
 class Templar:
@@ -89,7 +116,7 @@ class Templar:
 
     def __init__(self) -> None:
         self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
-        self.text = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self.text = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
         for env in (self.native, self.text):
             env.filters.update(FILTERS)
             env.tests.update(TESTS)
@@ -114,7 +141,7 @@ class Templar:
 
     @staticmethod
     def is_template(value: Any) -> bool:
-        return isinstance(value, str) and ("{{" in value or "{%" in value)
+        return isinstance(value, str) and not isinstance(value, UnsafeText) and ("{{" in value or "{%" in value)
 
     # -- evaluation ------------------------------------------------------------
     def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
@@ -135,28 +162,50 @@ class Templar:
                     depth: int = 0) -> Any:
         try:
             m = _SINGLE_EXPR.match(value.strip()) if value.strip() == value else None
+            source = m.group("expr").strip() if m else value
+            variables = self._resolved(source, variables, bool(m), where, field, depth)
             if m:
-                out = self._compiled("expr", m.group("expr").strip())(**variables)
+                out = self._compiled("expr", source)(**variables)
                 if isinstance(out, jinja2.Undefined):
                     out._fail_with_undefined_error()
-            else:
-                out = self._compiled("text", value).render(**variables)
-            # Variables may hold templates themselves (Ansible templates them lazily): resolve them.
-            if depth < 10 and _holds_template(out):
-                if isinstance(out, str):
-                    return self._render_str(out, variables, where, field, depth + 1)
-                return self.template(out, variables, where, field, depth + 1)
-            if depth >= 10 and _holds_template(out):
-                raise VariableError(f"recursive loop detected in template {value!r}", location=where, field=field or None)
-            return out
+                return out
+            return self._compiled("text", value).render(**variables)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
             raise VariableError(f"template syntax error: {exc.message} in {value!r}", location=where, field=field or None) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise VariableError(f"template refused by the sandbox: {exc}", location=where, field=field or None) from None
         except VariableError:
             raise
+        except RecursionError:
+            raise VariableError(f"template nesting too deep in {value!r}", location=where, field=field or None) from None
         except Exception as exc:  # filters raising TypeError/ValueError on bad input
             raise VariableError(f"template error: {type(exc).__name__}: {exc} in {value!r}", location=where, field=field or None) from None
+
+    def _resolved(self, source: str, variables: Mapping[str, Any], bare: bool, where: Location | None,
+                  field: str, depth: int) -> Mapping[str, Any]:
+        """Variables the template refers to whose user-written values are templates themselves,
+        resolved first (lazily, as Ansible): the output of a render is never rendered again."""
+        names = self._names(source, bare)
+        overlay = {}
+        for name in names:
+            value = variables.get(name)
+            if value is not None and _holds_template(value):
+                if depth >= 10:
+                    raise VariableError(f"recursive loop detected in template {source!r} (variable {name!r})",
+                                        location=where, field=field or None)
+                overlay[name] = self.template(value, variables, where, field, depth + 1)
+        return {**variables, **overlay} if overlay else variables
+
+    def _names(self, source: str, bare: bool) -> frozenset[str]:
+        key = ("names", source, bare)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = frozenset(self.undeclared(source, bare=bare))
+            with self._lock:
+                self._cache[key] = hit
+        return hit
 
     def evaluate(self, expression: str, variables: Mapping[str, Any], where: Location | None = None, field: str = "") -> Any:
         """A bare expression (``when``, ``changed_when``, ``that``)."""
@@ -165,6 +214,7 @@ class Templar:
         if m:  # users sometimes write when: "{{ x }}"
             expr = m.group("expr").strip()
         try:
+            variables = self._resolved(expr, variables, True, where, field, 0)
             out = self._compiled("expr", expr)(**variables)
             if isinstance(out, jinja2.Undefined):
                 out._fail_with_undefined_error()
@@ -173,6 +223,8 @@ class Templar:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
             raise VariableError(f"expression syntax error: {exc.message} in {expression!r}", location=where, field=field or None) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise VariableError(f"expression refused by the sandbox: {exc}", location=where, field=field or None) from None
         except Exception as exc:
             raise VariableError(f"expression error: {type(exc).__name__}: {exc} in {expression!r}", location=where, field=field or None) from None
 
@@ -201,6 +253,8 @@ class Templar:
 
 
 def _holds_template(value: Any) -> bool:
+    if isinstance(value, UnsafeText):
+        return False
     if isinstance(value, str):
         return "{{" in value or "{%" in value
     if isinstance(value, Mapping) and not isinstance(value, Secret):

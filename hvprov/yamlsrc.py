@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from .errors import InputError, Location
+from .secrets import Secret
+from .vault import YAML_TAGS, construct_vault, decrypt_if_vault, is_vault
 
 
 class LocDict(dict):  # type: ignore[type-arg]
@@ -54,6 +56,7 @@ def _mark(loader: yaml.SafeLoader, node: yaml.Node) -> Location:
 class _Loader(yaml.SafeLoader):
     hv_filename = "<string>"
     hv_error_cls: type[InputError] = InputError
+    hv_vault_secrets: Any = None  # vault.VaultSecrets for `!vault` values
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
@@ -90,17 +93,27 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+for _tag in YAML_TAGS:
+    _Loader.add_constructor(_tag, construct_vault)
 
 
 def load_yaml_text(
-    text: str, filename: str = "<string>", error_cls: type[InputError] = InputError
+    text: str, filename: str = "<string>", error_cls: type[InputError] = InputError, vault: Any = None
 ) -> Any:
-    """Parse YAML text; syntax errors become `error_cls` naming file, line and column."""
+    """Parse YAML text; syntax errors become `error_cls` naming file, line and column.
+
+    A file encrypted whole with Ansible Vault is decrypted first; `!vault` values become
+    `Secret`s (with `vault`, a `hvprov.vault.VaultSecrets`)."""
+    encrypted = is_vault(text)
+    text = decrypt_if_vault(text, vault, filename)
     loader = _Loader(text)
     loader.hv_filename = filename
     loader.hv_error_cls = error_cls
+    loader.hv_vault_secrets = vault
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
+        # Everything in a file encrypted whole is treated as secret: masked wherever shown.
+        return _secret_leaves(data, filename) if encrypted else data
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
@@ -113,7 +126,21 @@ def load_yaml_text(
         loader.dispose()
 
 
-def load_yaml(path: str | Path, error_cls: type[InputError] = InputError) -> Any:
+def _secret_leaves(value: Any, source: str) -> Any:
+    if isinstance(value, str):
+        return Secret(value, source=f"vault {source}")
+    if isinstance(value, LocDict):
+        out = LocDict({k: _secret_leaves(v, source) for k, v in value.items()})
+        out.loc, out.key_locs = value.loc, value.key_locs
+        return out
+    if isinstance(value, LocList):
+        lst = LocList(_secret_leaves(v, source) for v in value)
+        lst.loc, lst.item_locs = value.loc, value.item_locs
+        return lst
+    return value
+
+
+def load_yaml(path: str | Path, error_cls: type[InputError] = InputError, vault: Any = None) -> Any:
     """Read and parse a YAML file (UTF-8)."""
     p = Path(path)
     try:
@@ -124,7 +151,7 @@ def load_yaml(path: str | Path, error_cls: type[InputError] = InputError) -> Any
         raise error_cls(f"not UTF-8 text ({exc.reason})", location=Location(str(path))) from None
     except OSError as exc:
         raise error_cls(f"cannot read file: {exc.strerror}", location=Location(str(path))) from None
-    return load_yaml_text(text, str(path), error_cls)
+    return load_yaml_text(text, str(path), error_cls, vault)
 
 
 def location_of(container: Any, key: Any) -> Location | None:
