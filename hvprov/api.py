@@ -59,6 +59,8 @@ def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -
         where = Location(f"--extra-vars[{i}]")
         text = raw.strip()
         if text.startswith("@"):
+            if not text[1:].strip() or Path(text[1:]).is_dir():
+                raise VariableError(f"-e @FILE needs a vars file, got {raw!r}", location=where)
             data = load_yaml(text[1:], VariableError, vault)
             if data is None:
                 continue

@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import modules as module_registry
-from .errors import Location, PlaybookError
+from .errors import InputError, Location, PlaybookError
 from .templating import Templar
-from .yamlsrc import LocDict, LocList, load_yaml, location_of
+from .yamlsrc import LocDict, LocList, load_yaml, location_at, location_of
 
 PLAY_KEYS = {
     "name", "hosts", "vars", "vars_files", "serial", "max_fail_percentage", "gather_facts",
@@ -79,6 +79,7 @@ class Play:
     gather_facts: bool = True
     tags: tuple[str, ...] = ()
     any_errors_fatal: bool = False
+    hosts_location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,16 @@ class _Loader:
             if key not in fields and not extra_ok:
                 self.err(f"unknown argument {key!r} for module {mod.name}{suggest(str(key), fields)}"
                          f" (expected one of: {', '.join(sorted(fields))})", location_of(args, key), f"{fpath}.{key}")
-        if self.templar.undeclared(args) or _has_template(args):
+        for key, value in args.items():
+            try:
+                self.templar.undeclared(value)
+            except PlaybookError as exc:
+                self.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
+                return
+            except InputError as exc:
+                self.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
+                return
+        if _has_template(args):
             return
         try:
             model.model_validate(dict(args))
@@ -263,8 +273,7 @@ class _Loader:
                 loc = [str(x) for x in e["loc"]]
                 if loc and loc[0] in args and loc[0] not in fields and not extra_ok:
                     continue  # already reported as unknown
-                key = loc[0] if loc else None
-                self.err(describe_validation(e), location_of(args, key) if key in args else where,
+                self.err(describe_validation(e, model), location_at(args, tuple(e["loc"])) or where,
                          f"{fpath}.{'.'.join(loc)}" if loc else fpath)
 
     def tasks(self, raw: Any, where: Location | None, fpath: str, handler: bool = False) -> tuple[Task, ...]:
@@ -354,6 +363,7 @@ class _Loader:
             gather_facts=_bool(raw.get("gather_facts"), location_of(raw, "gather_facts"), f"{fpath}.gather_facts", self.problems, True),
             tags=_tags(raw.get("tags"), location_of(raw, "tags"), f"{fpath}.tags", self.problems),
             any_errors_fatal=_bool(raw.get("any_errors_fatal"), location_of(raw, "any_errors_fatal"), f"{fpath}.any_errors_fatal", self.problems),
+            hosts_location=location_of(raw, "hosts"),
         )
 
 
@@ -367,11 +377,36 @@ def _has_template(value: Any) -> bool:
     return False
 
 
-def describe_validation(e: Mapping[str, Any]) -> str:
+def _nested_fields(model: Any, path: Sequence[Any]) -> set[str]:
+    """Field names of the (sub)model a pydantic error path ends in (for "did you mean")."""
+    import typing
+
+    current = model
+    for part in path:
+        if isinstance(part, int) or current is None:
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return set()
+        nxt = None
+        for arg in [field.annotation, *typing.get_args(field.annotation)]:
+            for inner in [arg, *typing.get_args(arg)]:
+                if hasattr(inner, "model_fields"):
+                    nxt = inner
+        current = nxt
+    return set(getattr(current, "model_fields", {}) or {})
+
+
+def describe_validation(e: Mapping[str, Any], model: Any = None) -> str:
     """A pydantic error as 'what is wrong (expected …, got …)'."""
+    if e.get("type") == "extra_forbidden" and model is not None and e.get("loc"):
+        *parent, key = e["loc"]
+        fields = _nested_fields(model, parent)
+        return f"unknown argument {key!r}{suggest(str(key), fields)}" + (
+            f" (expected one of: {', '.join(sorted(fields))})" if fields else "")
     got = e.get("input")
     got_text = f"{type(got).__name__} {got!r:.60}" if got is not None else "nothing"
-    msg = str(e.get("msg", "invalid value"))
+    msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
     if e.get("type") == "missing":
         return "required argument is missing"
     if e.get("type") == "extra_forbidden":

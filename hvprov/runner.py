@@ -26,6 +26,8 @@ from .errors import (
     HvprovError,
     InputError,
     InterruptedRun,
+    OptionsError,
+    PlaybookError,
     TaskError,
     TransportError,
     VariableError,
@@ -150,7 +152,17 @@ class Runner:
 
     # -- hosts -----------------------------------------------------------------
     def _select(self, play: Play) -> list[Host]:
-        hosts = self.inventory.select(play.hosts)
+        pattern = play.hosts
+        field = f"plays[{self.playbook.plays.index(play)}].hosts"
+        if Templar.is_template(pattern):  # hosts: "{{ target }}" from play vars or extra vars
+            value = self.templar.template(pattern, {**play.vars, **self.opts.extra_vars},
+                                          play.hosts_location or play.location, field)
+            pattern = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        try:
+            hosts = self.inventory.select(pattern)
+        except OptionsError as exc:
+            raise PlaybookError(f"bad host pattern {pattern!r}: {exc}", location=play.hosts_location or play.location,
+                                field=field) from None
         if self.opts.limit:
             allowed = {h.name for h in self.inventory.select(self.opts.limit)}
             hosts = [h for h in hosts if h.name in allowed]

@@ -97,7 +97,10 @@ class HostSession:
 
     # -- scripts -----------------------------------------------------------------
     def run_template(self, template: str, **params: Any) -> dict[str, Any]:
-        rendered = self.renderer.render(template, **params)
+        try:
+            rendered = self.renderer.render(template, **params)
+        except (ValueError, TypeError) as exc:  # the template's own checks refused a value
+            raise TaskError(f"{template} refused a value: {exc}") from None
         started = self._clock()
         trips_before = self.round_trips
         outcome = "error"
@@ -259,7 +262,10 @@ class RecordingSession:
         self._t = 0.0
 
     def run_template(self, template: str, **params: Any) -> dict[str, Any]:
-        rendered = self.renderer.render(template, **params)
+        try:
+            rendered = self.renderer.render(template, **params)
+        except (ValueError, TypeError) as exc:  # the template's own checks refused a value
+            raise TaskError(f"{template} refused a value: {exc}") from None
         self.scripts.append((template, rendered.shown))
         return dict(_RECORDED_ANSWERS)
 

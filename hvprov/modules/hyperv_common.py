@@ -16,6 +16,22 @@ V2_MAX_VHD_BYTES = 2040 * 1024**3  # VHD format; VHDX: 64 TB
 VHDX_MAX_BYTES = 64 * 1024**4
 
 
+def _control(ch: str) -> bool:
+    """C0/C1 controls, DEL, and the Unicode line/paragraph separators."""
+    return ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029"
+
+
+def windows_name(value: str, what: str) -> str:
+    """A name Hyper-V and its tools accept: not blank, no control characters, no edge spaces."""
+    if not value.strip():
+        raise ValueError(f"{what} cannot be blank")
+    if any(_control(ch) for ch in value):
+        raise ValueError(f"{what} cannot contain control characters")
+    if value != value.strip():
+        raise ValueError(f"{what} cannot start or end with spaces")
+    return value
+
+
 def template(facts: HostFacts, op: str) -> str:
     return f"hyperv_{facts.backend}/{op}.ps1.j2"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from ..errors import TaskError
 from ..facts import HostFacts, Vm, VmDisk, VmNic
@@ -17,12 +17,14 @@ from .hyperv_common import (
     V1_MAX_LEGACY_NICS,
     V1_MAX_MEMORY_MB,
     V1_MAX_SYNTHETIC_NICS,
+    _control,
     find_switch,
     find_vhd,
     find_vm,
     os_name,
     require_hypervisor,
     template,
+    windows_name,
 )
 from .vhd import check_limits, validate_windows_path
 
@@ -56,6 +58,11 @@ class NicSpec(Args):
     mac: str | None = Field(None, description="Static MAC, 12 hex digits (separators allowed).")
     legacy: bool = Field(False, description="Emulated (legacy) adapter, for PXE or guests without integration services.")
     vlan: int | None = Field(None, ge=1, le=4094, description="VLAN id (2012+).")
+
+    @field_validator("name")
+    @classmethod
+    def _nic_name(cls, v: str | None) -> str | None:
+        return None if v is None else windows_name(v, "NIC name")
 
     @field_validator("mac")
     @classmethod
@@ -110,11 +117,17 @@ class VmArgs(Args):
     def _nic_strings(cls, v: Any) -> Any:
         return [{"switch": n} if isinstance(n, str) else n for n in v] if isinstance(v, list) else v
 
-    @model_validator(mode="after")
-    def _names(self) -> VmArgs:
-        if any(ord(ch) < 32 for ch in self.name + self.notes.replace("\n", "").replace("\r", "").replace("\t", "")):
-            raise ValueError("names and notes cannot contain control characters")
-        return self
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return windows_name(v, "VM name")
+
+    @field_validator("notes")
+    @classmethod
+    def _notes(cls, v: str) -> str:
+        if any(_control(ch) for ch in v.replace("\n", "").replace("\r", "").replace("\t", "")):
+            raise ValueError("notes cannot contain control characters (other than line breaks and tabs)")
+        return v
 
     @property
     def memory_mb(self) -> int:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..errors import TaskError
 from ..facts import HostFacts, Switch
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
-from .hyperv_common import find_adapter, find_switch, require_hypervisor, template, vms_on_switch
+from .hyperv_common import (
+    find_adapter,
+    find_switch,
+    require_hypervisor,
+    template,
+    vms_on_switch,
+    windows_name,
+)
 
 
 class VSwitchArgs(Args):
@@ -27,9 +34,12 @@ class VSwitchArgs(Args):
             raise ValueError("an external switch needs 'adapter'")
         if self.type != "external" and self.adapter:
             raise ValueError(f"'adapter' applies to external switches only, not {self.type}")
-        if any(ord(ch) < 32 for ch in self.name):
-            raise ValueError("switch names cannot contain control characters")
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return windows_name(v, "switch name")
 
 
 def _props(s: Switch) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Smoke test of the benchmark harness (bench/): its workloads run, its lab server serves, its
+table renders. It measures nothing: `python bench/run.py` does (never run by CI)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import hvprov
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"hvprov_bench_{name}", BENCH / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_engine_workload_runs_on_hvprov_and_never_contacts_a_host(tmp_path: Path) -> None:
+    lib = _load("benchlib")
+    book = lib.write_yaml(tmp_path / "pb.yml", lib.engine_playbook(4))
+    inv = lib.write_yaml(tmp_path / "inv.yml", lib.engine_inventory(3, 4, tool="hvprov"))
+    res = hvprov.apply(str(book), str(inv), forks=3, lab_dir=tmp_path / "lab")
+    assert res.summary()["hosts"]["ok"] == 3, res.to_dict()
+    for h in res.hosts.values():
+        assert [t.module for t in h.tasks] == ["debug", "set_fact", "assert", "debug"]
+        assert h.round_trips == 0
+    assert "step 4 of 4, counter 1" in res.hosts["bench0000"].tasks[-1].msg
+    assert not (tmp_path / "lab").exists()  # gather_facts false + control modules: no sim host touched
+
+
+def test_bench_lab_server_serves_winrm_in_its_own_process(tmp_path: Path) -> None:
+    lib = _load("benchlib")
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    inv = lib.write_yaml(tmp_path / "fleet.yml", lib.fleet_inventory(2))
+    proc = subprocess.Popen([sys.executable, str(BENCH / "labserve.py"), "-i", str(inv), "--lab-dir", str(lab),
+                             "--max-seconds", "120"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        state_file = lab / "bench-lab.json"
+        deadline = time.monotonic() + 60
+        while not state_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert state_file.exists(), proc.stderr.read().decode() if proc.poll() is not None else "lab not up in 60 s"
+        state = json.loads(state_file.read_text())
+        assert state["hosts"] == 2 and state["pid"] == proc.pid
+        res = hvprov.plan(str(ROOT / "playbooks" / "site.yml"), state["inventory"], skip_tags=["network", "vms"],
+                          lab_dir=tmp_path / "ctl")
+        assert res.summary()["hosts"]["unreachable"] == 0, res.to_dict()
+        for h in res.hosts.values():
+            assert h.scripts_run == 1 and h.round_trips == 8  # NTLM (3) + Create + Command, Send, Receive, Signal
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            assert proc.stderr is not None
+            proc.stderr.close()
+
+
+def test_table_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _load("run")
+    sections = {"fleet": {"figures": {"hosts": 10, "forks": 5, "latency_s": 0.02, "runs": {"apply_no_change": {
+        "wall_s": 1.23456, "requests_per_host": 9.0, "ideal_s": 0.36, "vs_ideal": 3.43, "cpu_s": 0.5, "lab_cpu_s": 0.2,
+        "mem_per_host_kb": 100.0, "scripts_run": {"max": 1}}}}}}
+    table = run.rows(sections)
+    by_figure = {r["figure"].split(":")[1].strip(): r for r in table}
+    assert by_figure["wall / ideal"]["verdict"] == "MISSED"
+    assert by_figure["scripts per host (max)"]["verdict"] == "met"
+    assert by_figure["wall s (10 hosts, forks 5, 20 ms)"]["value"] == 1.23
+    assert "| fleet |" in run.render_table(table, markdown=True)
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--only", "nothing", "--json", str(tmp_path / "r.json")])
+    assert exc.value.code == 2
+    assert "unknown section" in capsys.readouterr().err
+    assert os.path.exists(BENCH / "README.md")
