@@ -18,6 +18,7 @@ _EXPORTS = {
     "run": "hvprov.api",
     "plan": "hvprov.api",
     "apply": "hvprov.api",
+    "apply_plan": "hvprov.api",
     "load_inventory": "hvprov.api",
     "load_playbook_input": "hvprov.api",
     "parse_extra_vars": "hvprov.api",

@@ -6,7 +6,7 @@ PINNED = [
     "Action", "AuthenticationError", "Change", "Host", "HostFacts", "HostResult", "HvprovError",
     "InputError", "Inventory", "InventoryError", "OptionsError", "Playbook", "PlaybookError",
     "RemoteError", "RunResult", "Secret", "Status", "TaskError", "TaskResult", "TransportError",
-    "TrustError", "UnreachableError", "VariableError", "__version__", "apply", "load_inventory",
+    "TrustError", "UnreachableError", "VariableError", "__version__", "apply", "apply_plan", "load_inventory",
     "load_playbook", "load_playbook_input", "parse_extra_vars", "plan", "playbook_from_data", "run",
 ]
 
