@@ -1,0 +1,230 @@
+"""Shared helpers of the benchmark: paths, bounded subprocesses with their resource usage,
+generated inventories and playbooks, formatting.
+
+Nothing here is imported by hvprov; the benchmark only uses hvprov's public API and its
+simulated lab (hvprov.sim).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable  # the project's venv python (run.py is started with it)
+SITE = ROOT / "playbooks" / "site.yml"
+LAB_INVENTORY = ROOT / "inventories" / "lab.yml"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------- processes
+@dataclass
+class ProcResult:
+    rc: int
+    wall: float  # seconds
+    user: float  # CPU seconds of the process and the children it waited for
+    sys: float
+    maxrss_kb: int  # peak RSS of the process (largest of it and its waited-for children)
+    stdout: str
+    stderr: str
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
+
+class BenchTimeout(RuntimeError):
+    pass
+
+
+def run_measured(cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+                 cwd: Path | None = None, capture: bool = True) -> ProcResult:
+    """Run a command to its end (killed after `timeout` s): wall time and rusage via wait4."""
+    out_f = open(os.devnull, "w") if not capture else None  # noqa: SIM115
+    proc = subprocess.Popen(
+        list(cmd), cwd=str(cwd or ROOT), env=dict(env) if env is not None else None,
+        stdout=subprocess.PIPE if capture else out_f, stderr=subprocess.PIPE if capture else out_f,
+        text=True, start_new_session=True,
+    )
+    t0 = time.perf_counter()
+    chunks_out: list[str] = []
+    chunks_err: list[str] = []
+    if capture:  # read in threads so a chatty child never blocks on a full pipe
+        import threading
+
+        def pump(stream: Any, sink: list[str]) -> None:
+            for line in stream:
+                sink.append(line)
+
+        readers = [threading.Thread(target=pump, args=(proc.stdout, chunks_out), daemon=True),
+                   threading.Thread(target=pump, args=(proc.stderr, chunks_err), daemon=True)]
+        for r in readers:
+            r.start()
+    deadline = t0 + timeout
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            wall = time.perf_counter() - t0
+            break
+        if time.perf_counter() > deadline:
+            with _suppress():
+                os.killpg(proc.pid, signal.SIGKILL)
+            os.wait4(proc.pid, 0)
+            if out_f:
+                out_f.close()
+            raise BenchTimeout(f"{' '.join(cmd)[:120]} did not finish within {timeout:.0f}s")
+        time.sleep(0.005)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if capture:
+        for r in readers:
+            r.join(timeout=5)
+    if out_f:
+        out_f.close()
+    return ProcResult(proc.returncode, wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss,
+                      "".join(chunks_out), "".join(chunks_err))
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def run_worker(task: str, params: Mapping[str, Any], *, timeout: float) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (clean RSS/CPU counters): bench/worker.py."""
+    res = run_measured([PY, str(BENCH / "worker.py"), task, json.dumps(params)], timeout=timeout)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.rc != 0 or not lines:
+        raise RuntimeError(f"worker {task} failed (rc {res.rc}):\n{res.stderr[-3000:]}\n{res.stdout[-1000:]}")
+    return json.loads(lines[-1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_counts(pid: int) -> dict[str, int]:
+    return {"threads": len(os.listdir(f"/proc/{pid}/task")), "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    try:
+        import hvprov
+
+        version = getattr(hvprov, "__version__", "?")
+    except Exception:  # noqa: BLE001
+        version = "?"
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "hvprov": version, "loadavg_1m_at_start": round(load[0], 2),
+            "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def loadavg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# ---------------------------------------------------------------------------- workloads
+def engine_playbook(tasks: int) -> list[dict[str, Any]]:
+    """M trivial tasks cycling debug (templated msg) / set_fact / assert: valid for both tools."""
+    out: list[dict[str, Any]] = []
+    for i in range(1, tasks + 1):
+        kind = ("debug", "set_fact", "assert")[(i - 1) % 3]
+        if kind == "debug":
+            task = {"name": f"debug {i}", "debug": {"msg": "{{ inventory_hostname }} step " + str(i) + " of {{ total_steps }}, counter {{ counter | default(0) }}"}}
+        elif kind == "set_fact":
+            task = {"name": f"set_fact {i}", "set_fact": {"counter": "{{ (counter | default(0) | int) + 1 }}",
+                                                           "last_step": i}}
+        else:
+            task = {"name": f"assert {i}", "assert": {"that": ["counter | int >= 1", "last_step | int <= total_steps | int"],
+                                                       "quiet": True}}
+        out.append(task)
+    return [{"name": "engine overhead", "hosts": "bench", "gather_facts": False, "tasks": out}]
+
+
+def engine_inventory(hosts: int, tasks: int, *, tool: str, ansible_python: str | None = None) -> dict[str, Any]:
+    names = {f"bench{i:04d}": None for i in range(hosts)}
+    if tool == "hvprov":  # in-process sim connection: never contacted (no facts, control modules only)
+        conn = {"ansible_connection": "sim", "sim_profile": "2019-standard"}
+    else:
+        conn = {"ansible_connection": "local", "ansible_python_interpreter": ansible_python}
+    return {"all": {"children": {"bench": {"hosts": names, "vars": {**conn, "total_steps": tasks}}}}}
+
+
+FLEET_PROFILES = ("2008r2-standard", "2008r2-enterprise", "2008r2-datacenter", "2012r2-datacenter",
+                  "2019-standard", "hyperv-server-2008r2")
+
+
+def fleet_inventory(hosts: int, *, reboot_seconds: float = 0.2) -> dict[str, Any]:
+    """N simulated Hyper-V-capable hosts (mixed 2008 R2 / 2012 R2 / 2019) in hyperv_hosts."""
+    names = {f"fleet{i:04d}": {"sim_profile": FLEET_PROFILES[i % len(FLEET_PROFILES)]} for i in range(hosts)}
+    return {"all": {"vars": {"ansible_connection": "sim", "ansible_user": "Administrator",
+                             "sim": {"reboot_seconds": reboot_seconds}},
+                    "children": {"hyperv_hosts": {"hosts": names}, "vm_hosts": {"hosts": {}}}}}
+
+
+BIGPLAN_PROFILE = "2019-standard"
+
+
+def bigplan_vms(count: int) -> list[dict[str, Any]]:
+    return [{"name": f"vm{i:03d}", "memory": 256, "cpus": 1, "disk_size": "1GB", "switch": "Internal"}
+            for i in range(count)]
+
+
+def bigplan_playbook(vm_count: int) -> list[dict[str, Any]]:
+    """Facts, one switch and a 50-item hyperv_vm loop (the site playbook's VM task)."""
+    return [{
+        "name": "big plan", "hosts": "hyperv_hosts", "gather_facts": True,
+        "vars": {"vm_dir": "C:\\Hyper-V", "vms": bigplan_vms(vm_count)},
+        "tasks": [
+            {"name": "Internal switch", "hyperv_vswitch": {"name": "Internal", "type": "internal"}},
+            {"name": "VM {{ item.name }}", "hyperv_vm": {
+                "name": "{{ item.name }}", "memory": "{{ item.memory }}", "cpus": "{{ item.cpus }}",
+                "disks": [{"path": "{{ vm_dir }}\\{{ item.name }}.vhdx", "size": "{{ item.disk_size }}"}],
+                "nics": [{"switch": "{{ item.switch }}"}], "notes": "managed by hvprov", "state": "running"},
+             "loop": "{{ vms }}", "loop_control": {"label": "{{ item.name }}"}},
+        ],
+    }]
+
+
+def bigplan_inventory(hosts: int) -> dict[str, Any]:
+    names = {f"big{i:04d}": None for i in range(hosts)}
+    return {"all": {"vars": {"ansible_connection": "sim", "sim_profile": BIGPLAN_PROFILE},
+                    "children": {"hyperv_hosts": {"hosts": names}}}}
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
+    return path
+
+
+# ---------------------------------------------------------------------------- stats
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    vals = sorted(values)
+    n = len(vals)
+    return {"min": vals[0], "median": vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) / 2,
+            "max": vals[-1], "n": n}
+
+
+def dist(values: Sequence[int | float]) -> dict[str, float]:
+    vals = sorted(values)
+    if not vals:
+        return {}
+    return {"min": vals[0], "mean": round(sum(vals) / len(vals), 3), "max": vals[-1]}

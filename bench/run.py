@@ -1,0 +1,732 @@
+"""hvprov benchmarks: engine overhead against ansible-core, round trips, fleet scale, big plans, profiles.
+
+    .venv/bin/python bench/run.py                 # full run (~10-15 min on 2 cores): bench/results.json
+    .venv/bin/python bench/run.py --quick         # smaller sizes (< 2 min): bench/results-quick.json
+    .venv/bin/python bench/run.py --only engine,roundtrips,fleet,bigplan,profile
+    .venv/bin/python bench/run.py --no-ansible    # hvprov figures only (no ansible-core install)
+
+Prints a table of figures, each against its goal, and writes them as JSON. Benchmarks print
+figures; they are not timed unit tests (CI runs tests/test_bench_smoke.py only). Every
+measurement runs in a fresh interpreter (bench/worker.py) with a time limit; network traffic
+goes to 127.0.0.1 only. ansible-core is installed, when missing, into bench/.venv-ansible
+(its own virtual environment, not a project dependency). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import (  # noqa: E402
+    BENCH,
+    PY,
+    SITE,
+    BenchTimeout,
+    bigplan_inventory,
+    bigplan_playbook,
+    engine_inventory,
+    engine_playbook,
+    fleet_inventory,
+    loadavg,
+    machine,
+    proc_counts,
+    proc_cpu_seconds,
+    run_measured,
+    run_worker,
+    summarize,
+    write_yaml,
+)
+
+SECTIONS = ("engine", "roundtrips", "fleet", "bigplan", "profile")
+ANSIBLE_SPEC = "ansible-core>=2.19,<2.20"
+ANSIBLE_12MS = 12.0  # ms per host-task, ansible-core 2.19, 200 hosts x 10 debug tasks, forks 50 (the issue)
+
+
+@dataclass
+class Config:
+    quick: bool
+    engine_hosts: int
+    engine_tasks: int
+    engine_forks: int
+    hvprov_repeats: int
+    ansible_repeats: int
+    fleet_hosts: int
+    fleet_forks: int
+    latency: float
+    fleet_probes: bool
+    tracemalloc: bool
+    bigplan_hosts: int
+    bigplan_vms: int
+    bigplan_forks: int
+    profile_hosts: int
+    ansible: bool
+    ansible_venv: Path
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    q = args.quick
+    cfg = Config(
+        quick=q,
+        engine_hosts=50 if q else 200, engine_tasks=10, engine_forks=50,
+        hvprov_repeats=3 if q else 5, ansible_repeats=1 if q else 2,
+        fleet_hosts=100 if q else 1000, fleet_forks=20 if q else 100, latency=0.02,
+        fleet_probes=not q, tracemalloc=not q,
+        bigplan_hosts=50 if q else 1000, bigplan_vms=50, bigplan_forks=100,
+        profile_hosts=20 if q else 100,
+        ansible=not args.no_ansible, ansible_venv=Path(args.ansible_venv),
+    )
+    for name in ("engine_hosts", "engine_tasks", "fleet_hosts", "fleet_forks", "bigplan_hosts"):
+        value = getattr(args, name)
+        if value:
+            setattr(cfg, name, value)
+    return cfg
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- ansible-core
+def ensure_ansible(venv: Path) -> tuple[Path | None, str]:
+    """ansible-playbook of an ansible-core 2.19 venv (created with pip when missing)."""
+    exe = venv / "bin" / "ansible-playbook"
+    if not exe.exists():
+        log(f"installing {ANSIBLE_SPEC} + pywinrm into {venv} (one time)")
+        base = Path(sys.base_prefix) / "bin" / "python3"
+        try:
+            subprocess.run([str(base), "-m", "venv", str(venv)], check=True, timeout=120, capture_output=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", ANSIBLE_SPEC, "pywinrm"], check=True,
+                           timeout=900, capture_output=True)
+        except (subprocess.SubprocessError, OSError) as exc:
+            return None, f"cannot install ansible-core: {exc}"
+    try:
+        out = subprocess.run([str(venv / "bin" / "ansible"), "--version"], capture_output=True, text=True, timeout=60)
+        version = out.stdout.splitlines()[0].strip()
+    except (subprocess.SubprocessError, OSError, IndexError) as exc:
+        return None, f"ansible does not run: {exc}"
+    return exe, version
+
+
+def ansible_env(work: Path) -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_HOME": str(work / "ansible-home"), "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
+            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "False", "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False", "ANSIBLE_STDOUT_CALLBACK": "default",
+            "ANSIBLE_CONFIG": str(work / "none.cfg")}
+
+
+# ---------------------------------------------------------------------------- engine
+def section_engine(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    n, m, forks = cfg.engine_hosts, cfg.engine_tasks, cfg.engine_forks
+    d = work / "engine"
+    book = write_yaml(d / "playbook.yml", engine_playbook(m))
+    hv_inv = write_yaml(d / "hvprov.yml", engine_inventory(n, m, tool="hvprov"))
+    hv_one = write_yaml(d / "hvprov-1.yml", engine_inventory(1, 1, tool="hvprov"))
+    book_one = write_yaml(d / "playbook-1.yml", engine_playbook(1))
+    out: dict[str, Any] = {"hosts": n, "tasks": m, "forks": forks, "host_tasks": n * m,
+                           "workload": "gather_facts: false; tasks cycle debug (templated msg) / set_fact / assert"}
+
+    def cli(inv: Path, pb: Path) -> list[str]:
+        return [PY, "-m", "hvprov", "apply", str(pb), "-i", str(inv), "-f", str(forks), "--lab-dir", str(d / "lab"),
+                "--format", "json"]
+
+    def measure(cmd: list[str], repeats: int, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
+        runs = []
+        for _ in range(repeats):
+            r = run_measured(cmd, timeout=timeout, env=env)
+            if r.rc != 0:
+                raise RuntimeError(f"{cmd[0]} exited {r.rc}: {r.stderr[-2000:]} {r.stdout[-1500:]}")
+            runs.append({"wall_s": round(r.wall, 3), "cpu_s": round(r.cpu, 3), "maxrss_kb": r.maxrss_kb})
+        return {"runs": runs, "wall_s": summarize([x["wall_s"] for x in runs]),
+                "cpu_s": summarize([x["cpu_s"] for x in runs])}
+
+    log(f"engine: hvprov CLI {n} hosts x {m} tasks, forks {forks}, x{cfg.hvprov_repeats}")
+    hv_cli = measure(cli(hv_inv, book), cfg.hvprov_repeats)
+    hv_start = measure(cli(hv_one, book_one), cfg.hvprov_repeats)
+    log("engine: hvprov in-process (hvprov.apply)")
+    hv_api = run_worker("engine_api", {"playbook": str(book), "inventory": str(hv_inv), "forks": forks,
+                                       "repeats": cfg.hvprov_repeats, "lab_dir": str(d / "lab"), "hosts": n}, timeout=600)
+    hv_api_1 = run_worker("engine_api", {"playbook": str(book), "inventory": str(hv_inv), "forks": 1,
+                                         "repeats": cfg.hvprov_repeats, "lab_dir": str(d / "lab"), "hosts": n}, timeout=600)
+    ht = n * m
+    out["hvprov"] = {
+        "cli": hv_cli, "cli_startup_1x1": hv_start, "api": hv_api, "api_forks1": hv_api_1,
+        "ms_per_host_task_cli": round(1000 * hv_cli["wall_s"]["min"] / ht, 3),
+        "ms_per_host_task_cli_marginal": round(1000 * (hv_cli["wall_s"]["min"] - hv_start["wall_s"]["min"]) / ht, 3),
+        "cpu_ms_per_host_task_cli": round(1000 * hv_cli["cpu_s"]["min"] / ht, 3),
+        "ms_per_host_task_api": round(1000 * hv_api["wall_s"]["min"] / ht, 3),
+        "cpu_ms_per_host_task_api": round(1000 * hv_api["cpu_s"]["min"] / ht, 3),
+        "ms_per_host_task_api_forks1": round(1000 * hv_api_1["wall_s"]["min"] / ht, 3),
+    }
+    exe = state.get("ansible_playbook")
+    if exe:
+        a_inv = write_yaml(d / "ansible.yml", engine_inventory(n, m, tool="ansible",
+                                                              ansible_python=str(Path(exe).parent / "python")))
+        a_one = write_yaml(d / "ansible-1.yml", engine_inventory(1, 1, tool="ansible",
+                                                                ansible_python=str(Path(exe).parent / "python")))
+        (d / "none.cfg").write_text("[defaults]\n")
+        env = ansible_env(d)
+        log(f"engine: ansible-playbook {n} hosts x {m} tasks, forks {forks}, x{cfg.ansible_repeats} (~{ht * ANSIBLE_12MS / 1000:.0f}s each)")
+        a_cli = measure([exe, "-i", str(a_inv), str(book), "-f", str(forks)], cfg.ansible_repeats, env, timeout=900)
+        a_start = measure([exe, "-i", str(a_one), str(book_one), "-f", str(forks)], cfg.ansible_repeats, env)
+        out["ansible"] = {
+            "version": state.get("ansible_version"), "cli": a_cli, "cli_startup_1x1": a_start,
+            "ms_per_host_task_cli": round(1000 * a_cli["wall_s"]["min"] / ht, 3),
+            "ms_per_host_task_cli_marginal": round(1000 * (a_cli["wall_s"]["min"] - a_start["wall_s"]["min"]) / ht, 3),
+            "cpu_ms_per_host_task_cli": round(1000 * a_cli["cpu_s"]["min"] / ht, 3),
+        }
+        h, a = out["hvprov"], out["ansible"]
+        out["ratio_cli"] = round(a["ms_per_host_task_cli"] / h["ms_per_host_task_cli"], 1)
+        out["ratio_cli_marginal"] = round(a["ms_per_host_task_cli_marginal"] / max(h["ms_per_host_task_cli_marginal"], 1e-6), 1)
+        out["ratio_cpu"] = round(a["cpu_ms_per_host_task_cli"] / h["cpu_ms_per_host_task_cli"], 1)
+        out["ratio_api"] = round(a["ms_per_host_task_cli"] / h["ms_per_host_task_api"], 1)
+    else:
+        out["ansible"] = {"skipped": state.get("ansible_error", "--no-ansible")}
+        h = out["hvprov"]
+        out["ratio_vs_issue_12ms"] = round(ANSIBLE_12MS / h["ms_per_host_task_cli"], 1)
+    return out
+
+
+# ---------------------------------------------------------------------------- round trips
+def section_roundtrips(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    d = work / "roundtrips"
+    log("roundtrips: site.yml over the lab's WinRM endpoint (in-process LabServers): fresh, converged, plan")
+    params = {"lab_dir": str(d), "forks": 13, "reboot_seconds": 0.5}
+    if state.get("ansible_playbook"):
+        params.update(ansible_playbook=state["ansible_playbook"], ansible_host="hv-2019", ansible_tasks=3)
+    res = run_worker("roundtrips", params, timeout=600)
+
+    def agg(label: str, key: str, only: Callable[[dict[str, Any]], bool] = lambda h: True) -> dict[str, Any]:
+        vals = [h[key] for h in res["runs"][label]["hosts"].values() if only(h)]
+        return {"min": min(vals), "mean": round(sum(vals) / len(vals), 2), "max": max(vals)} if vals else {}
+
+    ok = lambda h: h["status"] != "failed"  # noqa: E731 - supported editions (the refused ones stop early)
+    res["per_host"] = {
+        label: {"scripts_run": agg(label, "scripts_run"), "round_trips": agg(label, "round_trips"),
+                "server_requests": agg(label, "server_requests"),
+                "supported_scripts_run": agg(label, "scripts_run", ok),
+                "supported_server_requests": agg(label, "server_requests", ok)}
+        for label in res["runs"]
+    }
+    return res
+
+
+# ---------------------------------------------------------------------------- fleet
+class LabProcess:
+    """bench/labserve.py in its own process; stopped (by its pid) on exit."""
+
+    def __init__(self, inventory: Path, lab_dir: Path, latency: float, *extra: str, timeout: float = 180) -> None:
+        self.lab_dir = lab_dir
+        (lab_dir / "bench-lab.json").unlink(missing_ok=True)
+        self.log = open(lab_dir.parent / f"labserve-{int(time.time() * 1000)}.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([PY, str(BENCH / "labserve.py"), "-i", str(inventory), "--lab-dir", str(lab_dir),
+                                      "--latency", str(latency), "--max-seconds", "2400", *extra],
+                                     stdout=self.log, stderr=self.log, start_new_session=True)
+        self.state: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lab server exited {self.proc.returncode}: see {self.log.name}")
+            with contextlib.suppress(OSError, ValueError):
+                self.state = json.loads((lab_dir / "bench-lab.json").read_text())
+                break
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise BenchTimeout(f"lab server not serving after {timeout:.0f}s")
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def _idle_cpu(pid: int, seconds: float) -> float:
+    a = proc_cpu_seconds(pid)
+    time.sleep(seconds)
+    return round((proc_cpu_seconds(pid) - a) / seconds, 3)
+
+
+def probe_lab(inventory: Path, lab_dir: Path, cmd_extra: list[str], budget: float, official: bool) -> dict[str, Any]:
+    """Start a lab variant for at most `budget` seconds: startup time, threads, fds, idle CPU (cores)."""
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    if official:
+        cmd = [PY, "-m", "hvprov.sim.lab", "serve", "-i", str(inventory), "--lab-dir", str(lab_dir), "--latency", "0.02"]
+        ready_file = lab_dir / "servers.json"
+    else:
+        cmd = [PY, str(BENCH / "labserve.py"), "-i", str(inventory), "--lab-dir", str(lab_dir), "--latency", "0.02",
+               "--max-seconds", str(budget + 60), *cmd_extra]
+        ready_file = lab_dir / "bench-lab.json"
+    ready_file.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    out: dict[str, Any] = {"command": " ".join(Path(c).name if i < 2 else c for i, c in enumerate(cmd[:6])) + " ..."}
+    try:
+        while time.perf_counter() - t0 < budget and proc.poll() is None and not ready_file.exists():
+            time.sleep(0.25)
+        out["ready"] = ready_file.exists()
+        out["startup_s" if out["ready"] else "not_ready_after_s"] = round(time.perf_counter() - t0, 1)
+        if proc.poll() is None:
+            out.update(proc_counts(proc.pid))
+            out["cpu_s_so_far"] = round(proc_cpu_seconds(proc.pid), 1)
+            out["idle_cpu_cores"] = _idle_cpu(proc.pid, 3.0)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+    return out
+
+
+def section_fleet(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    n, forks, latency = cfg.fleet_hosts, cfg.fleet_forks, cfg.latency
+    d = work / "fleet"
+    lab = d / "lab"
+    lab.mkdir(parents=True, exist_ok=True)
+    inv = write_yaml(d / "fleet-sim.yml", fleet_inventory(n))
+    out: dict[str, Any] = {"hosts": n, "forks": forks, "latency_s": latency,
+                           "playbook": "playbooks/site.yml --skip-tags network,vms (facts, prereqs, role, reboot)"}
+    log(f"fleet: converging {n} sim hosts through the in-process sim connection")
+    conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(inv), "--lab-dir", str(lab), "--skip-tags",
+                         "network,vms", "-f", str(forks), "--format", "json"], timeout=900)
+    summary = json.loads(conv.stdout)["summary"] if conv.stdout.strip().startswith("{") else {}
+    if conv.rc != 0:
+        raise RuntimeError(f"converging the fleet failed (rc {conv.rc}): {conv.stderr[-2000:]}")
+    out["converge_sim"] = {"wall_s": round(conv.wall, 2), "cpu_s": round(conv.cpu, 2), "summary": summary}
+    log(f"fleet: lab server process ({n} hosts, http+NTLM listeners, latency {latency * 1000:.0f} ms)")
+    labp = LabProcess(inv, lab, latency)
+    try:
+        out["lab"] = {**labp.state, "idle_cpu_cores": _idle_cpu(labp.proc.pid, 2.0)}
+        winrm_inv = labp.state["inventory"]
+        runs: dict[str, Any] = {}
+        plan = [("apply_no_change", "apply", False), ("plan", "plan", False)]
+        if cfg.tracemalloc:
+            plan.append(("plan_tracemalloc", "plan", True))
+        for label, mode, trace in plan:
+            log(f"fleet: {label} over WinRM, forks {forks}")
+            lab0, load0 = labp.cpu(), loadavg()
+            fig = run_worker("fleet_ctl", {"playbook": str(SITE), "inventory": winrm_inv, "mode": mode, "forks": forks,
+                                           "skip_tags": ["network", "vms"], "lab_dir": str(d / "ctl"),
+                                           "tracemalloc": trace}, timeout=900)
+            fig["lab_cpu_s"] = round(labp.cpu() - lab0, 2)
+            fig["loadavg_1m"] = [load0, loadavg()]
+            req = fig["round_trips"]["mean"] + 1  # + the Delete sent by close(), after RunResult counts
+            batches = math.ceil(n / forks)
+            fig["requests_per_host"] = req
+            fig["ideal_s"] = round(batches * req * latency, 3)
+            fig["vs_ideal"] = round(fig["wall_s"] / fig["ideal_s"], 2)
+            if "hosts_done_s" in fig:
+                fig["hosts_phase_vs_ideal"] = round(fig["hosts_done_s"] / (batches * (req - 1) * latency), 2)
+            fig["mem_per_host_kb"] = round((fig["maxrss_kb"] - fig["rss_before_kb"]) / n, 1)
+            if "tracemalloc_peak_kb" in fig:
+                fig["tracemalloc_per_host_kb"] = round(fig["tracemalloc_peak_kb"] / n, 1)
+            runs[label] = fig
+        out["runs"] = runs
+    finally:
+        labp.stop()
+    if cfg.fleet_probes:  # after the measurements: the official lab's busy threads would disturb them
+        log("fleet: lab feasibility probes (official 3-listener lab; thread-per-listener http lab)")
+        out["lab_probes"] = {
+            "official_all_listeners": probe_lab(inv, d / "probe-official", [], 30, official=True),
+            "http_only_thread_per_listener": probe_lab(inv, d / "probe-threads", ["--accept", "threads"], 120, official=False),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------- big plan
+def prepare_bigplan(d: Path, hosts: int, vms: int) -> tuple[Path, Path, dict[str, Any]]:
+    book = write_yaml(d / "playbook.yml", bigplan_playbook(vms))
+    inv = write_yaml(d / "inventory.yml", bigplan_inventory(hosts))
+    names = list(bigplan_inventory(hosts)["all"]["children"]["hyperv_hosts"]["hosts"])
+    prep = run_worker("bigplan_prepare", {"lab_dir": str(d / "lab"), "inventory": str(inv), "playbook": str(book),
+                                          "template_host": names[0], "profile": "2019-standard", "hosts": names},
+                      timeout=900)
+    return book, inv, prep
+
+
+def section_bigplan(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    n, vms = cfg.bigplan_hosts, cfg.bigplan_vms
+    d = work / "bigplan"
+    log(f"bigplan: preparing {n} sim hosts with {vms} VMs each")
+    book, inv, prep = prepare_bigplan(d, n, vms)
+    out: dict[str, Any] = {"hosts": n, "vms_per_host": vms, "forks": cfg.bigplan_forks, "prepare": prep,
+                           "workload": "hvprov plan: facts + 1 switch + hyperv_vm loop over 50 VMs (all present: 0 changes)"}
+    runs = {}
+    for label, trace in [("plan", False), *([("plan_tracemalloc", True)] if cfg.tracemalloc else [])]:
+        log(f"bigplan: {label} {n} hosts x {vms} VMs")
+        load0 = loadavg()
+        fig = run_worker("bigplan", {"playbook": str(book), "inventory": str(inv), "lab_dir": str(d / "lab"),
+                                     "forks": cfg.bigplan_forks, "tracemalloc": trace}, timeout=1200)
+        fig["loadavg_1m"] = [load0, loadavg()]
+        fig["mem_per_host_kb"] = round((fig["maxrss_kb"] - fig["rss_before_kb"]) / n, 1)
+        if "tracemalloc_peak_kb" in fig:
+            fig["tracemalloc_per_host_kb"] = round(fig["tracemalloc_peak_kb"] / n, 1)
+        fig["ms_per_host"] = round(1000 * fig["wall_s"] / n, 2)
+        fig["cpu_ms_per_vm_item"] = round(1000 * fig["cpu_s"] / (n * vms), 3)
+        runs[label] = fig
+    out["runs"] = runs
+    return out
+
+
+# ---------------------------------------------------------------------------- profiles
+def ensure_pyinstrument() -> bool:
+    """pyinstrument (sampling profiler) in bench/.pydeps, outside the project's venv."""
+    target = BENCH / ".pydeps"
+    if (target / "pyinstrument").is_dir():
+        return True
+    log("installing pyinstrument into bench/.pydeps (one time)")
+    try:
+        subprocess.run([PY, "-m", "pip", "install", "-q", "--target", str(target), "pyinstrument>=4.6"], check=True,
+                       timeout=300, capture_output=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        log(f"pyinstrument unavailable ({exc}): cProfile only")
+        return False
+    return True
+
+
+# (what, file substring, function; None: the package's self time) reported for each profile
+HOT_SPOTS: dict[str, list[tuple[str, str, str | None]]] = {
+    "engine": [
+        ("args templating", "hvprov/templating.py", "template"),
+        ("jinja2 context per render (copies all variables)", "jinja2/runtime.py", "new_context"),
+        ("debug/set_fact/assert plan", "hvprov/modules/control.py", "plan"),
+        ("recording results (mask, TaskResult, events)", "hvprov/taskexec.py", "_finish"),
+        ("task variables dict", "hvprov/taskexec.py", "variables"),
+        ("Playbook.base_dir (a Path per task)", "hvprov/playbook.py", "base_dir"),
+        ("YAML load (pure-Python SafeLoader)", "hvprov/yamlsrc.py", "load_yaml_text"),
+        ("secret scrubbing", "hvprov/runner.py", "_scrub"),
+    ],
+    "bigplan": [
+        ("args templating (all)", "hvprov/templating.py", "template"),
+        ("probe_paths: VM args templated before facts", "hvprov/taskexec.py", "probe_paths"),
+        ("jinja2 context per render (copies all variables)", "jinja2/runtime.py", "new_context"),
+        ("_holds_template re-walk of every rendered value", "hvprov/templating.py", "_holds_template"),
+        ("facts gathering (regather)", "hvprov/session.py", "regather"),
+        ("  of which the in-process simulator", "hvprov/transports/sim.py", "run"),
+        ("HostFacts.to_dict (dataclasses.asdict)", "hvprov/facts.py", "to_dict"),
+        ("parse_facts", "hvprov/facts.py", "parse_facts"),
+        ("task name per loop item (_name)", "hvprov/taskexec.py", "_name"),
+        ("hyperv_vm plan", "hvprov/modules/vm.py", "plan"),
+        ("YAML load", "hvprov/yamlsrc.py", "load_yaml_text"),
+    ],
+    "fleet": [
+        ("waiting for the lab (socket recv)", "", "recv_into"),
+        ("shell open incl. NTLM handshake (WinRMTransport._connect)", "hvprov/transports/winrm.py", "_connect"),
+        ("one script (WinRMTransport._run_once)", "hvprov/transports/winrm.py", "_run_once"),
+        ("sessions closed at the end (HostSession.close)", "hvprov/session.py", "close"),
+        ("pywinrm envelopes (xmltodict.unparse)", "xmltodict.py", "unparse"),
+        ("requests proxy lookup in os.environ (should_bypass_proxies)", "requests/utils.py", "should_bypass_proxies"),
+        ("pyspnego NTLM + sealing (self time)", "spnego", None),
+        ("requests (self time)", "requests", None),
+        ("urllib3 (self time)", "urllib3", None),
+        ("facts script render", "hvprov/render.py", "render"),
+        ("parse_facts", "hvprov/facts.py", "parse_facts"),
+        ("YAML inventory load", "hvprov/yamlsrc.py", "load_yaml_text"),
+    ],
+}
+
+
+def section_profile(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    d = work / "profile"
+    pdir = BENCH / "profiles" / ("quick" if cfg.quick else "")
+    tools = ["pyinstrument", "cprofile"] if ensure_pyinstrument() else ["cprofile"]
+    out: dict[str, Any] = {"note": "every host run inline in one thread (InlineExecutor); pyinstrument samples every "
+                                   "0.5 ms (little distortion), cProfile counts calls (inflates many-small-call code "
+                                   "such as pure-Python YAML); dumps in bench/profiles/", "tools": tools}
+
+    def profile(name: str, params: dict[str, Any]) -> dict[str, Any]:
+        res = {}
+        for tool in tools:
+            ext = "pyisession" if tool == "pyinstrument" else "prof"
+            res[tool] = run_worker("profile", {**params, "tool": tool, "out": str(pdir / f"{name}.{ext}"), "top": 25,
+                                               "markers": HOT_SPOTS[name]}, timeout=900)
+        return res
+
+    n, m = cfg.engine_hosts, cfg.engine_tasks
+    book = write_yaml(d / "engine" / "playbook.yml", engine_playbook(m))
+    inv = write_yaml(d / "engine" / "hvprov.yml", engine_inventory(n, m, tool="hvprov"))
+    log(f"profile: engine overhead ({n} x {m}) with {', '.join(tools)}")
+    out["engine"] = profile("engine", {"playbook": str(book), "inventory": str(inv), "lab_dir": str(d / "lab"),
+                                       "warm_limit": "bench0000"})
+    hosts = cfg.profile_hosts
+    log(f"profile: big plan ({hosts} hosts x {cfg.bigplan_vms} VMs)")
+    bbook, binv, _ = prepare_bigplan(d / "bigplan", hosts, cfg.bigplan_vms)
+    out["bigplan"] = profile("bigplan", {"playbook": str(bbook), "inventory": str(binv), "mode": "plan",
+                                         "lab_dir": str(d / "bigplan" / "lab"), "warm_limit": "big0000"})
+    fhosts = max(10, hosts // 2)
+    log(f"profile: fleet controller over WinRM ({fhosts} hosts, no latency; lab in another process)")
+    fd = d / "fleet"
+    (fd / "lab").mkdir(parents=True, exist_ok=True)
+    finv = write_yaml(fd / "fleet-sim.yml", fleet_inventory(fhosts))
+    conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(finv), "--lab-dir", str(fd / "lab"),
+                         "--skip-tags", "network,vms", "-f", "50"], timeout=600, capture=False)
+    if conv.rc != 0:
+        raise RuntimeError(f"converging the profile fleet failed (rc {conv.rc})")
+    labp = LabProcess(finv, fd / "lab", 0.0)
+    try:
+        out["fleet"] = profile("fleet", {"playbook": str(SITE), "inventory": labp.state["inventory"],
+                                         "skip_tags": ["network", "vms"], "lab_dir": str(fd / "ctl"), "timer": "cpu",
+                                         "warm_limit": "fleet0000"})
+    finally:
+        labp.stop()
+    return out
+
+
+RUNNERS: dict[str, Callable[[Config, Path, dict[str, Any]], dict[str, Any]]] = {
+    "engine": section_engine, "roundtrips": section_roundtrips, "fleet": section_fleet,
+    "bigplan": section_bigplan, "profile": section_profile,
+}
+
+
+# ---------------------------------------------------------------------------- the table
+def _get(d: Any, *path: str | int) -> Any:
+    for p in path:
+        if not isinstance(d, (dict, list)):
+            return None
+        try:
+            d = d[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return d
+
+
+def rows(sections: dict[str, Any]) -> list[dict[str, Any]]:
+    """(section, figure, value, goal, verdict) for the table and the JSON."""
+    out: list[dict[str, Any]] = []
+
+    def add(section: str, figure: str, value: Any, goal: str = "", met: bool | None = None) -> None:
+        if value is None:
+            return
+        if isinstance(value, float):
+            value = round(value, 3 if abs(value) < 1 else 2 if abs(value) < 100 else 1)
+        out.append({"section": section, "figure": figure, "value": value, "goal": goal,
+                    "met": met, "verdict": "" if met is None else ("met" if met else "MISSED")})
+
+    e = _get(sections, "engine", "figures")
+    if e:
+        tag = f"{e['hosts']}x{e['tasks']}, forks {e['forks']}"
+        h = e["hvprov"]
+        add("engine", f"hvprov ms/host-task, CLI wall ({tag})", h["ms_per_host_task_cli"])
+        add("engine", "hvprov ms/host-task, CLI minus 1x1 startup", h["ms_per_host_task_cli_marginal"])
+        add("engine", "hvprov ms/host-task, in-process hvprov.apply", h["ms_per_host_task_api"])
+        add("engine", "hvprov CPU ms/host-task (CLI)", h["cpu_ms_per_host_task_cli"])
+        a = e.get("ansible", {})
+        if "ms_per_host_task_cli" in a:
+            add("engine", f"ansible-core ms/host-task, CLI wall ({a.get('version', '')})", a["ms_per_host_task_cli"])
+            add("engine", "ansible-core ms/host-task, minus 1x1 startup", a["ms_per_host_task_cli_marginal"])
+            add("engine", "ansible-core CPU ms/host-task (all forks)", a["cpu_ms_per_host_task_cli"])
+            add("engine", "ratio ansible/hvprov, CLI wall", e["ratio_cli"], ">= 50x", e["ratio_cli"] >= 50)
+            add("engine", "ratio ansible/hvprov, minus startup", e["ratio_cli_marginal"], ">= 50x", e["ratio_cli_marginal"] >= 50)
+            add("engine", "ratio ansible/hvprov, CPU", e["ratio_cpu"], ">= 50x", e["ratio_cpu"] >= 50)
+            add("engine", "ratio ansible CLI / hvprov in-process", e["ratio_api"])
+            vs12 = round(ANSIBLE_12MS / h["ms_per_host_task_cli"], 1)
+            add("engine", "ratio vs the issue's 12 ms/host-task (ansible on a faster machine)", vs12, ">= 50x", vs12 >= 50)
+        elif "ratio_vs_issue_12ms" in e:
+            add("engine", "ratio vs the issue's 12 ms (ansible not run)", e["ratio_vs_issue_12ms"], ">= 50x",
+                e["ratio_vs_issue_12ms"] >= 50)
+    r = _get(sections, "roundtrips", "figures")
+    if r:
+        ph = r["per_host"]
+        conv = ph["converged"]
+        add("roundtrips", "converged apply: scripts per host (max)", conv["scripts_run"]["max"], "1", conv["scripts_run"]["max"] == 1)
+        add("roundtrips", "converged apply: HTTP requests per host (server-counted)", conv["server_requests"]["max"])
+        add("roundtrips", "converged apply: RunResult.round_trips per host", conv["round_trips"]["max"])
+        add("roundtrips", "converged plan: scripts per host (max)", ph["converged_plan"]["scripts_run"]["max"], "1",
+            ph["converged_plan"]["scripts_run"]["max"] == 1)
+        add("roundtrips", "fresh apply: scripts per host, supported hosts (mean/max)",
+            f"{ph['fresh']['supported_scripts_run']['mean']} / {ph['fresh']['supported_scripts_run']['max']}")
+        add("roundtrips", "fresh apply: HTTP requests per host, supported hosts (mean/max)",
+            f"{ph['fresh']['supported_server_requests']['mean']} / {ph['fresh']['supported_server_requests']['max']}")
+        an = r.get("ansible")
+        if an:
+            add("roundtrips", "ansible-core winrm: HTTP requests per task (measured, raw)", an["per_task"])
+    f = _get(sections, "fleet", "figures")
+    if f:
+        tag = f"{f['hosts']} hosts, forks {f['forks']}, {f['latency_s'] * 1000:.0f} ms"
+        for label in ("apply_no_change", "plan"):
+            x = _get(f, "runs", label)
+            if not x:
+                continue
+            add("fleet", f"{label}: wall s ({tag})", x["wall_s"])
+            add("fleet", f"{label}: latency-bound ideal s ({x['requests_per_host']} req/host)", x["ideal_s"])
+            add("fleet", f"{label}: wall / ideal", x["vs_ideal"], "<= 1.3", x["vs_ideal"] <= 1.3)
+            if "after_hosts_s" in x:
+                add("fleet", f"{label}: s until the last host finished its tasks", x["hosts_done_s"])
+                add("fleet", f"{label}: s after it (sessions closed one by one)", x["after_hosts_s"])
+            add("fleet", f"{label}: controller CPU s (one process, one GIL)", x["cpu_s"])
+            add("fleet", f"{label}: lab server CPU s (other process, one GIL)", x["lab_cpu_s"])
+            add("fleet", f"{label}: controller peak RSS growth per host, KB", x["mem_per_host_kb"], "< 1024",
+                x["mem_per_host_kb"] < 1024)
+            add("fleet", f"{label}: scripts per host (max)", x["scripts_run"]["max"], "1", x["scripts_run"]["max"] == 1)
+        lab = f.get("lab") or {}
+        if lab:
+            add("fleet", f"lab used: bench/labserve.py ({lab.get('listeners')} listeners, {lab.get('accept')} accept): "
+                         "startup s / idle cores", f"{lab.get('startup_s')} / {lab.get('idle_cpu_cores')}")
+        for key, what in (("official_all_listeners", "probe: python -m hvprov.sim.lab serve (http+https+ssh per host)"),
+                          ("http_only_thread_per_listener", "probe: http listeners, one serve_forever thread each")):
+            pr = _get(f, "lab_probes", key)
+            if pr:
+                state = f"ready in {pr['startup_s']}s" if pr.get("ready") else f"NOT ready after {pr.get('not_ready_after_s')}s"
+                add("fleet", what, f"{state}, {pr.get('threads')} threads, {pr.get('idle_cpu_cores')} cores busy")
+        x = _get(f, "runs", "plan_tracemalloc")
+        if x:
+            add("fleet", "plan: tracemalloc peak per host, KB", x["tracemalloc_per_host_kb"], "< 1024",
+                x["tracemalloc_per_host_kb"] < 1024)
+    b = _get(sections, "bigplan", "figures")
+    if b:
+        x = _get(b, "runs", "plan")
+        if x:
+            tag = f"{b['hosts']} hosts x {b['vms_per_host']} VMs"
+            add("bigplan", f"plan wall s ({tag})", x["wall_s"], "< 30", x["wall_s"] < 30)
+            add("bigplan", "plan controller CPU s", x["cpu_s"], "< 30", x["cpu_s"] < 30)
+            add("bigplan", "CPU ms per hyperv_vm item", x["cpu_ms_per_vm_item"])
+            add("bigplan", "peak RSS growth per host, KB", x["mem_per_host_kb"], "< 1024", x["mem_per_host_kb"] < 1024)
+        x = _get(b, "runs", "plan_tracemalloc")
+        if x:
+            add("bigplan", "tracemalloc peak per host, KB", x["tracemalloc_per_host_kb"])
+    p = _get(sections, "profile", "figures")
+    if p:
+        for w in ("engine", "bigplan", "fleet"):
+            prof = _get(p, w, "pyinstrument") or _get(p, w, "cprofile")
+            if not prof:
+                continue
+            for h in prof.get("hot_spots", []):
+                add("profile", f"{w} ({prof['tool']}): {h['what']} [{h['where']}]", f"{h['pct']}%")
+    return out
+
+
+def render_table(table: list[dict[str, Any]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| section | figure | value | goal | |", "|---|---|---:|---|---|"]
+        lines += [f"| {r['section']} | {r['figure']} | {r['value']} | {r['goal']} | {r['verdict']} |" for r in table]
+        return "\n".join(lines)
+    w = max((len(r["figure"]) for r in table), default=10)
+    lines = [f"{'section':<11} {'figure':<{w}} {'value':>14}  {'goal':<8} "]
+    lines += [f"{r['section']:<11} {r['figure']:<{w}} {r['value']!s:>14}  {r['goal']:<8} {r['verdict']}" for r in table]
+    return "\n".join(lines)
+
+
+def update_readme(table_md: str, doc: dict[str, Any]) -> None:
+    readme = BENCH / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in text or end not in text:
+        return
+    m = doc["machine"]
+    runs = "; ".join(f"{name} {sec.get('generated', '?')} ({sec.get('seconds', '?')} s, 1-min load average "
+                     f"{sec.get('loadavg_1m', ['?'])[0]} before)" for name, sec in doc["sections"].items())
+    head = (f"`bench/results.json`: {m['cpus']} cores, {m['mem_gb']} GB, Python {m['python']}, hvprov {m['hvprov']}. "
+            f"Sections: {runs}.\n\n")
+    new = text.split(begin)[0] + begin + "\n" + head + table_md + "\n" + end + text.split(end, 1)[1]
+    readme.write_text(new)
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, under ~2 minutes")
+    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
+    ap.add_argument("--json", help="where to write the figures (default bench/results.json; --quick: results-quick.json)")
+    ap.add_argument("--no-ansible", action="store_true", help="do not install or run ansible-core")
+    ap.add_argument("--ansible-venv", default=str(BENCH / ".venv-ansible"))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (generated inventories, lab dirs)")
+    ap.add_argument("--no-readme", action="store_true", help="do not refresh the table in bench/README.md")
+    ap.add_argument("--render", action="store_true", help="run nothing: print the table of the JSON (and refresh the README)")
+    for name in ("engine_hosts", "engine_tasks", "fleet_hosts", "fleet_forks", "bigplan_hosts"):
+        ap.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=0)
+    args = ap.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in only if s not in SECTIONS]
+    if bad:
+        ap.error(f"unknown section(s) {', '.join(bad)}; choose from {', '.join(SECTIONS)}")
+    cfg = make_config(args)
+    out_path = Path(args.json) if args.json else BENCH / ("results-quick.json" if cfg.quick else "results.json")
+    doc: dict[str, Any] = {}
+    if out_path.exists():
+        with contextlib.suppress(ValueError, OSError):
+            doc = json.loads(out_path.read_text())  # --only: keep the other sections' last figures
+    doc.setdefault("sections", {})
+    if args.render:
+        if not doc.get("sections"):
+            ap.error(f"no figures in {out_path}")
+        table = rows(doc["sections"])
+        print(render_table(table, markdown=False))
+        if not cfg.quick and not args.no_readme and not args.json:
+            update_readme(render_table(table, markdown=True), doc)
+        return 0
+    doc["generated"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc["mode"] = "quick" if cfg.quick else "full"
+    doc["machine"] = machine()
+    state: dict[str, Any] = {}
+    if cfg.ansible and ({"engine", "roundtrips"} & set(only)):
+        exe, info = ensure_ansible(cfg.ansible_venv)
+        if exe:
+            state.update(ansible_playbook=str(exe), ansible_version=info)
+        else:
+            state["ansible_error"] = info
+            log(f"ansible-core unavailable: {info}")
+    work = Path(tempfile.mkdtemp(prefix="hvprov-bench-"))
+    failures = 0
+    t_all = time.perf_counter()
+    try:
+        for name in SECTIONS:
+            if name not in only:
+                continue
+            t0 = time.perf_counter()
+            load0 = loadavg()
+            started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                figures = RUNNERS[name](cfg, work, state)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - one section's failure must not lose the others
+                figures, error = None, f"{type(exc).__name__}: {exc}"
+                failures += 1
+                log(f"{name}: FAILED {error[:2000]}")
+            doc["sections"][name] = {"figures": figures, "error": error, "seconds": round(time.perf_counter() - t0, 1),
+                                     "loadavg_1m": [load0, loadavg()], "mode": doc["mode"], "generated": started}
+            log(f"{name}: done in {time.perf_counter() - t0:.0f}s")
+    finally:
+        if args.keep:
+            log(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    table = rows(doc["sections"])
+    doc["table"] = table
+    out_path.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    print(render_table(table, markdown=False))
+    print(f"\n{len(only)} section(s) in {time.perf_counter() - t_all:.0f}s; figures written to {out_path}")
+    if not cfg.quick and not args.no_readme and not args.json:
+        update_readme(render_table(table, markdown=True), doc)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
