@@ -233,10 +233,16 @@ class Runner:
         except KeyboardInterrupt:
             self.stop.set()
         finally:
+            # Close every session in parallel (a WinRM close is a request: 1,000 of them in a row
+            # would dominate a fleet run), then the executor.
+            closers = [executor.submit(st.session.close) for st in self.states.values()]
+            for f in closers:
+                try:
+                    f.result()
+                except Exception:  # noqa: BLE001 - closing never fails a run
+                    pass
             if own_executor:
                 executor.shutdown(wait=True, cancel_futures=True)
-            for st in self.states.values():
-                st.session.close()
         _ENDED_RUNS.add(self.run_id)
         if self.opts.scripts_dir is not None:
             self._write_review(self.opts.scripts_dir)

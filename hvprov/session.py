@@ -90,9 +90,9 @@ class HostSession:
 
     def close(self) -> None:
         if self._transport is not None:
+            self._transport.close()  # first: its last requests (a shell Delete) count too
             self._closed_trips += self._transport.round_trips
             self._closed_scripts += self._transport.scripts_run
-            self._transport.close()
             self._transport = None
 
     # -- scripts -----------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_site_converges_then_changes_nothing(lab: tuple[LabServers, dict[str, Pa
     assert second.total_changes == 0
     for name, h in second.hosts.items():
         assert h.scripts_run == 1, (name, h.scripts_run)  # only the facts script
-        budget = 3 if kind == "lab-ssh.yml" else 8  # ssh: auth + channel + exec; winrm: NTLM(3) + Create + facts(4)
+        budget = 3 if kind == "lab-ssh.yml" else 9  # ssh: auth + channel + exec; winrm: NTLM(3) + Create + facts(4) + Delete
         assert h.round_trips <= budget, (kind, name, h.round_trips)
 
 

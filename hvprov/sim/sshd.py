@@ -24,7 +24,7 @@ import contextlib
 import hmac
 import logging
 import re
-import select
+import selectors
 import socket
 import threading
 import time
@@ -49,6 +49,14 @@ _POLL = 0.05  # how often idle threads look at the lab's flags
 _STDIN_TIMEOUT = 60.0  # a client that never sends EOF on stdin
 
 log = logging.getLogger(__name__)
+
+
+def _readable(objs: list[Any], timeout: float) -> list[Any]:
+    """select() for any number of descriptors (poll-based selectors; select() stops at fd 1024)."""
+    with selectors.DefaultSelector() as sel:
+        for obj in objs:
+            sel.register(obj, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in sel.select(timeout)]
 
 
 def not_recognized(command: str) -> ExecResult:
@@ -393,8 +401,7 @@ class SSHLab:
                     continue
             listener = h.listener
             try:
-                ready, _, _ = select.select([listener], [], [], _POLL)
-                if not ready:
+                if not _readable([listener], _POLL):
                     continue
                 sock, _addr = listener.accept()
             except (OSError, ValueError):  # closed by set_down / stop
@@ -515,7 +522,7 @@ class SSHLab:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while not self._stopping.is_set():
-                ready, _, _ = select.select([chan, sock], [], [], _POLL * 4)
+                ready = _readable([chan, sock], _POLL * 4)
                 if chan in ready:
                     data = chan.recv(65536)
                     if not data:
@@ -528,8 +535,8 @@ class SSHLab:
                     chan.sendall(data)
                 if chan.closed:
                     break
-        except (OSError, ValueError, EOFError, paramiko.SSHException):
-            pass  # either side closed (select on a closed channel raises ValueError or OSError)
+        except (OSError, ValueError, KeyError, TypeError, EOFError, paramiko.SSHException):
+            pass  # either side closed (waiting on a closed channel raises ValueError or OSError)
         finally:
             sock.close()
             chan.close()

@@ -29,6 +29,7 @@ import contextlib
 import math
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
@@ -146,6 +147,9 @@ class _CountingAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+_SESSION_LOCK = threading.Lock()
+
+
 class _CountingTransport(winrm_transport.Transport):
     """pywinrm's HTTP transport with the counting adapter mounted before the first request."""
 
@@ -163,7 +167,12 @@ class _CountingTransport(winrm_transport.Transport):
         if self.session is not None:
             return self.session
         try:
-            session = super().build_session()
+            # requests' proxy handling for pywinrm's {"no_proxy": "*"} temporarily edits
+            # os.environ, which all threads share (KeyError 'no_proxy' under load): build
+            # sessions one at a time and never consult the environment (trust_env False).
+            with _SESSION_LOCK:
+                session = super().build_session()
+                session.trust_env = False
         except BaseException:
             self.close_session()  # never keep a session whose encryption setup failed
             raise
