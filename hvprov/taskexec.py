@@ -106,11 +106,11 @@ def probe_paths(templar: Templar, play: Play, host: Host, extra_vars: Mapping[st
             items = [None] if task.loop is None else templar.template(task.loop, base)
             for item in items if isinstance(items, list) else []:
                 vars_ = base if item is None else {**base, task.loop_var: item}
-                args = templar.template(task.args, vars_)
-                if task.module == "hyperv_vhd":
-                    paths = [args.get("path")]
+                if task.module == "hyperv_vhd":  # render only the path fields, not the whole task
+                    paths = [templar.template(task.args.get("path"), vars_)]
                 else:
-                    paths = [d.get("path") if isinstance(d, Mapping) else d for d in args.get("disks") or []]
+                    disks = templar.template(task.args.get("disks") or [], vars_)
+                    paths = [d.get("path") if isinstance(d, Mapping) else d for d in disks or []]
                 found += [p for p in paths if isinstance(p, str) and p not in found]
         except (InputError, TypeError, AttributeError):
             continue  # depends on facts or registered values: the host will be asked when it runs

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -165,11 +166,12 @@ class Templar:
             source = m.group("expr").strip() if m else value
             variables = self._resolved(source, variables, bool(m), where, field, depth)
             if m:
-                out = self._compiled("expr", source)(**variables)
+                out = self._eval_expr(source, variables)
                 if isinstance(out, jinja2.Undefined):
                     out._fail_with_undefined_error()
                 return out
-            return self._compiled("text", value).render(**variables)
+            tmpl = self._compiled("text", value)
+            return self.text.concat(tmpl.root_render_func(self._context(tmpl, self.text, variables)))
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -182,6 +184,20 @@ class Templar:
             raise VariableError(f"template nesting too deep in {value!r}", location=where, field=field or None) from None
         except Exception as exc:  # filters raising TypeError/ValueError on bad input
             raise VariableError(f"template error: {type(exc).__name__}: {exc} in {value!r}", location=where, field=field or None) from None
+
+    @staticmethod
+    def _context(tmpl: Any, env: Any, variables: Mapping[str, Any]) -> Any:
+        """A render context over the variables without copying them (they are many: facts,
+        group_vars...): jinja2 would copy them all into a new dict for every string."""
+        return tmpl.new_context(ChainMap(variables, env.globals), shared=True)  # type: ignore[arg-type]
+
+    def _eval_expr(self, source: str, variables: Mapping[str, Any]) -> Any:
+        """compile_expression()'s evaluation, over a shared (uncopied) context."""
+        tmpl = self._compiled("expr", source)._template
+        ctx = self._context(tmpl, self.native, variables)
+        for _ in tmpl.root_render_func(ctx):
+            pass
+        return ctx.vars["result"]
 
     def _resolved(self, source: str, variables: Mapping[str, Any], bare: bool, where: Location | None,
                   field: str, depth: int) -> Mapping[str, Any]:
@@ -215,7 +231,7 @@ class Templar:
             expr = m.group("expr").strip()
         try:
             variables = self._resolved(expr, variables, True, where, field, 0)
-            out = self._compiled("expr", expr)(**variables)
+            out = self._eval_expr(expr, variables)
             if isinstance(out, jinja2.Undefined):
                 out._fail_with_undefined_error()
             return out
