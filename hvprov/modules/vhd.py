@@ -24,6 +24,16 @@ from .hyperv_common import (
 _BAD_PATH_CHARS = set('<>"|?*') | {chr(i) for i in range(32)}
 
 
+def vhd_size(value: int | str | None) -> int | None:
+    """Bytes from 40GB etc.: a positive multiple of 512 (VHD sectors), or None."""
+    if value is None:
+        return None
+    size = parse_size(value)
+    if size <= 0 or size % 512:
+        raise ValueError(f"size must be a positive multiple of 512 bytes, got {size}")
+    return size
+
+
 def validate_windows_path(path: str) -> str:
     if len(path) < 4 or path[1:3] not in (":\\", ":/") or not path[0].isalpha():
         if not path.startswith("\\\\"):
@@ -52,12 +62,7 @@ class VhdArgs(Args):
     @field_validator("size")
     @classmethod
     def _size(cls, v: int | str | None) -> int | None:
-        if v is None:
-            return None
-        size = parse_size(v)
-        if size <= 0 or size % 512:
-            raise ValueError(f"size must be a positive multiple of 512 bytes, got {size}")
-        return size
+        return vhd_size(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> VhdArgs:

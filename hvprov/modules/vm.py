@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from ..errors import TaskError
 from ..facts import HostFacts, Vm, VmDisk, VmNic
 from ..model import Action, Change
-from ..units import human, parse_memory_mb, parse_size
+from ..units import human, parse_memory_mb
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
 from .hyperv_common import (
     V1_MAX_CPUS,
@@ -26,7 +26,7 @@ from .hyperv_common import (
     template,
     windows_name,
 )
-from .vhd import check_limits, validate_windows_path
+from .vhd import check_limits, validate_windows_path, vhd_size
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{12}$")
 
@@ -44,12 +44,7 @@ class DiskSpec(Args):
     @field_validator("size")
     @classmethod
     def _size(cls, v: int | str | None) -> int | None:
-        if v is None:
-            return None
-        size = parse_size(v)
-        if size <= 0 or size % 512:
-            raise ValueError(f"size must be a positive multiple of 512 bytes, got {size}")
-        return size
+        return vhd_size(v)
 
 
 class NicSpec(Args):

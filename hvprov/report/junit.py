@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..secrets import SecretRegistry, mask
-from .console import SYMBOL
+from .console import SYMBOL, _value
 
 # Characters outside XML 1.0's Char production (also lone surrogates and U+FFFE/U+FFFF).
 _ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -39,12 +39,6 @@ def _seconds(value: Any) -> str:
         return "0.000"
 
 
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    return str(v)
 
 
 def _change_lines(c: Mapping[str, Any]) -> list[str]:
