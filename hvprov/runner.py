@@ -107,6 +107,9 @@ class _HostState:
         self.facts_vars: dict[str, Any] = {}  # set_fact / register, across plays
         self.started = time.monotonic()
         self.plan_checked = False
+        self.remote_trips = 0  # round trips and scripts of jobs run on a portable executor
+        self.remote_scripts = 0
+        self.remote_facts: dict[str, Any] | None = None
         self.review: list[dict[str, Any]] = []  # --scripts
         self.plan_cursor: dict[str, int] = {}
 
@@ -320,9 +323,12 @@ class Runner:
         for batch in _batches(live, play.serial):
             if self.stop.is_set():
                 return
-            futures = [executor.submit(self._run_host, play, h) for h in batch]
-            for f in futures:
-                f.result()
+            if isinstance(executor, ThreadPoolExecutor):
+                futures = [executor.submit(self._run_host, play, h) for h in batch]
+                for f in futures:
+                    f.result()
+            else:  # a process pool or a distributed executor: picklable jobs
+                self._run_batch_portable(play, batch, executor)
             failed = sum(1 for h in batch if self.states[h.name].status in (Status.FAILED, Status.UNREACHABLE))
             if play.any_errors_fatal and failed:
                 self.emit("play_aborted", name=play.name, reason="any_errors_fatal")
@@ -331,6 +337,36 @@ class Runner:
                 self.emit("play_aborted", name=play.name,
                           reason=f"{failed} of {len(batch)} hosts failed, over max_fail_percentage {play.max_fail_percentage:g}")
                 return
+
+    def _run_batch_portable(self, play: Play, batch: list[Host], executor: Executor) -> None:
+        from .portable import HostJob, portable_options, run_host_job
+
+        options = portable_options(self.opts)
+        secrets = tuple(self.secrets.values())
+        jobs = {}
+        for h in batch:
+            st = self._state(h)
+            job = HostJob(h, play, self.playbook.path, options, dict(st.facts_vars), st.status.value, st.msg,
+                          secrets, self.run_id)
+            jobs[h.name] = executor.submit(run_host_job, job)
+        for name, future in jobs.items():
+            st = self.states[name]
+            out = future.result()
+            for event in out.events:
+                if self.on_event is not None:
+                    with self._lock:
+                        self.on_event(event)
+            st.tasks.extend(out.tasks)
+            st.status, st.msg, st.facts_vars = Status(out.status), out.msg, out.facts_vars
+            st.remote_trips += out.round_trips
+            st.remote_scripts += out.scripts_run
+            st.input_error = st.input_error or out.input_error
+            if out.input_error:
+                self.input_errors = True
+            if st.session.initial_facts is None:
+                st.session.initial_facts = out.initial_facts
+            if out.facts_dict is not None:
+                st.remote_facts = out.facts_dict
 
     def _run_host(self, play: Play, host: Host) -> None:
         st = self._state(host)
@@ -370,9 +406,10 @@ class Runner:
             if status is Status.OK and any(t.changed and t.status is Status.CHANGED for t in st.tasks):
                 status = Status.CHANGED
             hosts[name] = HostResult(
-                name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips,
-                scripts_run=st.session.scripts_run, msg=st.msg, duration=time.monotonic() - st.started,
-                state=_state_view(st.session),
+                name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips + st.remote_trips,
+                scripts_run=st.session.scripts_run + st.remote_scripts, msg=st.msg,
+                duration=time.monotonic() - st.started,
+                state=_state_view(st.session) if st.remote_facts is None else _view(st.remote_facts),
                 facts=_normalized(st.session.initial_facts),
             )
         interrupted = self.stop.is_set() and not self.stale_abort
@@ -390,10 +427,16 @@ def _state_view(session: HostSession) -> dict[str, Any]:
     """The end state worth showing of a host (planned state in plan mode)."""
     if not session.has_facts:
         return {}
-    f = session.facts_dict()
+    return _view(session.facts_dict())
+
+
+def _view(f: dict[str, Any]) -> dict[str, Any]:
+    hv = f["hypervisor"]
+    running = (hv["present"] and hv["vmms"] == "Running") if hv["present"] is not None else (
+        hv["hvboot"] == "Running" and hv["vmms"] == "Running")
     return {
         "hostname": f["hostname"], "os_version": f["os"]["version"], "backend": f["backend"],
-        "hypervisor_running": session.facts.hypervisor.running,
+        "hypervisor_running": bool(running),
         "predicted": f["predicted"],
         "switches": [{k: s[k] for k in ("name", "type", "adapter", "allow_management_os")} for s in f["switches"]],
         "vms": [{"name": v["name"], "state": v["state"], "memory_mb": v["memory_mb"], "cpus": v["cpus"],

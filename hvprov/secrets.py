@@ -73,6 +73,10 @@ class SecretRegistry:
             for v in obj:
                 self.collect(v)
 
+    def values(self) -> list[str]:
+        with self._lock:
+            return sorted(self._values)
+
     def scrub(self, text: str) -> str:
         with self._lock:
             values = sorted(self._values, key=len, reverse=True)

@@ -188,3 +188,20 @@ def test_bad_shard_and_forks_exit_5(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["plan", str(pb), "-i", inv, "--shard", "3/2", "--lab-dir", str(tmp_path)]) == 5
     assert main(["plan", str(pb), "-i", inv, "--forks", "0", "--lab-dir", str(tmp_path)]) == 5
     assert "ERROR" in capsys.readouterr().err
+
+
+def test_a_process_pool_executor_runs_hosts_in_other_processes(tmp_path: Path) -> None:
+    """Any concurrent.futures.Executor: jobs are pickled to worker processes (as Dask's would be)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    pb = play([{"name": "prereqs", "hyperv_prereqs": {}}, {"name": "role", "windows_feature": {"name": "Hyper-V"}},
+               {"name": "who", "debug": {"msg": "{{ inventory_hostname }} pid"}, "register": "who"}], gather_facts=True)
+    inv = inventory(std="2008r2-standard", web="2008r2-web", dc="2008r2-datacenter")
+    events: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        res = hvprov.apply(pb, inv, lab_dir=tmp_path, executor=pool, on_event=events.append)
+    assert {n: h.status.value for n, h in res.hosts.items()} == {"std": "changed", "web": "failed", "dc": "changed"}
+    assert res.hosts["std"].round_trips >= 2 and res.hosts["std"].state["os_version"] == "6.1.7601"
+    assert {e["host"] for e in events if e["event"] == "task_done"} == {"std", "web", "dc"}
+    again = hvprov.apply(pb, inv, lab_dir=tmp_path)  # the workers' changes landed on the lab hosts
+    assert again.total_changes == 0

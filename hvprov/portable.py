@@ -1,0 +1,85 @@
+"""Running hosts on executors that pickle their work (process pools, Dask's distributed
+Executor...): a host's part of a play travels as a picklable job to a module-level function
+and comes back as its results, registered variables and the events it produced.
+
+The thread path (the default) streams events as they happen; here a host's events are
+replayed when its job returns. Each job opens its own connection to the host (one per host
+per play). Secret values travel with the job so that the worker masks them too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .inventory import Host
+from .model import Status, TaskResult
+from .playbook import Play, Playbook
+
+
+@dataclass(frozen=True)
+class HostJob:
+    host: Host
+    play: Play
+    playbook_path: str
+    options: Any  # RunOptions without executor and stop_event
+    facts_vars: dict[str, Any]
+    status: str
+    msg: str
+    secret_values: tuple[str, ...]
+    run_id: str
+
+
+@dataclass
+class HostJobResult:
+    tasks: list[TaskResult] = field(default_factory=list)
+    status: str = "ok"
+    msg: str = ""
+    facts_vars: dict[str, Any] = field(default_factory=dict)
+    round_trips: int = 0
+    scripts_run: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    initial_facts: dict[str, Any] | None = None
+    facts_dict: dict[str, Any] | None = None
+    input_error: bool = False
+
+
+class _OneHost:
+    """The inventory a worker needs: the one host it runs."""
+
+    def __init__(self, host: Host) -> None:
+        self.hosts = {host.name: host}
+
+    def select(self, pattern: str | None) -> list[Host]:
+        return list(self.hosts.values())
+
+
+def run_host_job(job: HostJob) -> HostJobResult:
+    """Module-level (picklable by reference): run one host's part of one play."""
+    from .runner import Runner
+    from .secrets import SecretRegistry
+
+    events: list[dict[str, Any]] = []
+    runner = Runner(_OneHost(job.host), Playbook(job.playbook_path, (job.play,)), job.options,  # type: ignore[arg-type]
+                    on_event=events.append, secrets=SecretRegistry(job.secret_values))
+    runner.run_id = job.run_id
+    st = runner._state(job.host)
+    st.facts_vars = dict(job.facts_vars)
+    st.status, st.msg = Status(job.status), job.msg
+    try:
+        runner._run_host(job.play, job.host)
+    finally:
+        st.session.close()
+    return HostJobResult(
+        tasks=list(st.tasks), status=st.status.value, msg=st.msg, facts_vars=st.facts_vars,
+        round_trips=st.session.round_trips, scripts_run=st.session.scripts_run, events=events,
+        initial_facts=st.session.initial_facts,
+        facts_dict=st.session.facts_dict() if st.session.has_facts else None, input_error=st.input_error,
+    )
+
+
+def portable_options(options: Any) -> Any:
+    return dataclasses.replace(options, executor=None, stop_event=None,
+                               lab_dir=Path(options.lab_dir).resolve() if options.lab_dir else None)
