@@ -54,6 +54,22 @@ def test_second_run_changes_nothing_in_one_round_trip(converged: Path, capsys: p
         assert doc["hosts"][name]["round_trips"] == 1, name
 
 
+def test_drift_made_outside_hvprov_is_detected(converged: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--limit", "hv-std01,hv-2019", "--detailed-exitcode"]
+    capsys.readouterr()
+    assert _run(converged, "plan", "site.yml", *args) == 0  # converged: nothing to do
+    assert main(["lab", "alter", "hv-std01", "--stop-vm", "web01", "--lab-dir", str(converged / "lab")]) == 0
+    assert main(["lab", "alter", "hv-2019", "--delete-switch", "Private", "--lab-dir", str(converged / "lab")]) == 0
+    capsys.readouterr()
+    assert _run(converged, "plan", "site.yml", *args) == 2
+    out = capsys.readouterr().out
+    assert "> vm/web01 (start): state running" in out  # std01's drift, named
+    assert "+ vswitch/Private (create): does not exist" in out  # 2019's drift
+    assert "vm/lab01 (update)" in out  # its NIC lost the deleted switch: reconnect planned
+    assert _run(converged, "apply", "site.yml", "--limit", "hv-std01,hv-2019") == 0
+    assert _run(converged, "plan", "site.yml", *args) == 0
+
+
 def test_raising_a_vm_memory_plans_and_applies_exactly_one_update(converged: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gv = converged / "inventories" / "group_vars" / "vm_hosts.yml"
     data = yaml.safe_load(gv.read_text())
