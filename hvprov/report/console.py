@@ -188,6 +188,6 @@ class ConsoleReporter:
                     f"changes={h.change_count:<3} round_trips={h.round_trips}")
             self._print(line, STYLE[h.status])
         s = result.summary()
-        verb = "to change" if result.mode == "plan" else "changed"
+        verb = "to make" if result.mode == "plan" else "made"
         self._print(f"\n{len(result.hosts)} hosts: " + ", ".join(f"{v} {k}" for k, v in s["hosts"].items() if v)
                     + f"; {s['changes']} changes {verb}" + (" (interrupted)" if result.interrupted else ""), "bold")
