@@ -147,7 +147,19 @@ class _CountingAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-_SESSION_LOCK = threading.Lock()
+_ENV_LOCK = threading.Lock()
+_should_bypass_proxies = requests.utils.should_bypass_proxies
+
+
+def _locked_should_bypass_proxies(url: str, no_proxy: str | None) -> bool:
+    """requests evaluates pywinrm's {"no_proxy": "*"} by temporarily editing os.environ, which
+    every thread shares: under 100 threads one of them read a deleted key (KeyError
+    'no_proxy'). Only that short critical section is serialised."""
+    with _ENV_LOCK:
+        return bool(_should_bypass_proxies(url, no_proxy))
+
+
+requests.utils.should_bypass_proxies = _locked_should_bypass_proxies  # type: ignore[assignment]
 
 
 class _CountingTransport(winrm_transport.Transport):
@@ -167,12 +179,8 @@ class _CountingTransport(winrm_transport.Transport):
         if self.session is not None:
             return self.session
         try:
-            # requests' proxy handling for pywinrm's {"no_proxy": "*"} temporarily edits
-            # os.environ, which all threads share (KeyError 'no_proxy' under load): build
-            # sessions one at a time and never consult the environment (trust_env False).
-            with _SESSION_LOCK:
-                session = super().build_session()
-                session.trust_env = False
+            session = super().build_session()
+            session.trust_env = False  # settings are explicit; no per-request environment scan
         except BaseException:
             self.close_session()  # never keep a session whose encryption setup failed
             raise
