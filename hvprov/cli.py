@@ -379,14 +379,15 @@ def _lab_up(lab_dir: Path, inventories: list[str], latency: float) -> int:
     else:
         lab_dir.mkdir(parents=True, exist_ok=True)
         (lab_dir / "servers.json").unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "hvprov.sim.lab", "serve", "--lab-dir", str(lab_dir), "--latency", str(latency)]
+        cmd = [sys.executable, "-m", "hvprov.sim.lab", "serve", "--detach", "--lab-dir", str(lab_dir),
+               "--latency", str(latency)]
         for inv in inventories:
             cmd += ["-i", inv]
         with open(lab_dir / "lab.log", "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            launched = subprocess.run(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=False, timeout=30)
         deadline = time.monotonic() + 30
         while (state := labmod.lab_state(lab_dir)) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
+            if launched.returncode != 0 or time.monotonic() > deadline:
                 tail = (lab_dir / "lab.log").read_text(errors="replace")[-500:]
                 raise LabError(f"the lab servers did not start: {tail.strip()}")
             time.sleep(0.1)

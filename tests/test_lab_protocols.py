@@ -102,3 +102,42 @@ def test_plaintext_http_is_refused(lab: tuple[LabServers, dict[str, Path]], tmp_
     inv = _inventory_with(files["lab-winrm.yml"], tmp_path / "basic.yml", ansible_winrm_transport="basic")
     assert main(["apply", SITE, "-i", str(inv), "--limit", "hv-std01", "--lab-dir", str(tmp_path)]) == 3
     assert "hvprov_winrm_allow_plaintext" in capsys.readouterr().out
+
+
+def test_lab_up_serves_the_inventory_in_the_background_and_down_stops_it(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`hvprov lab up` (a background process) -> apply over its generated WinRM inventory -> `lab down`."""
+    import json as _json
+    import os
+    import time
+
+    inv = tmp_path / "two.yml"
+    inv.write_text("all:\n  vars:\n    ansible_connection: sim\n    sim: {reboot_seconds: 0.5}\n  children:\n"
+                   "    hyperv_hosts:\n      hosts:\n        hv-std01: {sim_profile: 2008r2-standard}\n"
+                   "        hvs-2008r2: {sim_profile: hyperv-server-2008r2}\n")
+    lab = tmp_path / "lab"
+    assert main(["lab", "up", "-i", str(inv), "--lab-dir", str(lab)]) == 0
+    try:
+        out = capsys.readouterr().out
+        generated = lab / "inventories" / "lab-winrm.yml"
+        assert str(generated) in out and "winrm http" in out
+        pid = _json.loads((lab / "servers.json").read_text())["pid"]
+        assert pid != os.getpid()
+        site = str(ROOT / "playbooks" / "site.yml")
+        assert main(["apply", site, "-i", str(generated), "--lab-dir", str(tmp_path / "client"),
+                     "--skip-tags", "network,vms", "--format", "json"]) == 0
+        doc = _json.loads(capsys.readouterr().out)
+        assert {n: h["status"] for n, h in doc["hosts"].items()} == {"hv-std01": "changed", "hvs-2008r2": "ok"}
+        assert main(["lab", "status", "--lab-dir", str(lab)]) == 0
+        assert f"running (pid {pid})" in capsys.readouterr().out
+    finally:
+        assert main(["lab", "down", "--lab-dir", str(lab)]) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("lab servers still running after lab down")

@@ -231,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("-i", "--inventory", action="append", required=True)
     s.add_argument("--lab-dir", required=True)
     s.add_argument("--latency", type=float, default=0.0)
+    s.add_argument("--detach", action="store_true", help="fork into the background (a new session) and return")
     args = p.parse_args(argv)
+    if args.detach and os.fork() > 0:  # before any thread starts: the parent returns at once,
+        os._exit(0)  # the server is re-parented to init (no zombie, no waiting caller)
+    if args.detach:
+        os.setsid()
     return _serve(args)
 
 
