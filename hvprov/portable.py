@@ -42,7 +42,7 @@ class HostJobResult:
     scripts_run: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     initial_facts: dict[str, Any] | None = None
-    facts_dict: dict[str, Any] | None = None
+    state: dict[str, Any] | None = None  # runner._state_view() of the host at the job's end
     input_error: bool = False
 
 
@@ -58,7 +58,7 @@ class _OneHost:
 
 def run_host_job(job: HostJob) -> HostJobResult:
     """Module-level (picklable by reference): run one host's part of one play."""
-    from .runner import Runner
+    from .runner import Runner, _state_view
     from .secrets import SecretRegistry
 
     events: list[dict[str, Any]] = []
@@ -76,7 +76,7 @@ def run_host_job(job: HostJob) -> HostJobResult:
         tasks=list(st.tasks), status=st.status.value, msg=st.msg, facts_vars=st.facts_vars,
         round_trips=st.session.round_trips, scripts_run=st.session.scripts_run, events=events,
         initial_facts=st.session.initial_facts,
-        facts_dict=st.session.facts_dict() if st.session.has_facts else None, input_error=st.input_error,
+        state=_state_view(st.session) if st.session.has_facts else None, input_error=st.input_error,
     )
 
 

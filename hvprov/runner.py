@@ -109,7 +109,7 @@ class _HostState:
         self.plan_checked = False
         self.remote_trips = 0  # round trips and scripts of jobs run on a portable executor
         self.remote_scripts = 0
-        self.remote_facts: dict[str, Any] | None = None
+        self.remote_state: dict[str, Any] | None = None  # its end state, as the job saw it
         self.review: list[dict[str, Any]] = []  # --scripts
         self.plan_cursor: dict[str, int] = {}
 
@@ -365,8 +365,8 @@ class Runner:
                 self.input_errors = True
             if st.session.initial_facts is None:
                 st.session.initial_facts = out.initial_facts
-            if out.facts_dict is not None:
-                st.remote_facts = out.facts_dict
+            if out.state is not None:
+                st.remote_state = out.state
 
     def _run_host(self, play: Play, host: Host) -> None:
         st = self._state(host)
@@ -409,7 +409,7 @@ class Runner:
                 name=name, status=status, tasks=tuple(st.tasks), round_trips=st.session.round_trips + st.remote_trips,
                 scripts_run=st.session.scripts_run + st.remote_scripts, msg=st.msg,
                 duration=time.monotonic() - st.started,
-                state=_state_view(st.session) if st.remote_facts is None else _view(st.remote_facts),
+                state=_state_view(st.session) if st.remote_state is None else st.remote_state,
                 facts=_normalized(st.session.initial_facts),
             )
         interrupted = self.stop.is_set() and not self.stale_abort
@@ -427,16 +427,10 @@ def _state_view(session: HostSession) -> dict[str, Any]:
     """The end state worth showing of a host (planned state in plan mode)."""
     if not session.has_facts:
         return {}
-    return _view(session.facts_dict())
-
-
-def _view(f: dict[str, Any]) -> dict[str, Any]:
-    hv = f["hypervisor"]
-    running = (hv["present"] and hv["vmms"] == "Running") if hv["present"] is not None else (
-        hv["hvboot"] == "Running" and hv["vmms"] == "Running")
+    f = session.facts_dict()
     return {
         "hostname": f["hostname"], "os_version": f["os"]["version"], "backend": f["backend"],
-        "hypervisor_running": bool(running),
+        "hypervisor_running": session.facts.hypervisor.running,
         "predicted": f["predicted"],
         "switches": [{k: s[k] for k in ("name", "type", "adapter", "allow_management_os")} for s in f["switches"]],
         "vms": [{"name": v["name"], "state": v["state"], "memory_mb": v["memory_mb"], "cpus": v["cpus"],

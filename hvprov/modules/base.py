@@ -95,9 +95,5 @@ class Module:
 
 
 def replace(obj: Any, **changes: Any) -> Any:
-    """dataclasses.replace that also records predicted fields on HostFacts."""
+    """dataclasses.replace, typed loosely for the modules' predict() (frozen facts)."""
     return dataclasses.replace(obj, **changes)
-
-
-def fail(message: str) -> TaskError:
-    return TaskError(message)

@@ -293,7 +293,6 @@ class HypervVm(Module):
         vhd_changes = tuple(c for c in changes if c.resource.startswith("vhd/"))
         if vhd_changes:
             vhds = list(HypervVhd().predict(facts, vhd_changes).vhds)
-        args: VmArgs | None = None
         for c in changes:
             if not c.resource.startswith("vm/"):
                 continue
@@ -319,7 +318,6 @@ class HypervVm(Module):
                 new = replace(old, state=state) if old else None
             if new is not None:
                 vms = [v for v in vms if v.name != name] + [replace(new, state=state if c.action in (Action.START, Action.STOP) else new.state)]
-        del args
         return replace(facts, vms=tuple(vms), vhds=tuple(vhds), predicted=facts.predicted | {"vms"})
 
     def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
