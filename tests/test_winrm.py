@@ -31,7 +31,7 @@ from hvprov.sim import tls
 from hvprov.sim.wsman import WSManLab
 from hvprov.transports import bootstrap
 from hvprov.transports.clixml import decode_clixml, encode_clixml
-from hvprov.transports.winrm import WinRMTransport, stdin_chunk_size
+from hvprov.transports.winrm import POWERSHELL_PATH, WinRMTransport, stdin_chunk_size
 
 SMALL = "# template: test/small\nWrite-Output 'hello'\nexit 3\n"
 BIG = ("# template: test/big\n" + "Write-Output 'padding padding padding padding'\n" * 4400)[
@@ -419,7 +419,9 @@ def test_long_command_line_through_cmd_is_refused_by_the_server(lab: WSManLab) -
     line = bootstrap.command_line(script)
     assert len(line) > 8191
     for skip, expected in ((False, b"The command line is too long.\r\n"), (True, b"")):
-        command = p.run_command(shell, line, skip_cmd_shell=skip)
+        # without cmd.exe WinRS needs the program's full path (2008 R2 faults on a bare name)
+        full = POWERSHELL_PATH + line[len(bootstrap.POWERSHELL) :]
+        command = p.run_command(shell, full if skip else line, skip_cmd_shell=skip)
         out, err, rc = p.get_command_output(shell, command)
         p.cleanup_command(shell, command)
         if skip:  # CreateProcess allows 32,767 characters: PowerShell runs it

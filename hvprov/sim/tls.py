@@ -123,9 +123,22 @@ def make_tls_files(
     return files
 
 
-def server_context(files: TlsFiles) -> ssl.SSLContext:
-    """A server-side TLS context for a listener using `files`."""
+_TLS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def server_context(files: TlsFiles, versions: tuple[str, ...] = ("1.2",)) -> ssl.SSLContext:
+    """A server-side TLS context for a listener using `files`, offering only `versions`
+    (SChannel per Windows release: 1.0 on 2008 R2 unless TLS 1.2 is enabled, 1.2 on
+    2012 R2-2019, 1.2 and 1.3 on 2022)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    wanted = sorted(_TLS[v] for v in versions)
+    if wanted[0] < ssl.TLSVersion.TLSv1_2:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 at level >= 1
+    ctx.minimum_version, ctx.maximum_version = wanted[0], wanted[-1]
     ctx.load_cert_chain(str(files.server_cert), str(files.server_key))
     return ctx

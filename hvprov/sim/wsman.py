@@ -1,45 +1,34 @@
-"""A simulated WS-Management (WinRM 2.0) endpoint on 127.0.0.1 that pywinrm talks to for real.
+"""A simulated WS-Management endpoint on 127.0.0.1 that pywinrm and pypsrp talk to for real.
 
 Routing: **one listener (port) per host**, like real hosts each with their own address. A
 host may have an http and an https listener (`add_host`, then `add_listener`); both share its
 shells. `url_for(host)` gives ``http://127.0.0.1:<port>/wsman``.
 
-What is modelled (WinRM 2.0 defaults, domain brief 7.1; codes marked [U] are unverified):
+Layers (each its own module): `wsauth` (Negotiate/NTLM/Basic, channel binding, message
+encryption), `winrs` (the shell and config resources), `wsfaults` (Windows' faults and
+envelopes), `cmdshell` (cmd.exe). This module is the HTTP server and the lab's controls.
+`HostConfig` is ``winrm get winrm/config`` of one host; `winrm_config(version)` gives Windows'
+defaults per WinRM version (2.0 on 2008 R2, 3.0 on 2012 R2 and later).
 
-* WinRS resource ``windows/shell/cmd``: Create (ShellId), Command (CommandId), Send (stdin,
-  base64), Receive (stdout/stderr base64, CommandState Done + ExitCode, output split so a
-  response fits the client's MaxEnvelopeSize), Signal (terminate / ctrl_c), Delete.
-* Commands run through cmd.exe unless WINRS_SKIP_CMD_SHELL is TRUE: a line over 8,191
-  characters gives cmd's "The command line is too long." on stderr and exit code 1.
-  ``powershell ... -EncodedCommand`` lines (and hvprov's stdin bootstrap, see
-  transports/bootstrap.py) run the host's handler on the script; other lines fail like cmd.
-* stderr of PowerShell is CLIXML, with a "Preparing modules for first use." progress record
-  when ``progress_noise`` is on; stdout is CRLF text in the shell's code page (WINRS_CODEPAGE).
-* Faults shaped like Windows' (HTTP 500, ``s:Fault`` with ``f:WSManFault Code``): unknown
-  ShellId 2150858843, OperationTimeout on Receive 2150858793 (pywinrm retries it), shell quota
-  2150859173 (MaxShellsPerUser, 5). A request over MaxEnvelopeSizekb (150) gets HTTP 413.
-  Idle shells are deleted after IdleTimeout (180 s).
-* Auth: Negotiate/NTLM with pyspnego as the acceptor, one security context per TCP
-  connection as with HTTP.sys; message encryption in the ``multipart/encrypted;
-  protocol="application/HTTP-SPNEGO-session-encrypted"`` format (MS-WSMV 2.2.9.1.1, as in
-  pywinrm's encryption.py); Basic only when enabled and over https or with AllowUnencrypted.
-  Unencrypted bodies over http are refused with 401 unless AllowUnencrypted.
-  pyspnego's acceptor reads its users from the file named by NTLM_USER_FILE: the lab writes
-  one file per host and sets that variable only while a context steps, under a lock.
-  A request with an encrypted body on a new connection (the old one was cut) gets the 401
-  challenge; its body cannot be decrypted by the new context afterwards (400) [U].
-* Output is delivered when the process has finished (no incremental streaming); a Receive
-  waits up to OperationTimeout (capped at MaxTimeoutms) before the timeout fault.
-* Faults for tests: `set_down` (listener closed: connection refused; open connections reset),
-  `drop_sessions` (a reboot: shells gone, connections cut), `latency_s`, `set_users`.
+* Unauthenticated ``Identify`` is answered (no OS version, MS-WSMV); every other request
+  needs authentication. Unencrypted bodies over http are refused with 401 unless
+  AllowUnencrypted; a request over MaxEnvelopeSizekb gets HTTP 413. Idle shells are deleted
+  after their IdleTimeOut.
+* powershell.exe is modelled by `_Host.powershell` (one function: the lead can point it at
+  ``hvprov.sim.psexe.run_powershell``): it decodes ``-EncodedCommand`` itself (UTF-16LE
+  base64), and a script that reads ``[Console]::In`` and runs it as base64 UTF-8 (hvprov's
+  stdin bootstrap, recognised by what it does) gets the command's stdin as its script. The
+  handler ``handler(host_name, script) -> ExecResult | None`` answers; None is PowerShell's
+  CommandNotFoundException. stderr is sent as CLIXML, with a "Preparing modules for first
+  use." progress record when ``progress_noise`` is on.
+* Controls for tests: `set_down` (listener closed: connection refused; open connections
+  reset), `drop_sessions` (a reboot: shells gone, connections cut), `restart_service` (the
+  WinRM service restarts: shells gone, HTTP.sys connections kept), `latency_s`, `set_users`.
 
-The handler is ``handler(host_name, script) -> ExecResult | None``: the script text the client
-meant to run (decoded from -EncodedCommand or the bootstrap's stdin); None makes the host
-answer like powershell.exe given an unknown command (CommandNotFoundException, exit 1).
-Its stderr is sent as CLIXML error records. Usage::
+Usage::
 
     with WSManLab(handler) as lab:
-        port = lab.add_host("hv01", users={"Administrator": "pw"})   # http, NTLM
+        port = lab.add_host("hv01", users={"Administrator": "pw"})   # http, Negotiate
         lab.add_listener("hv01", scheme="https")                      # same host, TLS
         lab.url_for("hv01"), lab.ca_cert, lab.requests("hv01")
 """
@@ -48,51 +37,31 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import re
 import socket
-import struct
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape, quoteattr
-
-import spnego
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from spnego.channel_bindings import GssChannelBindings
-from spnego.exceptions import SpnegoError
 
 from ..errors import LabError
-from ..transports import bootstrap
 from ..transports.base import ExecResult
 from ..transports.clixml import encode_clixml
-from . import tls
+from . import tls, winrs, wsauth
+from . import wsfaults as wf
 
-__all__ = ["Handler", "HostConfig", "RequestRecord", "WSManLab"]
+__all__ = ["Handler", "HostConfig", "RequestRecord", "WSManLab", "winrm_config"]
 
 Handler = Callable[[str, str], "ExecResult | None"]
-
-NS = {
-    "s": "http://www.w3.org/2003/05/soap-envelope",
-    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
-    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
-    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
-}
-SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
-ENC_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
-BOUNDARY = b"--Encrypted Boundary"
-FAULT_SHELL_NOT_FOUND = 2150858843
-FAULT_TIMED_OUT = 2150858793
-FAULT_SHELL_QUOTA = 2150859173
-STATUS_CONTROL_C_EXIT = -1073741510  # 0xC000013A as a signed exit code
+ENC_PROTOCOL = wsauth.ENC_PROTOCOL
+FAULT_SHELL_NOT_FOUND = wf.INVALID_SELECTORS
+FAULT_TIMED_OUT = wf.TIMED_OUT
+FAULT_SHELL_QUOTA = wf.SHELL_QUOTA
 
 
 @dataclass
@@ -104,13 +73,31 @@ class HostConfig:
     allow_unencrypted: bool = False  # Service/AllowUnencrypted
     basic: bool = False  # Service/Auth/Basic
     negotiate: bool = True  # Service/Auth/Negotiate (NTLM)
+    cbt_hardening: str = "Relaxed"  # Service/Auth/CbtHardeningLevel: None, Relaxed, Strict
+    winrm_version: str = "2.0"  # the WinRM stack (Identify's "Stack:", CreateResponse shape)
+    os_version: str = "6.1.7601"  # Identify's "OS:" when authenticated
     max_envelope_kb: int = 150  # MaxEnvelopeSizekb
     max_shells_per_user: int = 5  # Winrs/MaxShellsPerUser
+    max_concurrent_users: int = 5  # Winrs/MaxConcurrentUsers
+    max_processes_per_shell: int = 15  # Winrs/MaxProcessesPerShell
+    max_memory_per_shell_mb: int = 150  # Winrs/MaxMemoryPerShellMB
     idle_timeout_s: float = 180.0  # Winrs/IdleTimeout
     max_timeout_s: float = 60.0  # MaxTimeoutms: longest a Receive waits
-    cmd_line_limit: int = 8191  # cmd.exe
+    tls_versions: tuple[str, ...] = ("1.2",)  # what the https listener's SChannel offers
     latency_s: float = 0.0  # added to every HTTP request
     progress_noise: bool = True  # PowerShell's "Preparing modules for first use." on stderr
+
+
+def winrm_config(version: str, **settings: Any) -> HostConfig:
+    """Windows' defaults: WinRM 2.0 (2008 R2) or 3.0 (2012 R2 and later; docs/wsman-conformance.md)."""
+    if version == "2.0":
+        return replace(HostConfig(), **settings)
+    base = HostConfig(
+        winrm_version="3.0", os_version="10.0.17763", max_envelope_kb=500, max_shells_per_user=30,
+        max_concurrent_users=10, max_processes_per_shell=25, max_memory_per_shell_mb=1024,
+        idle_timeout_s=7200.0,
+    )
+    return replace(base, **settings)
 
 
 @dataclass(frozen=True)
@@ -119,7 +106,7 @@ class RequestRecord:
 
     host: str
     scheme: str
-    action: str  # Create Command Send Receive Signal Delete, or "" (auth handshake, empty body)
+    action: str  # Create Command Send Receive Signal Delete Get Identify, or "" (handshake)
     status: int
     auth: str  # "basic", "ntlm-negotiate", "ntlm-authenticate", "connection" or ""
     content_type: str
@@ -127,99 +114,50 @@ class RequestRecord:
     body_bytes: int  # on the wire
     soap_bytes: int  # the SOAP envelope after decryption
     soap_on_wire: bool  # the SOAP text is readable in the HTTP body
+    cbt: bool | None = None  # the client bound its NTLM to the TLS channel (https only)
 
 
-@dataclass
-class _Command:
-    id: str
-    line: str
-    skip_cmd: bool
-    stdin: bytearray = field(default_factory=bytearray)
-    started: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
-    stdout: bytes = b""
-    stderr: bytes = b""
-    rc: int = 0
-    out_pos: int = 0
-    err_pos: int = 0
+_ENC_ARG = re.compile(r"^[-/](?:EncodedCommand|enc|e|ec)$", re.IGNORECASE)
+_READS_STDIN = re.compile(
+    r"^(?=.*\[Console\]::In\.ReadToEnd\(\))(?=.*FromBase64String)(?=.*UTF8)(?=.*ScriptBlock\]::Create)",
+    re.DOTALL | re.IGNORECASE,
+)
 
 
-@dataclass
-class _Shell:
-    id: str
-    user: str
-    codepage: int
-    last_used: float
-    commands: dict[str, _Command] = field(default_factory=dict)
-
-
-class _Fault(Exception):
-    def __init__(self, code: str, subcode: str, reason: str, wsman_code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.subcode, self.reason = code, subcode, reason
-        self.wsman_code, self.message = wsman_code, message
-
-
-def _shell_not_found(shell_id: str) -> _Fault:
-    return _Fault(
-        "s:Sender",
-        "w:InvalidSelectors",
-        "The WS-Management service cannot process the request because the request contained "
-        "invalid selectors for the resource. ",
-        FAULT_SHELL_NOT_FOUND,
-        f"The request for the Windows Remote Shell with ShellId {shell_id} failed because the "
-        "shell was not found on the server. Possible causes are: the specified ShellId is "
-        "incorrect or the shell no longer exists on the server. Provide the correct ShellId or "
-        "create a new shell and retry the operation. ",
-    )
-
-
-_NTLM_ENV_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _ntlm_user_file(path: Path) -> Iterator[None]:
-    """pyspnego's NTLM acceptor reads its credentials from $NTLM_USER_FILE."""
-    with _NTLM_ENV_LOCK:
-        old = os.environ.get("NTLM_USER_FILE")
-        os.environ["NTLM_USER_FILE"] = str(path)
-        try:
-            yield
-        finally:
-            if old is None:
-                os.environ.pop("NTLM_USER_FILE", None)
-            else:
-                os.environ["NTLM_USER_FILE"] = old
-
-
-def _cert_hash(pem_path: Path) -> bytes:
-    """RFC 5929 tls-server-end-point hash of the listener certificate (NTLM channel binding)."""
-    cert = x509.load_pem_x509_certificate(pem_path.read_bytes())
-    algo = cert.signature_hash_algorithm
-    if algo is None or algo.name in ("md5", "sha1"):
-        algo = hashes.SHA256()
-    digest = hashes.Hash(algo)
-    digest.update(cert.public_bytes(serialization.Encoding.DER))
-    return digest.finalize()
-
-
-class _Conn:
-    """Per-TCP-connection state: the NTLM context and who it authenticated."""
-
-    def __init__(self) -> None:
-        self.ntlm: Any = None
-        self.user: str | None = None
+def _script_of(args: list[str]) -> str | None:
+    """The script powershell.exe runs for `args` (-EncodedCommand, -Command or bare words)."""
+    for i, arg in enumerate(args):
+        if _ENC_ARG.match(arg) and i + 1 < len(args):
+            try:
+                return base64.b64decode(args[i + 1], validate=True).decode("utf-16-le")
+            except (ValueError, UnicodeDecodeError):
+                return None
+        if arg.lower() in ("-command", "-c", "/command"):
+            return " ".join(args[i + 1 :])
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg.lower() in ("-executionpolicy", "-ep", "-inputformat", "-outputformat", "-windowstyle")
+        else:
+            words.append(arg)
+    return " ".join(words) if words else None
 
 
 class _Host:
     def __init__(self, lab: WSManLab, name: str, config: HostConfig) -> None:
         self.lab, self.name, self.config = lab, name, config
         self.lock = threading.Lock()
-        self.shells: dict[str, _Shell] = {}
         self.listeners: dict[str, _Listener] = {}
         self.records: list[RequestRecord] = []
         self.user_file = lab.workdir / f"ntlm-users-{name}.txt"
         self.write_user_file()
+        self.winrs = winrs.WinRSService(name, config, self.powershell, lab.handler_errors.append)
+
+    @property
+    def shells(self) -> dict[str, winrs.Shell]:
+        return self.winrs.shells
 
     def write_user_file(self) -> None:
         lines = []
@@ -233,9 +171,30 @@ class _Host:
         self.user_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.user_file.chmod(0o600)
 
+    # ------------------------------------------------------------------ powershell.exe
+    def powershell(self, args: list[str], read_stdin: Callable[[], bytes]) -> tuple[str, str, int]:
+        """(stdout, CLIXML stderr, rc) of powershell.exe with `args` on this host."""
+        noise = self.config.progress_noise
+        script = _script_of(args)
+        if script is not None and _READS_STDIN.search(script):
+            try:
+                script = base64.b64decode(read_stdin().strip(), validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                text = (
+                    'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a '
+                    'Base-64 string."'
+                )
+                return "", encode_clixml(text, progress=noise), 1
+        handler = self.config.handler or self.lab.handler
+        result = handler(self.name, script) if handler is not None and script is not None else None
+        if result is None:
+            return "", encode_clixml(_not_recognized(script or ""), progress=noise), 1
+        err = encode_clixml(result.stderr, progress=noise) if (result.stderr or noise) else ""
+        return result.stdout, err, result.rc
+
     # ------------------------------------------------------------------ HTTP + auth
     def handle_http(
-        self, conn: _Conn, listener: _Listener, headers: Any, body: bytes
+        self, conn: wsauth.Conn, listener: _Listener, headers: Any, body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) of the answer to one HTTP request; records it."""
         if self.config.latency_s:
@@ -244,24 +203,29 @@ class _Host:
         rec: dict[str, Any] = {"auth": "", "soap_bytes": 0, "action": "", "encrypted": False}
         rec.update(content_type=ctype, body_bytes=len(body), soap_on_wire=b"Envelope" in body)
         answer = self._answer(conn, listener, headers.get("Authorization", ""), ctype, body, rec)
+        if answer[0] < 400 and conn.reply_header:
+            answer = answer[0], {**answer[1], **conn.reply_header}, answer[2]
+            conn.reply_header = {}
+        if listener.scheme == "https":
+            rec["cbt"] = conn.cbt_sent
         record = RequestRecord(host=self.name, scheme=listener.scheme, status=answer[0], **rec)
         with self.lock:
             self.records.append(record)
         return answer
 
     def _answer(
-        self,
-        conn: _Conn,
-        listener: _Listener,
-        auth: str,
-        ctype: str,
-        body: bytes,
+        self, conn: wsauth.Conn, listener: _Listener, auth: str, ctype: str, body: bytes,
         rec: dict[str, Any],
     ) -> tuple[int, dict[str, str], bytes]:
+        if not auth and conn.user is None and body and b"Identify" in body:
+            identify = self._identify(body, authenticated=False)
+            if identify is not None:
+                rec.update(action="Identify", soap_bytes=len(body))
+                return 200, {"Content-Type": "application/soap+xml;charset=UTF-8"}, identify
         user = self._authenticate(conn, listener, auth, rec)
         if not isinstance(user, str):
             return user  # a challenge or a refusal
-        if not body:  # pywinrm's empty POST that sets up message encryption
+        if not body:  # the empty POST that sets up message encryption
             return 200, {}, b""
         encrypted = ctype.startswith(("multipart/encrypted", "multipart/x-multi-encrypted"))
         rec["encrypted"] = encrypted
@@ -269,8 +233,8 @@ class _Host:
             if ENC_PROTOCOL not in ctype or conn.ntlm is None or conn.user is None:
                 return 400, {}, b""
             try:
-                soap = self._decrypt(conn, body)
-            except (SpnegoError, ValueError, IndexError, struct.error):
+                soap = wsauth.decrypt(conn, body)
+            except Exception:  # noqa: BLE001 - anything undecryptable is a bad request
                 return 400, {}, b""
         elif listener.scheme == "http" and not self.config.allow_unencrypted:
             return 401, self._challenge(), b""  # AllowUnencrypted=false
@@ -279,14 +243,24 @@ class _Host:
         rec["soap_bytes"] = len(soap)
         if len(soap) > self.config.max_envelope_kb * 1024:
             return 413, {}, b""
-        status, xml, rec["action"] = self.dispatch(user, soap)
+        status, xml, rec["action"] = self.dispatch(user, soap, listener)
         if not encrypted:
             return status, {"Content-Type": "application/soap+xml;charset=UTF-8"}, xml.encode()
         out_type = f'multipart/encrypted;protocol="{ENC_PROTOCOL}";boundary="Encrypted Boundary"'
-        return status, {"Content-Type": out_type}, self._encrypt(conn, xml.encode())
+        return status, {"Content-Type": out_type}, wsauth.encrypt(conn, xml.encode())
+
+    def _identify(self, body: bytes, *, authenticated: bool) -> bytes | None:
+        try:
+            env = ET.fromstring(body)
+        except ET.ParseError:
+            return None
+        if env.find(f"{{{winrs.NS['s']}}}Body/{{{wf.WSMID}}}Identify") is None:
+            return None
+        os_version = self.config.os_version if authenticated else None
+        return wf.identify_response(self.config.winrm_version, os_version).encode()
 
     def _authenticate(
-        self, conn: _Conn, listener: _Listener, auth: str, rec: dict[str, Any]
+        self, conn: wsauth.Conn, listener: _Listener, auth: str, rec: dict[str, Any]
     ) -> str | tuple[int, dict[str, str], bytes]:
         """The authenticated user, or the 401 answer (challenge, next NTLM leg, refusal)."""
         cfg = self.config
@@ -302,28 +276,13 @@ class _Host:
             return self._check_basic(token) or refused
         if kind.lower() not in ("negotiate", "ntlm") or not cfg.negotiate:
             return refused
-        try:
-            raw = base64.b64decode(token)
-            msg_type = struct.unpack("<I", raw[8:12])[0] if raw[:8] == b"NTLMSSP\x00" else 0
-        except (ValueError, struct.error):
-            return 400, {}, b""
-        conn.user = None
-        try:
-            with _ntlm_user_file(self.user_file):
-                if msg_type == 1:
-                    rec["auth"] = "ntlm-negotiate"
-                    conn.ntlm = self._new_acceptor(listener)
-                    challenge = base64.b64encode(conn.ntlm.step(raw) or b"").decode()
-                    return 401, {"WWW-Authenticate": f"{kind} {challenge}"}, b""
-                rec["auth"] = "ntlm-authenticate"
-                if msg_type != 3 or conn.ntlm is None:
-                    return refused
-                conn.ntlm.step(raw)
-        except SpnegoError:  # wrong password, bad token
-            conn.ntlm = None
+        result = wsauth.negotiate_step(
+            conn, kind, token, user_file=self.user_file, cbt=listener.cert_hash, level=cfg.cbt_hardening
+        )
+        rec["auth"] = "ntlm-" + conn.last_leg
+        if isinstance(result, tuple) and result[0] == 401 and conn.last_leg != "negotiate":
             return refused
-        conn.user = str(conn.ntlm.client_principal or "").split("\\")[-1]
-        return conn.user
+        return result
 
     def _challenge(self) -> dict[str, str]:
         offers = (["Negotiate"] if self.config.negotiate else []) + (
@@ -342,304 +301,30 @@ class _Host:
                 return name
         return None
 
-    def _new_acceptor(self, listener: _Listener) -> Any:
-        cbt = None
-        if listener.cert_hash:
-            cbt = GssChannelBindings(application_data=b"tls-server-end-point:" + listener.cert_hash)
-        return spnego.server(  # the caller holds _ntlm_user_file
-            protocol="ntlm", channel_bindings=cbt, options=spnego.NegotiateOptions.use_ntlm
-        )
-
-    @staticmethod
-    def _decrypt(conn: _Conn, body: bytes) -> bytes:
-        out = b""
-        parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
-        for i in range(0, len(parts) - 1, 2):
-            length = int(parts[i].strip().split(b"Length=")[1])
-            payload = parts[i + 1]
-            if payload.endswith(BOUNDARY + b"--\r\n"):
-                payload = payload[: -len(BOUNDARY + b"--\r\n")]
-            data = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
-            sig_len = struct.unpack("<i", data[:4])[0]
-            plain = conn.ntlm.unwrap(data[4 : 4 + sig_len] + data[4 + sig_len :]).data
-            if len(plain) != length:
-                raise ValueError("length mismatch")
-            out += plain
-        if not parts:
-            raise ValueError("no encrypted part")
-        return out
-
-    @staticmethod
-    def _encrypt(conn: _Conn, message: bytes) -> bytes:
-        wrapped = conn.ntlm.wrap(message, encrypt=True).data
-        sig, sealed = wrapped[:16], wrapped[16:]
-        return (
-            BOUNDARY + b"\r\n\tContent-Type: " + ENC_PROTOCOL.encode() + b"\r\n"
-            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
-            + str(len(message)).encode()
-            + b"\r\n"
-            + BOUNDARY
-            + b"\r\n"
-            b"\tContent-Type: application/octet-stream\r\n"
-            + struct.pack("<i", len(sig))
-            + sig
-            + sealed
-            + BOUNDARY
-            + b"--\r\n"
-        )
-
-    # ------------------------------------------------------------------ WS-Man / WinRS
-    def dispatch(self, user: str, soap: bytes) -> tuple[int, str, str]:
+    # ------------------------------------------------------------------ WS-Man
+    def dispatch(self, user: str, soap: bytes, listener: _Listener | None = None) -> tuple[int, str, str]:
         """(HTTP status, response envelope, short action name) for one SOAP request."""
         try:
-            env = ET.fromstring(soap)
-        except ET.ParseError:
-            return 400, "", "?"
-        header = env.find("s:Header", NS)
-        body = env.find("s:Body", NS)
-        if header is None or body is None:
-            return 400, "", "?"
-        action = (header.findtext("a:Action", "", NS) or "").strip()
-        short = action.rsplit("/", 1)[-1]
-        msg_id = (header.findtext("a:MessageID", "", NS) or "").strip()
-        shell_id = ""
-        for sel in header.findall("w:SelectorSet/w:Selector", NS):
-            if sel.get("Name") == "ShellId":
-                shell_id = (sel.text or "").strip()
-        options = {
-            o.get("Name"): (o.text or "").strip()
-            for o in header.findall("w:OptionSet/w:Option", NS)
-        }
-        m = re.fullmatch(r"PT([\d.]+)S", header.findtext("w:OperationTimeout", "", NS) or "")
-        op_timeout = float(m.group(1)) if m else 60.0
-        size = header.findtext("w:MaxEnvelopeSize", "", NS) or ""
-        max_env = int(size) if size.strip().isdigit() else 153600
-        try:
-            with self.lock:
-                self._expire_idle()
-                if short == "Create":
-                    return 200, self._create(user, options, msg_id), short
-                shell = self.shells.get(shell_id) or self.shells.get(shell_id.upper())
-                if shell is None:
-                    raise _shell_not_found(shell_id)
-                shell.last_used = time.monotonic()
-                if short == "Delete":
-                    del self.shells[shell.id]
-                    return 200, _envelope(action + "Response", msg_id, ""), short
-                if short == "Command":
-                    return 200, self._command(shell, body, options, msg_id), short
-                if short == "Send":
-                    return 200, self._send(shell, body, msg_id), short
-                if short == "Signal":
-                    return 200, self._signal(shell, body, msg_id), short
-            if short == "Receive":  # waits for output: outside the lock
-                return 200, self._receive(shell, body, msg_id, op_timeout, max_env), short
-            raise _Fault(
-                "s:Sender",
-                "a:ActionNotSupported",
-                f"The action {action} is not supported.",
-                2150858758,
-                "",
-            )  # [U] code
-        except _Fault as f:
-            return 500, _fault_envelope(f, msg_id, self.name), short
-        except ValueError:  # bad base64 or numbers in the request
-            return 400, "", short
+            req = winrs.parse(soap)
+        except wf.Fault as f:
+            return 500, wf.fault_envelope(f, _message_id(soap), self.name), "?"
+        if req is None:
+            identify = self._identify(soap, authenticated=True)
+            return (200, identify.decode(), "Identify") if identify else (400, "", "?")
+        short = req.action.rsplit("/", 1)[-1]
+        if not req.action:
+            identify = self._identify(soap, authenticated=True)
+            if identify is not None:
+                return 200, identify.decode(), "Identify"
+        if listener is None:
+            listener = next(iter(self.listeners.values()))
+        status, xml = self.winrs.dispatch(user, req, listener.url)
+        return status, xml, short
 
-    def _expire_idle(self) -> None:
-        limit = time.monotonic() - self.config.idle_timeout_s
-        for sid in [s.id for s in self.shells.values() if s.last_used < limit]:
-            del self.shells[sid]
 
-    def _create(self, user: str, options: dict[str | None, str], msg_id: str) -> str:
-        mine = sum(1 for s in self.shells.values() if s.user.lower() == user.lower())
-        if mine >= self.config.max_shells_per_user:
-            n = self.config.max_shells_per_user
-            raise _Fault(
-                "s:Receiver",
-                "w:QuotaLimit",  # [U] subcode
-                f"The WS-Management service cannot process the request. This user is allowed a "
-                f"maximum number of {n} concurrent shells, which has been exceeded. Close existing "
-                "shells or raise the quota for this user. ",
-                FAULT_SHELL_QUOTA,
-                "",
-            )
-        sid = str(uuid.uuid4()).upper()
-        try:
-            codepage = int(options.get("WINRS_CODEPAGE") or 437)
-        except ValueError:
-            codepage = 437
-        self.shells[sid] = _Shell(sid, user, codepage, time.monotonic())
-        url = next(iter(self.listeners.values())).url if self.listeners else ""
-        body = (
-            f"<x:ResourceCreated><a:Address>{escape(url)}</a:Address><a:ReferenceParameters>"
-            f"<w:ResourceURI>{SHELL_URI}/cmd</w:ResourceURI><w:SelectorSet>"
-            f'<w:Selector Name="ShellId">{sid}</w:Selector></w:SelectorSet></a:ReferenceParameters>'
-            f"</x:ResourceCreated><rsp:Shell><rsp:ShellId>{sid}</rsp:ShellId>"
-            f"<rsp:ResourceUri>{SHELL_URI}/cmd</rsp:ResourceUri><rsp:Owner>{escape(user)}</rsp:Owner>"
-            f"<rsp:ClientIP>127.0.0.1</rsp:ClientIP><rsp:IdleTimeOut>PT{self.config.idle_timeout_s:.3f}S"
-            "</rsp:IdleTimeOut><rsp:InputStreams>stdin</rsp:InputStreams>"
-            "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
-        )
-        return _envelope(
-            "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", msg_id, body
-        )
-
-    def _command(
-        self, shell: _Shell, body: ET.Element, options: dict[str | None, str], msg_id: str
-    ) -> str:
-        cl = body.find("rsp:CommandLine", NS)
-        command = (cl.findtext("rsp:Command", "", NS) if cl is not None else "") or ""
-        args = (cl.findtext("rsp:Arguments", "", NS) if cl is not None else "") or ""
-        line = command.strip() + (" " + args if args else "")
-        cmd = _Command(
-            str(uuid.uuid4()).upper(),
-            line,
-            options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE",
-        )
-        shell.commands[cmd.id] = cmd
-        decoded = bootstrap.decode_command_line(line)
-        if not (decoded or "").startswith(bootstrap.BOOTSTRAP_MARKER) or len(
-            line
-        ) > self._line_limit(cmd):
-            self._start(shell, cmd)  # everything but the stdin bootstrap starts at once
-        body_xml = (
-            f"<rsp:CommandResponse><rsp:CommandId>{cmd.id}</rsp:CommandId></rsp:CommandResponse>"
-        )
-        return _envelope(f"{SHELL_URI}/CommandResponse", msg_id, body_xml)
-
-    def _line_limit(self, cmd: _Command) -> int:
-        return 32766 if cmd.skip_cmd else self.config.cmd_line_limit
-
-    def _send(self, shell: _Shell, body: ET.Element, msg_id: str) -> str:
-        for stream in body.findall("rsp:Send/rsp:Stream", NS):
-            cmd = self._find_command(shell, stream.get("CommandId", ""))
-            if stream.get("Name") == "stdin" and not cmd.started:
-                cmd.stdin += base64.b64decode((stream.text or "").strip())
-                if (stream.get("End") or "").lower() == "true":
-                    self._start(shell, cmd)
-        return _envelope(f"{SHELL_URI}/SendResponse", msg_id, "<rsp:SendResponse/>")
-
-    def _signal(self, shell: _Shell, body: ET.Element, msg_id: str) -> str:
-        sig = body.find("rsp:Signal", NS)
-        cid = sig.get("CommandId", "") if sig is not None else ""
-        cmd = self._find_command(shell, cid)
-        code = (sig.findtext("rsp:Code", "", NS) if sig is not None else "") or ""
-        if code.endswith("/ctrl_c"):  # the process ends, the command stays until terminate
-            if not cmd.done.is_set():
-                cmd.rc = STATUS_CONTROL_C_EXIT
-                cmd.started = True
-                cmd.done.set()
-        else:  # terminate
-            shell.commands.pop(cmd.id, None)
-        return _envelope(f"{SHELL_URI}/SignalResponse", msg_id, "<rsp:SignalResponse/>")
-
-    def _receive(
-        self, shell: _Shell, body: ET.Element, msg_id: str, op_timeout: float, max_env: int
-    ) -> str:
-        ds = body.find("rsp:Receive/rsp:DesiredStream", NS)
-        with self.lock:
-            cmd = self._find_command(shell, ds.get("CommandId", "") if ds is not None else "")
-        if not cmd.done.wait(min(op_timeout, self.config.max_timeout_s)):
-            raise _Fault(
-                "s:Receiver",
-                "w:TimedOut",
-                "The WS-Management service cannot complete the operation within the time "
-                "specified in OperationTimeout.  ",
-                FAULT_TIMED_OUT,
-                "The WS-Management service cannot complete the operation within the time "
-                "specified in OperationTimeout.  ",
-            )
-        budget = max(1024, (max_env - 2048) * 3 // 4)
-        with self.lock:
-            out = cmd.stdout[cmd.out_pos : cmd.out_pos + budget]
-            cmd.out_pos += len(out)
-            err = cmd.stderr[cmd.err_pos : cmd.err_pos + budget - len(out)]
-            cmd.err_pos += len(err)
-            finished = cmd.out_pos >= len(cmd.stdout) and cmd.err_pos >= len(cmd.stderr)
-        cid = cmd.id
-        xml = "<rsp:ReceiveResponse>"
-        for name, data in (("stdout", out), ("stderr", err)):
-            if data:
-                xml += f'<rsp:Stream Name="{name}" CommandId="{cid}">{base64.b64encode(data).decode()}</rsp:Stream>'
-        state = f"{SHELL_URI}/CommandState/" + ("Done" if finished else "Running")
-        if finished:
-            xml += f'<rsp:Stream Name="stdout" CommandId="{cid}" End="true"></rsp:Stream>'
-            xml += f'<rsp:Stream Name="stderr" CommandId="{cid}" End="true"></rsp:Stream>'
-            xml += f'<rsp:CommandState CommandId="{cid}" State="{state}"><rsp:ExitCode>{cmd.rc}</rsp:ExitCode></rsp:CommandState>'
-        else:
-            xml += f'<rsp:CommandState CommandId="{cid}" State="{state}"/>'
-        return _envelope(f"{SHELL_URI}/ReceiveResponse", msg_id, xml + "</rsp:ReceiveResponse>")
-
-    @staticmethod
-    def _find_command(shell: _Shell, cid: str) -> _Command:
-        cmd = shell.commands.get(cid) or shell.commands.get(cid.upper())
-        if cmd is None:
-            raise _Fault(
-                "s:Sender",
-                "w:InvalidParameter",
-                "The parameter is incorrect. ",
-                87,
-                "The parameter is incorrect. ",
-            )
-        return cmd
-
-    # ------------------------------------------------------------------ processes
-    def _start(self, shell: _Shell, cmd: _Command) -> None:
-        cmd.started = True
-        codec = "utf-8" if shell.codepage == 65001 else f"cp{shell.codepage}"
-        try:
-            "".encode(codec)
-        except LookupError:
-            codec = "cp437"
-        threading.Thread(
-            target=self._run_process, args=(cmd, codec), daemon=True, name=f"winrs-{self.name}"
-        ).start()
-
-    def _run_process(self, cmd: _Command, codec: str) -> None:
-        try:
-            out, err, rc = self._execute(cmd)
-        except Exception as exc:  # a handler bug: report it like a crashed process
-            self.lab.handler_errors.append(exc)
-            out, err, rc = "", encode_clixml(f"hvprov lab: handler failed: {exc!r}"), 1
-        if cmd.done.is_set():  # interrupted with ctrl_c meanwhile
-            return
-        cmd.stdout = out.replace("\r\n", "\n").replace("\n", "\r\n").encode(codec, "replace")
-        cmd.stderr = err.encode(codec, "replace")
-        cmd.rc = rc
-        cmd.done.set()
-
-    def _execute(self, cmd: _Command) -> tuple[str, str, int]:
-        if len(cmd.line) > self._line_limit(cmd):
-            if cmd.skip_cmd:
-                return (
-                    "",
-                    "The filename or extension is too long.\r\n",
-                    1,
-                )  # [U] CreateProcess error 206
-            return "", "The command line is too long.\r\n", 1
-        decoded = bootstrap.decode_command_line(cmd.line)
-        if decoded is None:
-            word = cmd.line.split(" ", 1)[0]
-            return (
-                "",
-                f"'{word}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n",
-                1,
-            )
-        noise = self.config.progress_noise
-        script = bootstrap.extract_script(cmd.line, bytes(cmd.stdin))
-        if script is None:
-            text = (
-                'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a '
-                'Base-64 string."'
-            )
-            return "", encode_clixml(text, progress=noise), 1
-        handler = self.config.handler or self.lab.handler
-        result = handler(self.name, script) if handler is not None else None
-        if result is None:
-            return "", encode_clixml(_not_recognized(script), progress=noise), 1
-        err = encode_clixml(result.stderr, progress=noise) if (result.stderr or noise) else ""
-        return result.stdout, err, result.rc
+def _message_id(soap: bytes) -> str:
+    m = re.search(rb"MessageID[^>]*>([^<]+)<", soap)
+    return m.group(1).decode("utf-8", "replace").strip() if m else ""
 
 
 def _not_recognized(script: str) -> str:
@@ -659,30 +344,6 @@ def _not_recognized(script: str) -> str:
     )
 
 
-def _envelope(action: str, relates_to: str, body: str) -> str:
-    return (
-        '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
-        'xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer" '
-        'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
-        f'xmlns:rsp="{SHELL_URI}" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">'
-        f"<s:Header><a:Action>{escape(action)}</a:Action><a:MessageID>uuid:{str(uuid.uuid4()).upper()}"
-        "</a:MessageID><a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
-        f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    )
-
-
-def _fault_envelope(f: _Fault, relates_to: str, machine: str) -> str:
-    body = (
-        f"<s:Fault><s:Code><s:Value>{f.code}</s:Value><s:Subcode><s:Value>{f.subcode}</s:Value>"
-        f'</s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(f.reason)}</s:Text>'
-        '</s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" '
-        f"Code={quoteattr(str(f.wsman_code))} Machine={quoteattr(machine)}><f:Message>"
-        f"{escape(f.message or f.reason)}</f:Message></f:WSManFault></s:Detail></s:Fault>"
-    )
-    return _envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
-
-
 # ---------------------------------------------------------------------- HTTP plumbing
 
 
@@ -695,7 +356,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.state = _Conn()
+        self.state = wsauth.Conn()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no console noise
         pass
@@ -749,8 +410,10 @@ class _Listener:
         self, host: _Host, scheme: str, address: str, port: int, tls_files: tls.TlsFiles | None
     ) -> None:
         self.host, self.scheme, self.address, self.port = host, scheme, address, port
-        self.ssl_context = tls.server_context(tls_files) if tls_files else None
-        self.cert_hash = _cert_hash(tls_files.server_cert) if tls_files else b""
+        self.ssl_context = (
+            tls.server_context(tls_files, host.config.tls_versions) if tls_files else None
+        )
+        self.cert_hash = wsauth.cert_hash(tls_files.server_cert) if tls_files else b""
         self.server: _HTTPServer | None = None
         self.thread: threading.Thread | None = None
         self.conns: set[Any] = set()
@@ -958,13 +621,17 @@ class WSManLab:
         With `connections`, open TCP connections are cut too, as a reboot does.
         """
         host = self._host(name)
-        with host.lock:
-            n = len(host.shells)
-            host.shells.clear()
+        n = host.winrs.drop_all()
         if connections:
             for listener in host.listeners.values():
                 listener.cut_connections()
         return n
+
+    def restart_service(self, name: str) -> int:
+        """``Restart-Service WinRM``: every shell and command is gone (the next request naming
+        one gets Windows' w:InvalidSelectors 2150858843); HTTP.sys keeps the TCP connections
+        and their security contexts [U]. Returns how many shells were lost."""
+        return self.drop_sessions(name, connections=False)
 
     # ------------------------------------------------------------------ observation
     def requests(self, name: str) -> list[RequestRecord]:
@@ -979,5 +646,5 @@ class WSManLab:
 
     def shell_count(self, name: str) -> int:
         host = self._host(name)
-        with host.lock:
-            return len(host.shells)
+        with host.winrs.lock:
+            return len(host.winrs.shells)

@@ -82,6 +82,7 @@ ENCRYPTING = ("ntlm", "kerberos", "credssp")
 CODEPAGE = 65001  # UTF-8 output, as Ansible asks for
 FAULT_SHELL_NOT_FOUND = 2150858843
 SEND_OVERHEAD = 4096  # bytes of a Send envelope besides the base64 stdin (pywinrm's is ~1.8 KB)
+POWERSHELL_PATH = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
 CREATEPROCESS_LIMIT = 32766  # with WINRS_SKIP_CMD_SHELL (domain brief 7.2)
 
 
@@ -399,9 +400,11 @@ class WinRMTransport(Transport):
         skip = not self.spec.winrm_cmd_shell
         limit = CREATEPROCESS_LIMIT if skip else bootstrap.CMD_LINE_LIMIT
         if bootstrap.fits_command_line(script, limit):
-            return proto.run_command(shell, bootstrap.command_line(script), skip_cmd_shell=skip)
+            line = _direct(bootstrap.command_line(script), skip)
+            return proto.run_command(shell, line, skip_cmd_shell=skip)
         command_id = proto.run_command(
-            shell, bootstrap.bootstrap_command_line(), console_mode_stdin=False, skip_cmd_shell=skip
+            shell, _direct(bootstrap.bootstrap_command_line(), skip), console_mode_stdin=False,
+            skip_cmd_shell=skip,
         )
         payload = bootstrap.stdin_payload(script)
         size = stdin_chunk_size(self.spec.max_envelope_kb)
@@ -575,6 +578,14 @@ class WinRMTransport(Transport):
     def _scrub(self, text: str) -> str:
         pw = self.spec.password.reveal() if self.spec.password is not None else ""
         return text.replace(pw, MASK) if len(pw) >= 3 else text
+
+
+def _direct(line: str, skip_cmd_shell: bool) -> str:
+    """Without cmd.exe, WinRS hands the command to CreateProcess with no PATH search: WinRM 2.0
+    faults 2147942402 on a bare ``powershell.exe`` (recorded, docs/wsman-conformance.md)."""
+    if skip_cmd_shell and line.startswith(bootstrap.POWERSHELL + " "):
+        return POWERSHELL_PATH + line[len(bootstrap.POWERSHELL) :]
+    return line
 
 
 def _is_shell_gone(exc: BaseException) -> bool:
