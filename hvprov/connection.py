@@ -86,7 +86,7 @@ class ConnectionSpec:
     ca_trust_path: str | None = None
     client_cert_pem: str | None = None
     client_cert_key_pem: str | None = None
-    max_envelope_kb: int = 150  # WinRM 2.0 default (2008 R2); 500 on WinRM 3.0+
+    max_envelope_kb: int = 150  # WinRM 2.0 default (2008 R2); 500 on WinRM 3.0+; 0: read the host's
     winrm_cmd_shell: bool = True  # commands go through cmd.exe (8,191-char limit)
     # --- ssh
     ssh_key_file: str | None = None
@@ -166,7 +166,8 @@ class ConnectionSpec:
             ca_trust_path=_first(vars, "hvprov_winrm_ca_trust_path", "ansible_winrm_ca_trust_path"),
             client_cert_pem=_first(vars, "hvprov_winrm_cert_pem", "ansible_winrm_cert_pem"),
             client_cert_key_pem=_first(vars, "hvprov_winrm_cert_key_pem", "ansible_winrm_cert_key_pem"),
-            max_envelope_kb=_int("hvprov_winrm_max_envelope_kb", _first(vars, "hvprov_winrm_max_envelope_kb", default=150), name) or 150,
+            max_envelope_kb=0 if str(_first(vars, "hvprov_winrm_max_envelope_kb", default=150)).lower() == "auto"  # read from the host
+            else _int("hvprov_winrm_max_envelope_kb", _first(vars, "hvprov_winrm_max_envelope_kb", default=150), name) or 150,
             winrm_cmd_shell=_bool("hvprov_winrm_cmd_shell", _first(vars, "hvprov_winrm_cmd_shell", default=True), name),
             ssh_key_file=_first(vars, "hvprov_ssh_key_file", "ansible_ssh_private_key_file", "ansible_private_key_file"),
             ssh_key_passphrase=_secret(_first(vars, "hvprov_ssh_key_passphrase")),

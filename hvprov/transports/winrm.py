@@ -38,6 +38,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import requests
+import xmltodict
 from requests.adapters import HTTPAdapter
 from spnego.exceptions import SpnegoError
 from winrm import transport as winrm_transport
@@ -83,7 +84,9 @@ CODEPAGE = 65001  # UTF-8 output, as Ansible asks for
 FAULT_SHELL_NOT_FOUND = 2150858843
 SEND_OVERHEAD = 4096  # bytes of a Send envelope besides the base64 stdin (pywinrm's is ~1.8 KB)
 POWERSHELL_PATH = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
-CREATEPROCESS_LIMIT = 32766  # with WINRS_SKIP_CMD_SHELL (domain brief 7.2)
+CREATEPROCESS_LIMIT = 32766
+CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
+TRANSFER_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"  # with WINRS_SKIP_CMD_SHELL (domain brief 7.2)
 
 
 def stdin_chunk_size(max_envelope_kb: int) -> int:
@@ -216,6 +219,7 @@ class WinRMTransport(Transport):
         self._broken = False
         self._terminated = False
         self.shells_opened = 0
+        self.max_envelope_kb = spec.max_envelope_kb  # 0: read from the host before streaming
         self.auth = AUTH_METHODS.get(spec.winrm_transport, spec.winrm_transport)
         self.must_encrypt = (
             spec.winrm_scheme == "http"
@@ -407,11 +411,25 @@ class WinRMTransport(Transport):
             skip_cmd_shell=skip,
         )
         payload = bootstrap.stdin_payload(script)
-        size = stdin_chunk_size(self.spec.max_envelope_kb)
+        if not self.max_envelope_kb:
+            self.max_envelope_kb = self._read_max_envelope_kb(proto)
+        size = stdin_chunk_size(self.max_envelope_kb)
         for offset in range(0, len(payload), size):
             end = offset + size >= len(payload)
             proto.send_command_input(shell, command_id, payload[offset : offset + size], end=end)
         return command_id
+
+    def _read_max_envelope_kb(self, proto: Protocol) -> int:
+        """MaxEnvelopeSizekb from ``Get winrm/config`` (one request, once per transport);
+        WinRM 2.0's 150 if the host will not say (the Get needs an administrator)."""
+        header = proto._get_soap_header(resource_uri=CONFIG_URI, action=TRANSFER_GET)
+        header["env:Body"] = {}
+        try:
+            answer = proto.send_message(xmltodict.unparse({"env:Envelope": header}))
+            node = ET.fromstring(answer).find(f".//{{{CONFIG_URI}}}MaxEnvelopeSizekb")
+            return max(1, int(node.text or "")) if node is not None else 150
+        except (WSManFaultError, WinRMTransportError, ET.ParseError, ValueError):
+            return 150
 
     def _collect(
         self, proto: Protocol, shell: str, command_id: str, timeout: float | None
@@ -495,9 +513,15 @@ class WinRMTransport(Transport):
                     ),
                     host=name,
                 )
-            return ProtocolError(
-                self._scrub(f"TLS handshake with {name} failed ({where}): {_short(exc)}"), host=name
-            )
+            short = _short(exc)
+            if any(k in short.upper() for k in _OLD_TLS):
+                return ProtocolError(
+                    f"TLS handshake with {name} failed ({where}): the host offers only TLS 1.0/1.1, "
+                    "which hvprov refuses; enable TLS 1.2 on the host (Windows Server 2008 R2: "
+                    "SChannel TLS 1.2 registry keys, then reboot) or use http with message encryption",
+                    host=name,
+                )
+            return ProtocolError(self._scrub(f"TLS handshake with {name} failed ({where}): {short}"), host=name)
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return UnreachableError(
                 f"{name} unreachable: connect timed out after {self.spec.connect_timeout:g}s ({where})",
@@ -578,6 +602,9 @@ class WinRMTransport(Transport):
     def _scrub(self, text: str) -> str:
         pw = self.spec.password.reveal() if self.spec.password is not None else ""
         return text.replace(pw, MASK) if len(pw) >= 3 else text
+
+
+_OLD_TLS = ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "PROTOCOL_VERSION", "WRONG_VERSION_NUMBER")
 
 
 def _direct(line: str, skip_cmd_shell: bool) -> str:
