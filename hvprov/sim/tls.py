@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,8 @@ def server_context(files: TlsFiles, versions: tuple[str, ...] = ("1.2",)) -> ssl
     wanted = sorted(_TLS[v] for v in versions)
     if wanted[0] < ssl.TLSVersion.TLSv1_2:
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 at level >= 1
-    ctx.minimum_version, ctx.maximum_version = wanted[0], wanted[-1]
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; the lab models hosts that still offer them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version, ctx.maximum_version = wanted[0], wanted[-1]
     ctx.load_cert_chain(str(files.server_cert), str(files.server_key))
     return ctx
