@@ -333,14 +333,14 @@ def test_hvprov_reopens_after_a_winrm_service_restart(lab: WSManLab) -> None:
     assert [s for _, s in echo.scripts] == ["Write-Output 1", "Write-Output 2"]
 
 
-def test_hvprov_reads_the_limits_and_sizes_its_chunks(lab: WSManLab) -> None:
+def test_hvprov_sizes_its_chunks_by_the_hosts_winrm_version(lab: WSManLab) -> None:
     echo = EchoHandler()
     add_host(lab, name="r2", handler=echo)
     add_host(lab, name="s2019", handler=echo, config=winrm_config("3.0", users={USER: PASSWORD}))
     big = "x" * (600 * 1024)
     sends = {}
     for name in ("r2", "s2019"):
-        with connected(spec_for(lab, name, max_envelope_kb=0)) as t:
+        with connected(spec_for(lab, name, max_envelope_kb=0)) as t:  # auto: from the CreateResponse
             assert t.run(big).rc == 0
             assert t.max_envelope_kb == {"r2": 150, "s2019": 500}[name]
         sends[name] = sum(r.action == "Send" for r in lab.requests(name))

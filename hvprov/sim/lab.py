@@ -33,7 +33,7 @@ from .executor import execute
 from .faults import split_overrides
 from .sshd import SSHLab
 from .store import HostSeed, LabStore
-from .wsman import WSManLab
+from .wsman import HostConfig, WSManLab, winrm_config
 
 ADMIN = "Administrator"
 
@@ -61,7 +61,8 @@ _SIM_ONLY = ("ansible_connection", "hvprov_connection", "sim", "sim_profile", "a
 
 class LabServers:
     def __init__(self, lab_dir: str | Path, seeds: Mapping[str, HostSeed], *, password: str | None = None,
-                 latency: float = 0.0, source: Any = None) -> None:
+                 latency: float = 0.0, source: Any = None, tls12_on_2008r2: bool = True) -> None:
+        self.tls12_on_2008r2 = tls12_on_2008r2
         self.source = source  # the sim inventory: its groups and variables carry over to the generated ones
         self.lab_dir = Path(lab_dir)
         self.lab_dir.mkdir(parents=True, exist_ok=True)
@@ -122,13 +123,32 @@ class LabServers:
                 key.write_private_key_file(str(self.client_key))
         client = paramiko.Ed25519Key(filename=str(self.client_key))
         for name in self.seeds:
-            http = self.wsman.add_host(name, scheme="http", users={ADMIN: self.password}, latency_s=self.latency)
+            cfg = self._winrm_config(name)
+            http = self.wsman.add_host(name, scheme="http", config=cfg, users={ADMIN: self.password},
+                                       latency_s=self.latency)
             https = self.wsman.add_listener(name, scheme="https")
             ssh = self.ssh.add_host(name, users={ADMIN: self.password}, authorized_keys=[client])
             self.ports[name] = {"http": http, "https": https, "ssh": ssh}
         known = self.lab_dir / "ssh" / "known_hosts"
         known.write_text("".join(self.ssh.host_key_line(n) + "\n" for n in self.seeds))
         return self
+
+    def _winrm_config(self, name: str) -> HostConfig:
+        """Windows' WinRM defaults for the host's release (docs/wsman-conformance.md): WinRM
+        2.0 on 2008 R2 with its in-box PowerShell 2.0 (3.0 with WMF 3.0+), SChannel TLS 1.0
+        there unless ``tls12_on_2008r2`` (the lab's default: the KB3080079 registry keys set),
+        TLS 1.2 on 2012 R2-2019, 1.2 and 1.3 on 2022."""
+        with self.store.session(name, self.seeds[name]) as host:
+            version, ps = host.version, host.powershell
+        major = tuple(int(x) for x in version.split(".")[:2])
+        wmf3 = int(ps.split(".")[0]) >= 3
+        if major <= (6, 1):
+            tls = ("1.0", "1.1", "1.2") if self.tls12_on_2008r2 else ("1.0",)
+        elif int(version.split(".")[2]) >= 20348:
+            tls = ("1.2", "1.3")
+        else:
+            tls = ("1.2",)
+        return winrm_config("3.0" if wmf3 else "2.0", os_version=version, tls_versions=tls)
 
     def stop(self) -> None:
         for t in self._timers:
@@ -149,9 +169,11 @@ class LabServers:
         base = {"ansible_host": "127.0.0.1", "ansible_user": ADMIN, "ansible_password": self.password}
         kinds = {
             "lab-winrm.yml": lambda p: {"ansible_connection": "winrm", "ansible_port": p["http"],
-                                        "ansible_winrm_scheme": "http", "ansible_winrm_transport": "ntlm"},
+                                        "ansible_winrm_scheme": "http", "ansible_winrm_transport": "ntlm",
+                                        "hvprov_winrm_max_envelope_kb": "auto"},
             "lab-winrm-https.yml": lambda p: {"ansible_connection": "winrm", "ansible_port": p["https"],
                                               "ansible_winrm_scheme": "https", "ansible_winrm_transport": "ntlm",
+                                              "hvprov_winrm_max_envelope_kb": "auto",
                                               "ansible_winrm_ca_trust_path": str(self.wsman.ca_cert)},
             "lab-ssh.yml": lambda p: {"ansible_connection": "ssh", "ansible_port": p["ssh"],
                                       "ansible_ssh_private_key_file": str(self.client_key),

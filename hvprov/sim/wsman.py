@@ -115,6 +115,7 @@ class RequestRecord:
     soap_bytes: int  # the SOAP envelope after decryption
     soap_on_wire: bool  # the SOAP text is readable in the HTTP body
     cbt: bool | None = None  # the client bound its NTLM to the TLS channel (https only)
+    fault: int | None = None  # the f:WSManFault Code of a fault answer
 
 
 _ENC_ARG = re.compile(r"^[-/](?:EncodedCommand|enc|e|ec)$", re.IGNORECASE)
@@ -151,6 +152,7 @@ class _Host:
         self.lock = threading.Lock()
         self.listeners: dict[str, _Listener] = {}
         self.records: list[RequestRecord] = []
+        self.restart_before: dict[str, int] = {}  # action -> how many to let pass, then restart
         self.user_file = lab.workdir / f"ntlm-users-{name}.txt"
         self.write_user_file()
         self.winrs = winrs.WinRSService(name, config, self.powershell, lab.handler_errors.append)
@@ -200,7 +202,7 @@ class _Host:
         if self.config.latency_s:
             time.sleep(self.config.latency_s)
         ctype = headers.get("Content-Type", "")
-        rec: dict[str, Any] = {"auth": "", "soap_bytes": 0, "action": "", "encrypted": False}
+        rec: dict[str, Any] = {"auth": "", "soap_bytes": 0, "action": "", "encrypted": False, "fault": None}
         rec.update(content_type=ctype, body_bytes=len(body), soap_on_wire=b"Envelope" in body)
         answer = self._answer(conn, listener, headers.get("Authorization", ""), ctype, body, rec)
         if answer[0] < 400 and conn.reply_header:
@@ -244,6 +246,8 @@ class _Host:
         if len(soap) > self.config.max_envelope_kb * 1024:
             return 413, {}, b""
         status, xml, rec["action"] = self.dispatch(user, soap, listener)
+        code = re.search(r'WSManFault [^>]*Code="(\d+)"', xml) if status == 500 else None
+        rec["fault"] = int(code.group(1)) if code else None
         if not encrypted:
             return status, {"Content-Type": "application/soap+xml;charset=UTF-8"}, xml.encode()
         out_type = f'multipart/encrypted;protocol="{ENC_PROTOCOL}";boundary="Encrypted Boundary"'
@@ -318,6 +322,16 @@ class _Host:
                 return 200, identify.decode(), "Identify"
         if listener is None:
             listener = next(iter(self.listeners.values()))
+        with self.lock:
+            left = self.restart_before.get(short)
+            restart = left == 0
+            if left is not None:
+                if restart:
+                    del self.restart_before[short]
+                else:
+                    self.restart_before[short] = left - 1
+        if restart:  # the WinRM service restarted just before this request arrived
+            self.winrs.drop_all()
         status, xml = self.winrs.dispatch(user, req, listener.url)
         return status, xml, short
 
@@ -632,6 +646,13 @@ class WSManLab:
         one gets Windows' w:InvalidSelectors 2150858843); HTTP.sys keeps the TCP connections
         and their security contexts [U]. Returns how many shells were lost."""
         return self.drop_sessions(name, connections=False)
+
+    def restart_service_before(self, name: str, action: str = "Command", *, after: int = 0) -> None:
+        """Restart the WinRM service just before the host's `action` request number `after` + 1
+        from now (one shot): shells are gone by the time that request is served."""
+        host = self._host(name)
+        with host.lock:
+            host.restart_before[action] = after
 
     # ------------------------------------------------------------------ observation
     def requests(self, name: str) -> list[RequestRecord]:

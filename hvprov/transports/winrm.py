@@ -38,7 +38,6 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import requests
-import xmltodict
 from requests.adapters import HTTPAdapter
 from spnego.exceptions import SpnegoError
 from winrm import transport as winrm_transport
@@ -85,8 +84,7 @@ FAULT_SHELL_NOT_FOUND = 2150858843
 SEND_OVERHEAD = 4096  # bytes of a Send envelope besides the base64 stdin (pywinrm's is ~1.8 KB)
 POWERSHELL_PATH = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
 CREATEPROCESS_LIMIT = 32766
-CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
-TRANSFER_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"  # with WINRS_SKIP_CMD_SHELL (domain brief 7.2)
+SHELL_NS = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"  # with WINRS_SKIP_CMD_SHELL (domain brief 7.2)
 
 
 def stdin_chunk_size(max_envelope_kb: int) -> int:
@@ -191,6 +189,12 @@ class _CountingTransport(winrm_transport.Transport):
         self._mount(session)
         return session
 
+    def send_message(self, message: str | bytes) -> Any:
+        response = super().send_message(message)
+        if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
+            self.owner.max_envelope_kb = _default_envelope_kb(response)
+        return response
+
     def setup_encryption(self, session: requests.Session) -> None:
         self._mount(session)
         super().setup_encryption(session)
@@ -219,7 +223,7 @@ class WinRMTransport(Transport):
         self._broken = False
         self._terminated = False
         self.shells_opened = 0
-        self.max_envelope_kb = spec.max_envelope_kb  # 0: read from the host before streaming
+        self.max_envelope_kb = spec.max_envelope_kb  # 0: Windows' default for the host's WinRM
         self.auth = AUTH_METHODS.get(spec.winrm_transport, spec.winrm_transport)
         self.must_encrypt = (
             spec.winrm_scheme == "http"
@@ -411,25 +415,11 @@ class WinRMTransport(Transport):
             skip_cmd_shell=skip,
         )
         payload = bootstrap.stdin_payload(script)
-        if not self.max_envelope_kb:
-            self.max_envelope_kb = self._read_max_envelope_kb(proto)
         size = stdin_chunk_size(self.max_envelope_kb)
         for offset in range(0, len(payload), size):
             end = offset + size >= len(payload)
             proto.send_command_input(shell, command_id, payload[offset : offset + size], end=end)
         return command_id
-
-    def _read_max_envelope_kb(self, proto: Protocol) -> int:
-        """MaxEnvelopeSizekb from ``Get winrm/config`` (one request, once per transport);
-        WinRM 2.0's 150 if the host will not say (the Get needs an administrator)."""
-        header = proto._get_soap_header(resource_uri=CONFIG_URI, action=TRANSFER_GET)
-        header["env:Body"] = {}
-        try:
-            answer = proto.send_message(xmltodict.unparse({"env:Envelope": header}))
-            node = ET.fromstring(answer).find(f".//{{{CONFIG_URI}}}MaxEnvelopeSizekb")
-            return max(1, int(node.text or "")) if node is not None else 150
-        except (WSManFaultError, WinRMTransportError, ET.ParseError, ValueError):
-            return 150
 
     def _collect(
         self, proto: Protocol, shell: str, command_id: str, timeout: float | None
@@ -552,7 +542,7 @@ class WinRMTransport(Transport):
         if isinstance(exc, (WSManFaultError, WinRMTransportError)) and exc.code == 413:
             return ProtocolError(
                 f"{name} refused a request larger than its MaxEnvelopeSizekb; lower "
-                f"hvprov_winrm_max_envelope_kb (now {self.spec.max_envelope_kb})",
+                f"hvprov_winrm_max_envelope_kb (now {self.max_envelope_kb})",
                 host=name,
             )
         if isinstance(exc, WSManFaultError):
@@ -605,6 +595,15 @@ class WinRMTransport(Transport):
 
 
 _OLD_TLS = ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "PROTOCOL_VERSION", "WRONG_VERSION_NUMBER")
+
+
+def _default_envelope_kb(create_response: bytes) -> int:
+    """Windows' default MaxEnvelopeSizekb for the WinRM version a CreateResponse reveals: 3.0
+    and later echo the shell (rsp:Shell with ShellRunTime), 2.0 (2008 R2) does not."""
+    with contextlib.suppress(ET.ParseError):
+        if ET.fromstring(create_response).find(f".//{{{SHELL_NS}}}ShellRunTime") is not None:
+            return 500
+    return 150
 
 
 def _direct(line: str, skip_cmd_shell: bool) -> str:
