@@ -4,7 +4,6 @@ against the shapes of exchanges recorded from real Windows hosts (tests/wsman_re
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -13,7 +12,7 @@ import pytest
 import requests
 from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 from pypsrp.shell import Process, SignalCode, WinRS
-from pypsrp.wsman import WSMan, OptionSet, SelectorSet
+from pypsrp.wsman import OptionSet, SelectorSet, WSMan
 
 from hvprov.sim.wsman import WSManLab, winrm_config
 from hvprov.transports import bootstrap
@@ -22,7 +21,6 @@ from hvprov.transports.winrm import stdin_chunk_size
 from tests.fixtures_winrm import PASSWORD, USER, EchoHandler, add_host, connected, spec_for
 from tests.wsman_recorded import (
     CONFIG_KEYS,
-    CREATE_ACTION,
     DOCUMENTED,
     FAULTS,
     NS,
@@ -66,9 +64,9 @@ def raw(wsman: WSMan, action: str, uri: str, body: ET.Element | None = None,
         for k, v in options.items():
             opts.add_option(k, v)
     _, header = wsman._create_header(action, uri, opts, sel, timeout)
-    env = ET.Element("{%s}Envelope" % NS["s"])
+    env = ET.Element("{{{}}}Envelope".format(NS["s"]))
     env.append(header)
-    b = ET.SubElement(env, "{%s}Body" % NS["s"])
+    b = ET.SubElement(env, "{{{}}}Body".format(NS["s"]))
     if body is not None:
         b.append(body)
     try:
@@ -78,8 +76,8 @@ def raw(wsman: WSMan, action: str, uri: str, body: ET.Element | None = None,
 
 
 def _receive_body(command_id: str | None) -> ET.Element:
-    r = ET.Element("{%s}Receive" % SHELL)
-    ds = ET.SubElement(r, "{%s}DesiredStream" % SHELL)
+    r = ET.Element(f"{{{SHELL}}}Receive")
+    ds = ET.SubElement(r, f"{{{SHELL}}}DesiredStream")
     ds.text = "stdout stderr"
     if command_id is not None:
         ds.set("CommandId", command_id)
@@ -227,8 +225,8 @@ def _fault_request(name: str, lab: WSManLab, wsman: WSMan, shell: WinRS) -> str:
             shell.command("powershell.exe", ["Write-Host", "hi"], no_shell=True)
         except WSManFaultError:
             pass
-        cl = ET.Element("{%s}CommandLine" % SHELL)
-        ET.SubElement(cl, "{%s}Command" % SHELL).text = "powershell.exe"
+        cl = ET.Element(f"{{{SHELL}}}CommandLine")
+        ET.SubElement(cl, f"{{{SHELL}}}Command").text = "powershell.exe"
         return raw(wsman, SHELL + "/Command", CMD, cl, sel, options={"WINRS_SKIP_CMD_SHELL": "True"})
     if name == "unknown action":
         return raw(wsman, SHELL + "/Frobnicate", CMD, None, sel)
@@ -265,7 +263,7 @@ def test_fault_table(lab: WSManLab) -> None:
             want = FAULTS[name][1]["wsman_code"] if name in FAULTS else DOCUMENTED[name]["wsman_code"]
             rows.append((name, want, fault_shape(_fault_request(name, lab, wsman, shell))["wsman_code"]))
     for row in rows:
-        print("FAULT-ROW | %s | %s | %s" % row)
+        print("FAULT-ROW | {} | {} | {}".format(*row))
     assert all(want == got for _, want, got in rows) and len(rows) == 8
 
 
@@ -356,9 +354,8 @@ def test_tls_1_0_only_host_gets_a_clear_error(lab: WSManLab) -> None:
     add_host(lab, tls_versions=("1.0",))
     lab.add_listener("hv01", scheme="https")
     spec = spec_for(lab, scheme="https", ca_trust_path=str(lab.ca_cert))
-    with pytest.raises(ProtocolError, match="only TLS 1.0/1.1.*enable TLS 1.2 on the host"):
-        with connected(spec):
-            pass
+    with pytest.raises(ProtocolError, match="only TLS 1.0/1.1.*enable TLS 1.2 on the host"), connected(spec):
+        pass
 
 
 def test_base64_stdin_is_not_hvprov_decoded(lab: WSManLab) -> None:
@@ -378,4 +375,3 @@ def test_base64_stdin_is_not_hvprov_decoded(lab: WSManLab) -> None:
         p.send(base64.b64encode(b"Get-Date"), end=True)
         p.end_invoke()
     assert seen == ["Get-Date"] and p.stdout == b"ok\r\n"
-    time.sleep(0)

@@ -60,7 +60,8 @@ def not_recognized(word: str) -> str:
 def split_args(line: str) -> list[str]:
     """Split a command line the way the C runtime does for the common cases (quotes, spaces)."""
     args: list[str] = []
-    cur, quoted, has = [], False, False
+    cur: list[str] = []
+    quoted = has = False
     for ch in line:
         if ch == '"':
             quoted, has = not quoted, True
@@ -78,7 +79,8 @@ def split_args(line: str) -> list[str]:
 def _chain(line: str) -> list[tuple[str, str]]:
     """[(operator before, command)] split on &, && and || outside quotes."""
     parts: list[tuple[str, str]] = []
-    op, cur, quoted, i = "", [], False, 0
+    cur: list[str] = []
+    op, quoted, i = "", False, 0
     while i < len(line):
         ch = line[i]
         if ch == '"':

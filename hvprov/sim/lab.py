@@ -142,6 +142,7 @@ class LabServers:
             version, ps = host.version, host.powershell
         major = tuple(int(x) for x in version.split(".")[:2])
         wmf3 = int(ps.split(".")[0]) >= 3
+        tls: tuple[str, ...]
         if major <= (6, 1):
             tls = ("1.0", "1.1", "1.2") if self.tls12_on_2008r2 else ("1.0",)
         elif int(version.split(".")[2]) >= 20348:

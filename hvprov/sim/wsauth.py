@@ -29,7 +29,7 @@ from typing import Any
 import spnego
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from spnego._ntlm_raw.messages import AvId, Authenticate, NTClientChallengeV2
+from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
 from spnego._spnego import NegTokenInit, NegTokenResp, unpack_token
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError

@@ -36,24 +36,21 @@ Usage::
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
-import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from ..errors import LabError
 from ..transports.base import ExecResult
-from ..transports.clixml import encode_clixml
-from . import tls, winrs, wsauth
+from . import psline, tls, winrs, wsauth
 from . import wsfaults as wf
+from .wshttp import Listener as _Listener
 
 __all__ = ["Handler", "HostConfig", "RequestRecord", "WSManLab", "winrm_config"]
 
@@ -118,34 +115,6 @@ class RequestRecord:
     fault: int | None = None  # the f:WSManFault Code of a fault answer
 
 
-_ENC_ARG = re.compile(r"^[-/](?:EncodedCommand|enc|e|ec)$", re.IGNORECASE)
-_READS_STDIN = re.compile(
-    r"^(?=.*\[Console\]::In\.ReadToEnd\(\))(?=.*FromBase64String)(?=.*UTF8)(?=.*ScriptBlock\]::Create)",
-    re.DOTALL | re.IGNORECASE,
-)
-
-
-def _script_of(args: list[str]) -> str | None:
-    """The script powershell.exe runs for `args` (-EncodedCommand, -Command or bare words)."""
-    for i, arg in enumerate(args):
-        if _ENC_ARG.match(arg) and i + 1 < len(args):
-            try:
-                return base64.b64decode(args[i + 1], validate=True).decode("utf-16-le")
-            except (ValueError, UnicodeDecodeError):
-                return None
-        if arg.lower() in ("-command", "-c", "/command"):
-            return " ".join(args[i + 1 :])
-    words, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg.startswith("-"):
-            skip = arg.lower() in ("-executionpolicy", "-ep", "-inputformat", "-outputformat", "-windowstyle")
-        else:
-            words.append(arg)
-    return " ".join(words) if words else None
-
-
 class _Host:
     def __init__(self, lab: WSManLab, name: str, config: HostConfig) -> None:
         self.lab, self.name, self.config = lab, name, config
@@ -176,23 +145,8 @@ class _Host:
     # ------------------------------------------------------------------ powershell.exe
     def powershell(self, args: list[str], read_stdin: Callable[[], bytes]) -> tuple[str, str, int]:
         """(stdout, CLIXML stderr, rc) of powershell.exe with `args` on this host."""
-        noise = self.config.progress_noise
-        script = _script_of(args)
-        if script is not None and _READS_STDIN.search(script):
-            try:
-                script = base64.b64decode(read_stdin().strip(), validate=True).decode("utf-8")
-            except (ValueError, UnicodeDecodeError):
-                text = (
-                    'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a '
-                    'Base-64 string."'
-                )
-                return "", encode_clixml(text, progress=noise), 1
         handler = self.config.handler or self.lab.handler
-        result = handler(self.name, script) if handler is not None and script is not None else None
-        if result is None:
-            return "", encode_clixml(_not_recognized(script or ""), progress=noise), 1
-        err = encode_clixml(result.stderr, progress=noise) if (result.stderr or noise) else ""
-        return result.stdout, err, result.rc
+        return psline.run(handler, self.name, args, read_stdin, progress_noise=self.config.progress_noise)
 
     # ------------------------------------------------------------------ HTTP + auth
     def handle_http(
@@ -339,142 +293,6 @@ class _Host:
 def _message_id(soap: bytes) -> str:
     m = re.search(rb"MessageID[^>]*>([^<]+)<", soap)
     return m.group(1).decode("utf-8", "replace").strip() if m else ""
-
-
-def _not_recognized(script: str) -> str:
-    word = "?"
-    for line in script.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word = line.split()[0]
-            break
-    return (
-        f"The term '{word}' is not recognized as the name of a cmdlet, function, script file, or "
-        "operable program. Check the spelling of the name, or if a path was included, verify that "
-        "the path is correct and try again.\n"
-        f"At line:1 char:{len(word) + 1}\n+ {word} <<<< \n"
-        f"    + CategoryInfo          : ObjectNotFound: ({word}:String) [], CommandNotFoundException\n"
-        "    + FullyQualifiedErrorId : CommandNotFoundException"
-    )
-
-
-# ---------------------------------------------------------------------- HTTP plumbing
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "Microsoft-HTTPAPI/2.0"
-    sys_version = ""
-    timeout = 120  # HTTP.sys idle connection timeout
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.state = wsauth.Conn()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no console noise
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        listener = self.server.listener
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path.rstrip("/").lower() != listener.host.lab.path.lower():
-            status, headers, payload = 404, dict[str, str](), b""
-        else:
-            status, headers, payload = listener.host.handle_http(
-                self.state, listener, self.headers, body
-            )
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, listener: _Listener) -> None:
-        self.listener = listener
-        super().__init__((listener.address, listener.port), _RequestHandler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        conn = request
-        try:
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.listener.ssl_context is not None:
-                request.settimeout(10)
-                conn = self.listener.ssl_context.wrap_socket(request, server_side=True)
-            self.listener.track(conn, True)
-            self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]
-        except (OSError, ValueError):
-            pass  # client went away, TLS handshake refused, connection dropped by the lab
-        finally:
-            self.listener.track(conn, False)
-            if conn is not request:
-                with contextlib.suppress(OSError):
-                    conn.close()
-
-
-class _Listener:
-    def __init__(
-        self, host: _Host, scheme: str, address: str, port: int, tls_files: tls.TlsFiles | None
-    ) -> None:
-        self.host, self.scheme, self.address, self.port = host, scheme, address, port
-        self.ssl_context = (
-            tls.server_context(tls_files, host.config.tls_versions) if tls_files else None
-        )
-        self.cert_hash = wsauth.cert_hash(tls_files.server_cert) if tls_files else b""
-        self.server: _HTTPServer | None = None
-        self.thread: threading.Thread | None = None
-        self.conns: set[Any] = set()
-        self.lock = threading.Lock()
-        self.bind()
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://{self.address}:{self.port}{self.host.lab.path}"
-
-    def bind(self) -> None:
-        if self.server is None:
-            self.server = _HTTPServer(self)
-            self.port = self.server.server_address[1]
-
-    def serve(self) -> None:
-        self.bind()
-        if self.thread is None and self.server is not None:
-            self.thread = threading.Thread(
-                target=self.server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                daemon=True,
-                name=f"wsman-{self.host.name}-{self.scheme}",
-            )
-            self.thread.start()
-
-    def track(self, conn: Any, add: bool) -> None:
-        with self.lock:
-            (self.conns.add if add else self.conns.discard)(conn)
-
-    def cut_connections(self) -> None:
-        with self.lock:
-            conns = list(self.conns)
-        for c in conns:
-            with contextlib.suppress(OSError, ValueError):
-                c.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        server, thread = self.server, self.thread
-        self.server = self.thread = None
-        if server is not None:
-            if thread is not None:
-                server.shutdown()
-            server.server_close()
-        self.cut_connections()
-        if thread is not None:
-            thread.join(timeout=5)
 
 
 class WSManLab:
