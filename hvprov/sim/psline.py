@@ -63,8 +63,9 @@ def reads_stdin(args: list[str]) -> bool:
 
 
 def run(handler: Handler | None, host: str, args: list[str], read_stdin: Callable[[], bytes],
-        *, progress_noise: bool = False) -> tuple[str, str, int]:
-    """(stdout, CLIXML stderr, exit code) of ``powershell.exe args`` on `host`."""
+        *, progress_noise: bool = False, on_missing: tuple[str, str, int] | None = None) -> tuple[str, str, int]:
+    """(stdout, CLIXML stderr, exit code) of ``powershell.exe args`` on `host`; `on_missing` is
+    the answer when the handler returns None (default: PowerShell's CommandNotFoundException)."""
     script = script_of(args)
     if script is not None and READS_STDIN.search(script):
         try:
@@ -72,6 +73,8 @@ def run(handler: Handler | None, host: str, args: list[str], read_stdin: Callabl
         except (ValueError, UnicodeDecodeError):
             return "", encode_clixml(BAD_BASE64, progress=progress_noise), 1
     result = handler(host, script) if handler is not None and script is not None else None
+    if result is None and on_missing is not None and script is not None:
+        return on_missing
     if result is None:
         return "", encode_clixml(not_recognized(script or ""), progress=progress_noise), 1
     err = result.stderr

@@ -1,21 +1,25 @@
 """A simulated Windows OpenSSH server for the lab: real SSH (paramiko) on 127.0.0.1.
 
 Each lab host listens on its own port and answers like Win32-OpenSSH whose default shell is
-``cmd.exe``: an exec request's command line may hold at most 8,191 characters ("The command
-line is too long.", exit 1); a ``powershell.exe ... -EncodedCommand`` line is decoded with
-`bootstrap.extract_script` (after reading stdin to EOF, so the stdin bootstrap works) and the
-script goes to a **handler** ``handler(host_name, script) -> ExecResult | None``; None means
-the command does not exist ("'X' is not recognized as an internal or external command", exit
-1). stdout and stderr are sent concurrently (as a real process writes both), then the exit
-status. ``direct-tcpip`` channels are forwarded, so a lab host can be a jump host.
+``cmd.exe``: an exec request's command line runs as ``cmd.exe /c <line>`` (`cmdshell`: at most
+8,191 characters, "The command line is too long." and exit 1; a program cmd does not know is
+"'X' is not recognized as an internal or external command" with exit 9009). powershell.exe is
+`psline`: the script (from ``-EncodedCommand``, or from stdin for the stdin bootstrap, which
+reads stdin to EOF) goes to a **handler** ``handler(host_name, script) -> ExecResult | None``,
+whose stderr is sent as CLIXML as powershell.exe writes it when redirected; None means this
+host has no powershell.exe (cmd's 9009). stdout and stderr are sent concurrently (as a real
+process writes both), then the exit status. ``direct-tcpip`` channels are forwarded, so a lab
+host can be a jump host. User names are case-insensitive (Windows accounts); a PTY request is
+refused (the exec still runs, without a terminal).
 
     with SSHLab(tmp_path / "keys", handler=my_handler) as lab:
         port = lab.add_host("hv01", users={"admin": "pw"}, authorized_keys=[pubkey])
         known_hosts.write_text(lab.host_key_line("hv01") + "\\n")
         lab.set_down("hv01", time.time() + 2)   # drops connections, refuses new ones for 2 s
 
-Host keys are ed25519, generated once per host and persisted in ``key_dir`` (so a lab
-restarted on the same directory keeps its identities); `rotate_host_key` makes a new one.
+Host keys are ed25519 and RSA (as ``ssh-keygen -A`` gives a Windows OpenSSH install), generated
+once per host and persisted in ``key_dir`` (so a lab restarted on the same directory keeps its
+identities); `host_key_line` is the ed25519 one; `rotate_host_key` makes a new ed25519 key.
 """
 
 from __future__ import annotations
@@ -40,8 +44,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import LabError
-from ..transports import bootstrap
 from ..transports.base import ExecResult
+from . import cmdshell, psline
 
 Handler = Callable[[str, str], "ExecResult | None"]
 
@@ -60,46 +64,25 @@ def _readable(objs: list[Any], timeout: float) -> list[Any]:
         return [key.fileobj for key, _ in sel.select(timeout)]
 
 
-def not_recognized(command: str) -> ExecResult:
-    """What cmd.exe answers for a program that does not exist."""
-    word = command.strip().split(" ", 1)[0] if command.strip() else command
-    return ExecResult(
-        stdout="",
-        stderr=f"'{word}' is not recognized as an internal or external command,\r\n"
-        "operable program or batch file.\r\n",
-        rc=1,
-    )
-
-
-TOO_LONG = ExecResult(stdout="", stderr="The command line is too long.\r\n", rc=1)
-BAD_STDIN = ExecResult(
-    stdout="",
-    stderr='Exception calling "FromBase64String" with "1" argument(s): "Invalid length for a '
-    'Base-64 char array or string."\r\n',
-    rc=1,
-)
-
-
-def answer(host: str, command: str, stdin: bytes, handler: Handler) -> ExecResult:
+def answer(host: str, command: str, read_stdin: Callable[[], bytes], handler: Handler) -> ExecResult:
     """What a Windows host with cmd.exe as OpenSSH's default shell answers to one exec request."""
-    if len(command) > bootstrap.CMD_LINE_LIMIT:
-        return TOO_LONG
-    script = bootstrap.extract_script(command, stdin)
-    if script is None:
-        if bootstrap.decode_command_line(command) is not None:
-            return BAD_STDIN  # the bootstrap ran but stdin was not base64 of UTF-8
-        return not_recognized(command)
-    result = handler(host, script)
-    return not_recognized(command) if result is None else result
+    out: list[str] = []
+    err: list[str] = []
 
+    def write(stream: str, text: str) -> None:  # a Windows console program writes CRLF lines
+        if stream == "stdout":
+            out.append(text.replace("\r\n", "\n").replace("\n", "\r\n"))
+        else:
+            err.append(text)
 
-def _reads_stdin(command: str) -> bool:
-    """Only the bootstrap reads stdin: cmd.exe refuses a too-long line before anything runs,
-    an unknown command never reads it, and an inline -EncodedCommand script does not either."""
-    if len(command) > bootstrap.CMD_LINE_LIMIT:
-        return False
-    decoded = bootstrap.decode_command_line(command)
-    return decoded is not None and decoded.startswith(bootstrap.BOOTSTRAP_MARKER)
+    def powershell(args: list[str], _stdin: bytes) -> tuple[str, str, int]:
+        missing = ("", cmdshell.not_recognized("powershell.exe"), cmdshell.NOT_RECOGNIZED_RC)
+        return psline.run(handler, host, args, read_stdin, on_missing=missing)
+
+    ctx = cmdshell.Context(hostname=host.upper(), write=write, powershell=powershell,
+                           env={"COMPUTERNAME": host.upper(), "SystemRoot": r"C:\Windows"})
+    rc = cmdshell.run_line(ctx, command)
+    return ExecResult(stdout="".join(out), stderr="".join(err), rc=rc)
 
 
 def _new_ed25519(path: Path) -> paramiko.PKey:
@@ -112,6 +95,18 @@ def _new_ed25519(path: Path) -> paramiko.PKey:
     tmp.chmod(0o600)
     tmp.replace(path)
     return paramiko.Ed25519Key(filename=str(path))
+
+
+def _rsa_key(path: Path) -> paramiko.PKey:
+    """The host's RSA key (3072 bits, ssh-keygen's default), made once and kept in `path`."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = paramiko.RSAKey.generate(3072)
+        tmp = path.with_suffix(".tmp")
+        key.write_private_key_file(str(tmp))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return paramiko.RSAKey(filename=str(path))
 
 
 def _public_blob(key: paramiko.PKey | str) -> bytes:
@@ -136,6 +131,7 @@ class _Host:
     handler: Handler
     latency: float
     listener: socket.socket | None = None
+    rsa_key: paramiko.PKey | None = None  # offered next to the ed25519 key
     down_until: float | None = None
     frozen: bool = False
     transports: set[paramiko.Transport] = field(default_factory=set)
@@ -158,14 +154,19 @@ class _Server(paramiko.ServerInterface):
     def get_allowed_auths(self, username: str) -> str:
         return "publickey,password"
 
+    def _user(self, username: str) -> str | None:
+        """Windows account names are case-insensitive."""
+        return next((u for u in self.host.users if u.lower() == username.lower()), None)
+
     def check_auth_password(self, username: str, password: str) -> int:
-        expected = self.host.users.get(username)
+        user = self._user(username)
+        expected = self.host.users.get(user) if user is not None else None
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        if username in self.host.users and key.asbytes() in self.host.authorized:
+        if self._user(username) is not None and key.asbytes() in self.host.authorized:
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
@@ -186,6 +187,10 @@ class _Server(paramiko.ServerInterface):
             self.commands[channel.get_id()] = command.decode("utf-8", "replace")
             self.exec_ready.notify_all()
         return True
+
+    def check_channel_pty_request(self, channel: paramiko.Channel, term: bytes, width: int, height: int,
+                                  pixelwidth: int, pixelheight: int, modes: bytes) -> bool:
+        return False  # refused: the client goes on without a terminal
 
     def check_channel_env_request(self, channel: paramiko.Channel, name: bytes, value: bytes) -> bool:
         return True
@@ -284,6 +289,7 @@ class SSHLab:
         key = paramiko.Ed25519Key(filename=str(key_path)) if key_path.exists() else _new_ed25519(key_path)
         host = _Host(
             name=name, port=port, key_path=key_path, host_key=key, users=dict(users or {}),
+            rsa_key=_rsa_key(key_path.with_name(key_path.name.replace("_ed25519_key", "_rsa_key"))),
             authorized={_public_blob(k) for k in authorized_keys}, handler=handler,
             latency=self.latency if latency is None else latency,
         )
@@ -308,12 +314,14 @@ class SSHLab:
     def host_key(self, name: str) -> paramiko.PKey:
         return self._host(name).host_key
 
-    def host_key_line(self, name: str, port: int | None = None, address: str = LOCALHOST) -> str:
-        """The host's known_hosts line (``[127.0.0.1]:port ssh-ed25519 AAAA...``)."""
+    def host_key_line(self, name: str, port: int | None = None, address: str = LOCALHOST, *,
+                      rsa: bool = False) -> str:
+        """The host's known_hosts line (``[127.0.0.1]:port ssh-ed25519 AAAA...``; `rsa`: its RSA key)."""
         h = self._host(name)
+        key = h.rsa_key if rsa and h.rsa_key is not None else h.host_key
         port = h.port if port is None else port
         where = address if port == 22 else f"[{address}]:{port}"
-        return f"{where} {h.host_key.get_name()} {h.host_key.get_base64()}"
+        return f"{where} {key.get_name()} {key.get_base64()}"
 
     def rotate_host_key(self, name: str) -> paramiko.PKey:
         """A new host key (as after a reinstall); new connections present it."""
@@ -426,6 +434,8 @@ class SSHLab:
             sock.close()
             return
         t.add_server_key(h.host_key)
+        if h.rsa_key is not None:
+            t.add_server_key(h.rsa_key)
         server = _Server(self, h)
         with self._lock:
             h.transports.add(t)
@@ -461,11 +471,8 @@ class SSHLab:
                 return
             if h.latency:
                 time.sleep(h.latency)
-            stdin = b""
-            if _reads_stdin(command):
-                stdin = self._read_stdin(chan)
             try:
-                result = answer(h.name, command, stdin, h.handler)
+                result = answer(h.name, command, lambda: self._read_stdin(chan), h.handler)
             except Exception:  # a broken handler: show it like a crashed process
                 log.exception("SSH lab handler failed on %s", h.name)
                 result = ExecResult(stdout="", stderr=traceback.format_exc(), rc=255)

@@ -292,7 +292,9 @@ class SSHTransport(Transport):
             finally:
                 with contextlib.suppress(Exception):
                     chan.close()
-        return ExecResult(stdout=_decode(out), stderr=_decode_stderr(_decode(err)), rc=rc)
+        # a Windows console program writes CRLF lines: line ends as ``\n``, as over WinRM
+        stdout = _decode(out).replace("\r\n", "\n")
+        return ExecResult(stdout=stdout, stderr=_decode_stderr(_decode(err)), rc=rc)
 
     def _start_command(self) -> paramiko.Channel:
         """A session channel with the bootstrap exec'd; reconnects once if the connection dropped."""
