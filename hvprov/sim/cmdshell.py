@@ -6,7 +6,7 @@ What is modelled (docs/wsman-conformance.md has the sources):
 * ``&``, ``&&`` and ``||`` outside double quotes chain commands; ``%NAME%`` expands from the
   environment (unknown names stay as written, as in cmd /c).
 * Builtins: ``echo`` (``echo.`` prints an empty line, a bare ``echo`` prints "ECHO is on."),
-  ``hostname``, ``ver``, ``exit [/b] N``, ``cmd [/c|/k] ...`` (a nested cmd.exe).
+  ``hostname``, ``exit [/b] N``, ``cmd [/c|/k] ...`` (a nested cmd.exe).
 * ``powershell[.exe]`` (bare or under ``%SystemRoot%\\System32\\WindowsPowerShell\\v1.0``) goes to
   `Context.powershell` (one function, so the lead can point it at
   ``hvprov.sim.psexe.run_powershell`` once helper A's module exists).
@@ -129,9 +129,6 @@ def _one(ctx: Context, command: str) -> tuple[int, bool]:
         return 0, False
     if low == "hostname":
         ctx.write("stdout", ctx.hostname + "\r\n")
-        return 0, False
-    if low == "ver":
-        ctx.write("stdout", "\r\nMicrosoft Windows [Version " + ctx.env.get("OS_VERSION", "6.1.7601") + "]\r\n")
         return 0, False
     if low == "exit":
         args = [a for a in rest.split() if a.lower() != "/b"]
