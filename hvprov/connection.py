@@ -82,6 +82,7 @@ class ConnectionSpec:
     winrm_path: str = "/wsman"
     winrm_message_encryption: str = "auto"  # auto | always | never
     winrm_allow_plaintext: bool = False
+    winrm_allow_tls10: bool = False  # accept a host whose https offers only TLS 1.0/1.1 (2008 R2 stock)
     server_cert_validation: str = "validate"  # validate | ignore
     ca_trust_path: str | None = None
     client_cert_pem: str | None = None
@@ -162,6 +163,7 @@ class ConnectionSpec:
             winrm_path=str(_first(vars, "hvprov_winrm_path", "ansible_winrm_path", default="/wsman")),
             winrm_message_encryption=str(_first(vars, "hvprov_winrm_message_encryption", "ansible_winrm_message_encryption", default="auto")).lower(),
             winrm_allow_plaintext=_bool("hvprov_winrm_allow_plaintext", _first(vars, "hvprov_winrm_allow_plaintext", default=False), name),
+            winrm_allow_tls10=_bool("hvprov_winrm_allow_tls10", _first(vars, "hvprov_winrm_allow_tls10", default=False), name),
             server_cert_validation=validation,
             ca_trust_path=_first(vars, "hvprov_winrm_ca_trust_path", "ansible_winrm_ca_trust_path"),
             client_cert_pem=_first(vars, "hvprov_winrm_cert_pem", "ansible_winrm_cert_pem"),

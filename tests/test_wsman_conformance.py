@@ -4,6 +4,7 @@ against the shapes of exchanges recorded from real Windows hosts (tests/wsman_re
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -354,8 +355,10 @@ def test_tls_1_0_only_host_gets_a_clear_error(lab: WSManLab) -> None:
     add_host(lab, tls_versions=("1.0",))
     lab.add_listener("hv01", scheme="https")
     spec = spec_for(lab, scheme="https", ca_trust_path=str(lab.ca_cert))
-    with pytest.raises(ProtocolError, match="only TLS 1.0/1.1.*enable TLS 1.2 on the host"), connected(spec):
+    with pytest.raises(ProtocolError, match="only TLS 1.0/1.1.*enable TLS 1.2 on the host.*hvprov_winrm_allow_tls10"), connected(spec):
         pass
+    with connected(replace(spec, winrm_allow_tls10=True)) as t:  # the explicit opt-in
+        assert t.run("Write-Output 1").rc == 0
 
 
 def test_base64_stdin_is_not_hvprov_decoded(lab: WSManLab) -> None:
@@ -375,3 +378,17 @@ def test_base64_stdin_is_not_hvprov_decoded(lab: WSManLab) -> None:
         p.send(base64.b64encode(b"Get-Date"), end=True)
         p.end_invoke()
     assert seen == ["Get-Date"] and p.stdout == b"ok\r\n"
+
+
+def test_tls_1_0_opt_in_still_checks_the_certificate(lab: WSManLab, tmp_path: Any) -> None:
+    from hvprov.errors import TrustError
+    from hvprov.sim import tls
+
+    add_host(lab, tls_versions=("1.0",))
+    lab.add_listener("hv01", scheme="https")
+    other = tls.make_tls_files(tmp_path / "other")  # a CA that did not sign the listener
+    spec = spec_for(lab, scheme="https", ca_trust_path=str(other.ca_cert), winrm_allow_tls10=True)
+    with pytest.raises(TrustError, match="certificate not trusted"), connected(spec):
+        pass
+    with connected(replace(spec, server_cert_validation="ignore")) as t:
+        assert t.run("Write-Output 1").rc == 0

@@ -31,6 +31,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
 from pathlib import Path
@@ -39,6 +40,7 @@ from xml.etree import ElementTree as ET
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.ssl_ import create_urllib3_context
 from spnego.exceptions import SpnegoError
 from winrm import transport as winrm_transport
 from winrm.exceptions import AuthenticationError as WinRMAuthenticationError
@@ -127,8 +129,13 @@ class _CountingAdapter(HTTPAdapter):
     """Counts every HTTP request (handshakes included) and applies the connect timeout."""
 
     def __init__(self, owner: WinRMTransport, wt: _CountingTransport) -> None:
-        super().__init__()
         self.owner, self.wt = owner, wt
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self.owner.spec.winrm_allow_tls10:  # the explicit opt-in for 2008 R2's stock SChannel
+            kwargs["ssl_context"] = _legacy_tls_context(self.owner.spec.server_cert_validation != "ignore")
+        super().init_poolmanager(*args, **kwargs)
 
     def send(
         self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
@@ -508,7 +515,8 @@ class WinRMTransport(Transport):
                 return ProtocolError(
                     f"TLS handshake with {name} failed ({where}): the host offers only TLS 1.0/1.1, "
                     "which hvprov refuses; enable TLS 1.2 on the host (Windows Server 2008 R2: "
-                    "SChannel TLS 1.2 registry keys, then reboot) or use http with message encryption",
+                    "SChannel TLS 1.2 registry keys, then reboot), or accept TLS 1.0 explicitly with "
+                    "hvprov_winrm_allow_tls10: true",
                     host=name,
                 )
             return ProtocolError(self._scrub(f"TLS handshake with {name} failed ({where}): {short}"), host=name)
@@ -592,6 +600,16 @@ class WinRMTransport(Transport):
     def _scrub(self, text: str) -> str:
         pw = self.spec.password.reveal() if self.spec.password is not None else ""
         return text.replace(pw, MASK) if len(pw) >= 3 else text
+
+
+def _legacy_tls_context(verify: bool) -> ssl.SSLContext:
+    """A client context that also accepts TLS 1.0 and 1.1 (certificates verified as configured)."""
+    ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; the user asked for them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 at level >= 1
+    return ctx
 
 
 _OLD_TLS = ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "PROTOCOL_VERSION", "WRONG_VERSION_NUMBER")
