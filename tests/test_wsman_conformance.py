@@ -4,8 +4,8 @@ against the shapes of exchanges recorded from real Windows hosts (tests/wsman_re
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from xml.etree import ElementTree as ET
 

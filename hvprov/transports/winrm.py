@@ -40,8 +40,8 @@ from xml.etree import ElementTree as ET
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util.ssl_ import create_urllib3_context
 from spnego.exceptions import SpnegoError
+from urllib3.util.ssl_ import create_urllib3_context
 from winrm import transport as winrm_transport
 from winrm.exceptions import AuthenticationError as WinRMAuthenticationError
 from winrm.exceptions import (
