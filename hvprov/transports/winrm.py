@@ -3,7 +3,12 @@
 `open()` authenticates and creates the shell; `run()` sends one script (on the command line
 if ``powershell.exe -EncodedCommand`` fits cmd.exe's 8,191 characters, else the bootstrap
 with the script streamed on stdin in Send envelopes under ``max_envelope_kb``), collects
-stdout/stderr/exit code, and signals the command to clean up. If the host says the shell is
+stdout/stderr/exit code, and signals the command to clean up. ``hvprov_winrm_max_envelope_kb:
+auto`` takes Windows' default for the host's WinRM version, which the CreateResponse reveals
+(WinRM 3.0+ echoes the shell: 500 KB; 2.0 does not: 150 KB), at no extra request. Without
+cmd.exe (``hvprov_winrm_cmd_shell: false``) powershell.exe is named by its full path (WinRM 2.0
+faults 2147942402 on a bare name). https refuses hosts that offer only TLS 1.0/1.1 unless
+``hvprov_winrm_allow_tls10: true`` (docs/wsman-conformance.md). If the host says the shell is
 gone (fault 2150858843: idle timeout, WinRM restart) or the connection was lost before the
 script started (a reboot), the shell is reopened once, transparently.
 
