@@ -392,3 +392,12 @@ def test_tls_1_0_opt_in_still_checks_the_certificate(lab: WSManLab, tmp_path: An
         pass
     with connected(replace(spec, server_cert_validation="ignore")) as t:
         assert t.run("Write-Output 1").rc == 0
+
+
+def test_hvprov_collects_output_over_several_receives(lab: WSManLab) -> None:
+    """PowerShell prints as it goes: Receives come back Running with part of the output."""
+    add_host(lab, handler=EchoHandler(stdout="one\ntwo\nthree\n"), write_delay_s=0.3)
+    with connected(spec_for(lab)) as t:
+        result = t.run("Write-Output one; Start-Sleep 1; Write-Output two")
+    assert (result.stdout, result.rc) == ("one\ntwo\nthree\n", 0)
+    assert sum(r.action == "Receive" for r in lab.requests("hv01")) >= 2

@@ -59,6 +59,9 @@ def test_site_converges_per_windows_version(lab: tuple[LabServers, dict[str, Pat
     for name in HOSTS:  # no envelope ever went over the host's MaxEnvelopeSizekb
         limit = servers.wsman.config(name).max_envelope_kb * 1024
         assert all(r.status != 413 and r.soap_bytes <= limit for r in servers.wsman.requests(name))
+    if kind == "lab-winrm-https.yml":  # 2008 R2 with TLS 1.2 enabled negotiates TLS 1.2
+        tls = {n: {r.tls for r in servers.wsman.requests(n) if r.scheme == "https"} for n in HOSTS}
+        assert tls == {n: {"TLSv1.2"} for n in HOSTS}
 
 
 def test_stdin_chunks_follow_the_hosts_winrm(lab: tuple[LabServers, dict[str, Path]]) -> None:

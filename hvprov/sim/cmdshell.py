@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,7 @@ class Context:
     env: dict[str, str] = field(default_factory=dict)
     host_model: Any = None  # the sim HostModel, for cmdtools.run_tool
     now: float = 0.0
+    write_delay_s: float = 0.0  # > 0: a program's stdout appears line by line, this far apart
 
 
 def not_recognized(word: str) -> str:
@@ -154,8 +156,10 @@ def run_program(ctx: Context, program: str, args: list[str]) -> int:
     """A program started by cmd.exe or directly by WinRS (WINRS_SKIP_CMD_SHELL)."""
     if _POWERSHELL.match(program):
         out, err, rc = ctx.powershell(args, ctx.stdin)
-        if out:
-            ctx.write("stdout", out)
+        pieces = out.splitlines(keepends=True) if ctx.write_delay_s else [out]
+        for piece in filter(None, pieces):
+            ctx.write("stdout", piece)
+            time.sleep(ctx.write_delay_s)
         if err:
             ctx.write("stderr", err)
         return rc

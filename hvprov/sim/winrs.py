@@ -337,6 +337,7 @@ class WinRSService:
         ctx = cmdshell.Context(
             hostname=self.name.upper(), write=write, env=env,
             powershell=lambda args, _stdin: self.powershell(args, read_stdin),
+            write_delay_s=self.config.write_delay_s,
         )
         try:
             if cmd.skip_cmd:

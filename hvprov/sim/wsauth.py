@@ -76,6 +76,7 @@ class Conn:
         self.user: str | None = None
         self.reply_header: dict[str, str] = {}  # the final Negotiate token for the next answer
         self.cbt_sent: bool | None = None  # whether the client bound the channel (https)
+        self.tls: str | None = None  # the negotiated TLS version (https)
         self.last_leg = ""  # "negotiate" or "authenticate": the handshake leg last seen
 
 

@@ -34,6 +34,7 @@ class HostConfig:
     tls_versions: tuple[str, ...] = ("1.2",)  # what the https listener's SChannel offers
     latency_s: float = 0.0  # added to every HTTP request
     progress_noise: bool = True  # PowerShell's "Preparing modules for first use." on stderr
+    write_delay_s: float = 0.0  # > 0: powershell.exe's stdout appears line by line, this far apart
 
 
 def winrm_config(version: str, **settings: Any) -> HostConfig:
@@ -63,4 +64,5 @@ class RequestRecord:
     soap_bytes: int  # the SOAP envelope after decryption
     soap_on_wire: bool  # the SOAP text is readable in the HTTP body
     cbt: bool | None = None  # the client bound its NTLM to the TLS channel (https only)
+    tls: str | None = None  # the negotiated TLS version (https only), e.g. "TLSv1.2"
     fault: int | None = None  # the f:WSManFault Code of a fault answer

@@ -22,6 +22,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.state = wsauth.Conn()
+        version = getattr(self.connection, "version", None)
+        self.state.tls = version() if callable(version) else None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no console noise
         pass

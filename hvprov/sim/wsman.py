@@ -108,7 +108,7 @@ class _Host:
             answer = answer[0], {**answer[1], **conn.reply_header}, answer[2]
             conn.reply_header = {}
         if listener.scheme == "https":
-            rec["cbt"] = conn.cbt_sent
+            rec["cbt"], rec["tls"] = conn.cbt_sent, conn.tls
         record = RequestRecord(host=self.name, scheme=listener.scheme, status=answer[0], **rec)
         with self.lock:
             self.records.append(record)
