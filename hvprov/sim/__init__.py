@@ -13,6 +13,10 @@ template would (docs/contracts.md §5).
     executor.py   execute(host, script, now) -> ExecResult, one handler per template
     store.py      LabStore: one JSON file per host, locked sessions, reset/list/alter
     drift.py      mutators for LabStore.alter: stop a VM, delete a switch, change a VM ...
+
+The lab servers over real protocols (docs/wsman-conformance.md): lab.py (LabServers), wsman.py
+(WinRM: wsconfig, wshttp, wsauth, winrs, wsfaults), sshd.py (Windows OpenSSH), cmdshell.py
+(cmd.exe), psline.py (powershell.exe as the lab answers it today), tls.py.
 """
 
 from __future__ import annotations
