@@ -32,6 +32,7 @@ def run(line: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     ("echo.", (0, "\r\n", "")),
     ("echo", (0, "ECHO is on.\r\n", "")),
     ("hostname", (0, "HV01\r\n", "")),
+    ("cd", (0, "C:\\Windows\\system32\r\n", "")),
     ("exit 3", (3, "", "")),
     ("exit /b 4", (4, "", "")),
     ("exit 2 & echo never", (2, "", "")),

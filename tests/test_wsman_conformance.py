@@ -174,9 +174,9 @@ def test_create_options_are_honoured_and_echoed_on_winrm_3(lab: WSManLab) -> Non
         assert kids == SHELL_CHILDREN_3
         assert shell.id == "11111111-2222-3333-4444-555555555555"
         assert (shell.idle_time_out, shell.shell_run_time) == ("PT60.000S", "P0DT0H0M0S")
-        p = Process(shell, "cmd.exe", ["/c", "echo", "%HVPROV_X%"])
+        p = Process(shell, "cmd.exe", ["/c", "echo", "%HVPROV_X%", "&", "cd"])
         p.invoke()
-        assert p.stdout == b"42\r\n"
+        assert p.stdout == b"42\r\nC:\\Windows\r\n"  # Environment and WorkingDirectory honoured
         shell.close()
 
 

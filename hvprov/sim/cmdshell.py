@@ -6,7 +6,7 @@ What is modelled (docs/wsman-conformance.md has the sources):
 * ``&``, ``&&`` and ``||`` outside double quotes chain commands; ``%NAME%`` expands from the
   environment (unknown names stay as written, as in cmd /c).
 * Builtins: ``echo`` (``echo.`` prints an empty line, a bare ``echo`` prints "ECHO is on."),
-  ``hostname``, ``exit [/b] N``, ``cmd [/c|/k] ...`` (a nested cmd.exe).
+  ``hostname``, ``cd`` without arguments (prints the working directory), ``exit [/b] N``, ``cmd [/c|/k] ...`` (a nested cmd.exe).
 * ``powershell[.exe]`` (bare or under ``%SystemRoot%\\System32\\WindowsPowerShell\\v1.0``) goes to
   `Context.powershell` (one function, so the lead can point it at
   ``hvprov.sim.psexe.run_powershell`` once helper A's module exists).
@@ -50,6 +50,7 @@ class Context:
     host_model: Any = None  # the sim HostModel, for cmdtools.run_tool
     now: float = 0.0
     write_delay_s: float = 0.0  # > 0: a program's stdout appears line by line, this far apart
+    cwd: str = "C:\\Windows\\system32"  # the working directory
 
 
 def not_recognized(word: str) -> str:
@@ -131,6 +132,9 @@ def _one(ctx: Context, command: str) -> tuple[int, bool]:
         return 0, False
     if low == "hostname":
         ctx.write("stdout", ctx.hostname + "\r\n")
+        return 0, False
+    if low in ("cd", "chdir") and not rest.strip():
+        ctx.write("stdout", ctx.cwd + "\r\n")
         return 0, False
     if low == "exit":
         args = [a for a in rest.split() if a.lower() != "/b"]

@@ -332,12 +332,14 @@ class WinRSService:
                     cmd.changed.wait(0.5)
                 return bytes(cmd.stdin)
 
-        env = {"COMPUTERNAME": self.name.upper(), "USERNAME": shell.user, "SystemRoot": r"C:\Windows",
-               **shell.env}
+        profile = f"C:\\Users\\{shell.user}"
+        env = {"COMPUTERNAME": self.name.upper(), "USERNAME": shell.user, "USERPROFILE": profile,
+               "SystemRoot": r"C:\Windows", "windir": r"C:\Windows", "SystemDrive": "C:",
+               "ComSpec": r"C:\Windows\system32\cmd.exe", **shell.env}
         ctx = cmdshell.Context(
             hostname=self.name.upper(), write=write, env=env,
             powershell=lambda args, _stdin: self.powershell(args, read_stdin),
-            write_delay_s=self.config.write_delay_s,
+            write_delay_s=self.config.write_delay_s, cwd=shell.cwd or profile,
         )
         try:
             if cmd.skip_cmd:
