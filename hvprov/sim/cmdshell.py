@@ -51,6 +51,7 @@ class Context:
     now: float = 0.0
     write_delay_s: float = 0.0  # > 0: a program's stdout appears line by line, this far apart
     cwd: str = "C:\\Windows\\system32"  # the working directory
+    flush: Callable[[], None] = lambda: None  # what was written so far may be read now
 
 
 def not_recognized(word: str) -> str:
@@ -111,12 +112,15 @@ def run_line(ctx: Context, line: str) -> int:
         ctx.write("stderr", TOO_LONG)
         return 1
     rc = 0
-    for op, command in _chain(_expand(line, ctx.env)):
+    commands = _chain(_expand(line, ctx.env))
+    for i, (op, command) in enumerate(commands):
         if (op == "&&" and rc != 0) or (op == "||" and rc == 0):
             continue
         rc, leave = _one(ctx, command)
         if leave:
             break
+        if i < len(commands) - 1:  # the last command's output goes out with cmd.exe's exit
+            ctx.flush()
     return rc
 
 
@@ -163,7 +167,9 @@ def run_program(ctx: Context, program: str, args: list[str]) -> int:
         pieces = out.splitlines(keepends=True) if ctx.write_delay_s else [out]
         for piece in filter(None, pieces):
             ctx.write("stdout", piece)
-            time.sleep(ctx.write_delay_s)
+            if ctx.write_delay_s:
+                ctx.flush()
+                time.sleep(ctx.write_delay_s)
         if err:
             ctx.write("stderr", err)
         return rc

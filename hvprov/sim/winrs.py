@@ -49,6 +49,8 @@ class Command:
     done: bool = False
     out_pos: int = 0
     err_pos: int = 0
+    out_seen: int = 0  # bytes of out/err published to Receive (the process flushed them)
+    err_seen: int = 0
     changed: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -283,14 +285,14 @@ class WinRSService:
         deadline = time.monotonic() + min(req.timeout_s, self.config.max_timeout_s)
         budget = max(1024, (req.max_env - 2048) * 3 // 4)
         with cmd.changed:
-            while not (cmd.done or len(cmd.out) > cmd.out_pos or len(cmd.err) > cmd.err_pos):
+            while not (cmd.done or cmd.out_seen > cmd.out_pos or cmd.err_seen > cmd.err_pos):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise wf.timed_out()
                 cmd.changed.wait(left)
-            out = bytes(cmd.out[cmd.out_pos : cmd.out_pos + budget])
+            out = bytes(cmd.out[cmd.out_pos : min(cmd.out_seen, cmd.out_pos + budget)])
             cmd.out_pos += len(out)
-            err = bytes(cmd.err[cmd.err_pos : cmd.err_pos + budget - len(out)])
+            err = bytes(cmd.err[cmd.err_pos : min(cmd.err_seen, cmd.err_pos + budget - len(out))])
             cmd.err_pos += len(err)
             finished = cmd.done and cmd.out_pos >= len(cmd.out) and cmd.err_pos >= len(cmd.err)
             rc = cmd.rc
@@ -323,6 +325,10 @@ class WinRSService:
                     cmd.out += text.replace("\r\n", "\n").replace("\n", "\r\n").encode(codec, "replace")
                 else:
                     cmd.err += text.encode(codec, "replace")
+
+        def flush() -> None:  # what the process wrote so far becomes visible to Receive
+            with cmd.changed:
+                cmd.out_seen, cmd.err_seen = len(cmd.out), len(cmd.err)
                 cmd.changed.notify_all()
 
         def read_stdin() -> bytes:
@@ -339,7 +345,7 @@ class WinRSService:
         ctx = cmdshell.Context(
             hostname=self.name.upper(), write=write, env=env,
             powershell=lambda args, _stdin: self.powershell(args, read_stdin),
-            write_delay_s=self.config.write_delay_s, cwd=shell.cwd or profile,
+            write_delay_s=self.config.write_delay_s, cwd=shell.cwd or profile, flush=flush,
         )
         try:
             if cmd.skip_cmd:
@@ -359,11 +365,13 @@ class WinRSService:
 
 
 def _finish(cmd: Command, rc: int | None) -> None:
-    """The process ended with `rc` (None: killed, keep what it had)."""
+    """The process ended with `rc` (None: killed, keep what it had); its output and its end
+    become visible together."""
     with cmd.changed:
         if not cmd.done:
             cmd.done = True
             cmd.stdin_closed = True
+            cmd.out_seen, cmd.err_seen = len(cmd.out), len(cmd.err)
             if rc is not None:
                 cmd.rc = rc
         cmd.changed.notify_all()
