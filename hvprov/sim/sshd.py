@@ -2,9 +2,8 @@
 
 Each lab host listens on its own port and answers like Win32-OpenSSH whose default shell is
 ``cmd.exe``: an exec request's command line may hold at most 8,191 characters ("The command
-line is too long.", exit 1); a ``powershell.exe ... -EncodedCommand`` line is decoded with
-`bootstrap.extract_script` (after reading stdin to EOF, so the stdin bootstrap works) and the
-script goes to a **handler** ``handler(host_name, script) -> ExecResult | None``; None means
+line is too long.", exit 1); a ``powershell.exe`` line runs the lab's model of powershell.exe
+(`sim.psexe`, after reading stdin to EOF) and the script it runs goes to a **handler** ``handler(host_name, script) -> ExecResult | None``; None means
 the command does not exist ("'X' is not recognized as an internal or external command", exit
 1). stdout and stderr are sent concurrently (as a real process writes both), then the exit
 status. ``direct-tcpip`` channels are forwarded, so a lab host can be a jump host.
@@ -40,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import LabError
-from ..transports import bootstrap
+from . import psexe
 from ..transports.base import ExecResult
 
 Handler = Callable[[str, str], "ExecResult | None"]
@@ -71,6 +70,7 @@ def not_recognized(command: str) -> ExecResult:
     )
 
 
+CMD_LINE_LIMIT = 8191  # cmd.exe
 TOO_LONG = ExecResult(stdout="", stderr="The command line is too long.\r\n", rc=1)
 BAD_STDIN = ExecResult(
     stdout="",
@@ -80,26 +80,26 @@ BAD_STDIN = ExecResult(
 )
 
 
-def answer(host: str, command: str, stdin: bytes, handler: Handler) -> ExecResult:
-    """What a Windows host with cmd.exe as OpenSSH's default shell answers to one exec request."""
-    if len(command) > bootstrap.CMD_LINE_LIMIT:
+def answer(host: str, command: str, stdin: bytes, handler: Handler,
+           files: dict[str, str] | None = None) -> ExecResult:
+    """What a Windows host with cmd.exe as OpenSSH's default shell answers to one exec request;
+    powershell.exe is the lab's model of it (sim/psexe.py)."""
+    if len(command) > CMD_LINE_LIMIT:
         return TOO_LONG
-    script = bootstrap.extract_script(command, stdin)
-    if script is None:
-        if bootstrap.decode_command_line(command) is not None:
-            return BAD_STDIN  # the bootstrap ran but stdin was not base64 of UTF-8
+    argv = psexe.split_command_line(command)
+    if not argv or not psexe.is_powershell(argv[0]):
         return not_recognized(command)
-    result = handler(host, script)
+    result = psexe.answer(host, argv, stdin, handler, {} if files is None else files, none_is_missing_program=True)
     return not_recognized(command) if result is None else result
 
 
 def _reads_stdin(command: str) -> bool:
-    """Only the bootstrap reads stdin: cmd.exe refuses a too-long line before anything runs,
-    an unknown command never reads it, and an inline -EncodedCommand script does not either."""
-    if len(command) > bootstrap.CMD_LINE_LIMIT:
+    """cmd.exe refuses a too-long line before anything runs and an unknown command never reads
+    stdin; powershell.exe is given the channel's stdin (the client sends EOF after it)."""
+    if len(command) > CMD_LINE_LIMIT:
         return False
-    decoded = bootstrap.decode_command_line(command)
-    return decoded is not None and decoded.startswith(bootstrap.BOOTSTRAP_MARKER)
+    argv = psexe.split_command_line(command)
+    return bool(argv) and psexe.is_powershell(argv[0])
 
 
 def _new_ed25519(path: Path) -> paramiko.PKey:
@@ -139,6 +139,7 @@ class _Host:
     down_until: float | None = None
     frozen: bool = False
     transports: set[paramiko.Transport] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)  # %TEMP% of a handler-only host
     connections: int = 0  # accepted SSH connections (for reuse checks)
     execs: int = 0  # exec requests answered
     thread: threading.Thread | None = None
@@ -465,7 +466,7 @@ class SSHLab:
             if _reads_stdin(command):
                 stdin = self._read_stdin(chan)
             try:
-                result = answer(h.name, command, stdin, h.handler)
+                result = answer(h.name, command, stdin, h.handler, h.files)
             except Exception:  # a broken handler: show it like a crashed process
                 log.exception("SSH lab handler failed on %s", h.name)
                 result = ExecResult(stdout="", stderr=traceback.format_exc(), rc=255)

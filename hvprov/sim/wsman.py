@@ -11,8 +11,9 @@ What is modelled (WinRM 2.0 defaults, domain brief 7.1; codes marked [U] are unv
   response fits the client's MaxEnvelopeSize), Signal (terminate / ctrl_c), Delete.
 * Commands run through cmd.exe unless WINRS_SKIP_CMD_SHELL is TRUE: a line over 8,191
   characters gives cmd's "The command line is too long." on stderr and exit code 1.
-  ``powershell ... -EncodedCommand`` lines (and hvprov's stdin bootstrap, see
-  transports/bootstrap.py) run the host's handler on the script; other lines fail like cmd.
+  ``powershell.exe`` lines run the lab's model of powershell.exe (sim/psexe.py: arguments,
+  stdin by PowerShell version, temp files), which hands scripts to the host's handler; other
+  lines fail like cmd.
 * stderr of PowerShell is CLIXML, with a "Preparing modules for first use." progress record
   when ``progress_noise`` is on; stdout is CRLF text in the shell's code page (WINRS_CODEPAGE).
 * Faults shaped like Windows' (HTTP 500, ``s:Fault`` with ``f:WSManFault Code``): unknown
@@ -71,7 +72,7 @@ from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
 from ..errors import LabError
-from ..transports import bootstrap
+from . import psexe
 from ..transports.base import ExecResult
 from ..transports.clixml import encode_clixml
 from . import tls
@@ -134,6 +135,7 @@ class _Command:
     id: str
     line: str
     skip_cmd: bool
+    console_stdin: bool = True  # WINRS_CONSOLEMODE_STDIN: stdin is a console, not a pipe
     stdin: bytearray = field(default_factory=bytearray)
     started: bool = False
     done: threading.Event = field(default_factory=threading.Event)
@@ -218,6 +220,7 @@ class _Host:
         self.shells: dict[str, _Shell] = {}
         self.listeners: dict[str, _Listener] = {}
         self.records: list[RequestRecord] = []
+        self.files: dict[str, str] = {}  # %TEMP% of a handler-only host (sim/psexe.py)
         self.user_file = lab.workdir / f"ntlm-users-{name}.txt"
         self.write_user_file()
 
@@ -496,13 +499,11 @@ class _Host:
             str(uuid.uuid4()).upper(),
             line,
             options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE",
+            options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE",
         )
         shell.commands[cmd.id] = cmd
-        decoded = bootstrap.decode_command_line(line)
-        if not (decoded or "").startswith(bootstrap.BOOTSTRAP_MARKER) or len(
-            line
-        ) > self._line_limit(cmd):
-            self._start(shell, cmd)  # everything but the stdin bootstrap starts at once
+        if cmd.console_stdin or len(line) > self._line_limit(cmd):
+            self._start(shell, cmd)  # a piped stdin is read to its end first
         body_xml = (
             f"<rsp:CommandResponse><rsp:CommandId>{cmd.id}</rsp:CommandId></rsp:CommandResponse>"
         )
@@ -618,8 +619,8 @@ class _Host:
                     1,
                 )  # [U] CreateProcess error 206
             return "", "The command line is too long.\r\n", 1
-        decoded = bootstrap.decode_command_line(cmd.line)
-        if decoded is None:
+        argv = psexe.split_command_line(cmd.line)
+        if not argv or not psexe.is_powershell(argv[0]):
             word = cmd.line.split(" ", 1)[0]
             return (
                 "",
@@ -627,17 +628,11 @@ class _Host:
                 1,
             )
         noise = self.config.progress_noise
-        script = bootstrap.extract_script(cmd.line, bytes(cmd.stdin))
-        if script is None:
-            text = (
-                'Exception calling "FromBase64String" with "1" argument(s): "Invalid character in a '
-                'Base-64 string."'
-            )
-            return "", encode_clixml(text, progress=noise), 1
         handler = self.config.handler or self.lab.handler
-        result = handler(self.name, script) if handler is not None else None
+        stdin = None if cmd.console_stdin else bytes(cmd.stdin)
+        result = psexe.answer(self.name, argv, stdin, handler, self.files) if handler is not None else None
         if result is None:
-            return "", encode_clixml(_not_recognized(script), progress=noise), 1
+            return "", encode_clixml(_not_recognized(" ".join(argv[1:])), progress=noise), 1
         err = encode_clixml(result.stderr, progress=noise) if (result.stderr or noise) else ""
         return result.stdout, err, result.rc
 
