@@ -156,6 +156,12 @@ class HostModel:
     shell_32bit: bool = False
     ps_swallows_stdin: bool | None = None
     temp_files: dict[str, str] = field(default_factory=dict)  # lower-case path -> base64 bytes
+    # winrm/config (None: the WinRM version's default, sim/psexe.py) and a Group Policy
+    # execution policy (MachinePolicy scope; None: Undefined) that -ExecutionPolicy cannot override
+    winrm_max_envelope_kb: int | None = None
+    winrm_max_memory_per_shell_mb: int | None = None
+    winrm_max_shells_per_user: int | None = None
+    execution_policy_gpo: str | None = None
 
     # -- derived -----------------------------------------------------------------
     @property

@@ -140,6 +140,8 @@ class Process:
     run_script: RunScript
     x64: bool = True
     interpret_plain: bool = True  # expressions-only texts run here (False: the handler's)
+    winrm: dict[str, int] = field(default_factory=dict)  # winrm/config: lower-case item path -> value
+    policy_gpo: str | None = None  # execution policy set by Group Policy
     out: list[str] = field(default_factory=list)  # raw stdout pieces
     err: list[str] = field(default_factory=list)
 
@@ -148,6 +150,10 @@ class Process:
         if inv.error is not None:
             return ExecResult("", inv.error + "\r\n", 64 if self.version >= "3" else 1)
         if inv.file is not None:
+            if (self.policy_gpo or "").lower() in ("restricted", "allsigned"):
+                return ExecResult("", f"File {inv.file} cannot be loaded because the execution of scripts is "
+                                      "disabled on this system. Please see \"get-help about_signing\" for more "
+                                      "details.\r\n", 1)  # [U] exact 2.0 text; AllSigned says "not digitally signed"
             data = self.read_file(inv.file)
             if data is None:
                 return ExecResult("", f"The argument '{inv.file}' to the -File parameter does not exist. "
@@ -203,8 +209,19 @@ def run_powershell(host: HostModel, args: list[str], stdin: bytes | None, now: f
         return execute(host, text, now)
 
     files = host.temp_files
-    proc = Process(host.powershell, swallows_stdin(host), wow64, files, run_script, host.arch == "x64")
+    proc = Process(host.powershell, swallows_stdin(host), wow64, files, run_script, host.arch == "x64",
+                   winrm=winrm_config(host), policy_gpo=host.execution_policy_gpo)
     return proc.start(args, stdin)
+
+
+def winrm_config(host: HostModel) -> dict[str, int]:
+    """winrm/config as WSMan:\\localhost shows it: WinRM 2.0 defaults on 6.1, 3.0 on 6.2+."""
+    old = host.major_minor <= (6, 1)
+    return {
+        "maxenvelopesizekb": host.winrm_max_envelope_kb or (150 if old else 500),
+        "shell\\maxmemorypershellmb": host.winrm_max_memory_per_shell_mb or (150 if old else 1024),
+        "shell\\maxshellsperuser": host.winrm_max_shells_per_user or (5 if old else 30),
+    }
 
 
 def run_generic(args: list[str], stdin: bytes | None, run_script: Callable[[str], ExecResult | None],

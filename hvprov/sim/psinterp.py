@@ -57,8 +57,7 @@ _FORMS: list[tuple[str, re.Pattern[str]]] = [(n, re.compile(p, re.IGNORECASE)) f
     ("remove", r"Remove-Item\s+-LiteralPath\s+(\$\w+|" + _LIT + r")\s+-Force(?:\s+-ErrorAction\s+SilentlyContinue)?"),
     ("if", r"if\s*\((.+)\)\s*\{"),
     ("end", r"\}"),
-    ("expr", r"((?:'(?:[^']|'')*'|\$\w+|\$env:\w+|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size)"
-             r"(?:\s*\+\s*(?:'(?:[^']|'')*'|\$\w+|\$env:\w+|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size))*)"),
+    ("expr", r"((?:'(?:[^']|'')*'|\$env:\w+|\$\w+|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size|\(Get-Item WSMan:\\localhost\\[\w\\]+\)\.Value|\(Get-ExecutionPolicy(?: -Scope \w+)?\)\.ToString\(\))(?:\s*\+\s*(?:'(?:[^']|'')*'|\$env:\w+|\$\w+|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size|\(Get-Item WSMan:\\localhost\\[\w\\]+\)\.Value|\(Get-ExecutionPolicy(?: -Scope \w+)?\)\.ToString\(\)))*)"),
 ]]
 
 
@@ -270,8 +269,9 @@ class Interp:
         self._host_or_interp(str(self._get(m.group(1)) or ""))
 
     def _host_or_interp(self, text: str) -> None:
+        """A script block: run like a command text of its own (stdin is already consumed)."""
         if text.strip():
-            self.last_rc = self._host(text)
+            self.last_rc = Interp(self.p, [], "").run(text)
 
     def _create(self, m: re.Match[str]) -> None:
         self._set(m, str(self._get(m.group(2)) or ""))
@@ -298,8 +298,7 @@ class Interp:
         pass
 
     def _expr(self, m: re.Match[str]) -> None:
-        terms = re.findall(r"'(?:[^']|'')*'|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size|\$env:\w+|\$\w+",
-                           m.group(1), re.IGNORECASE)
+        terms = re.findall(r"'(?:[^']|'')*'|\$env:\w+|\$\w+|\$PSVersionTable\.PSVersion\.ToString\(\)|\[IntPtr\]::Size|\(Get-Item WSMan:\\localhost\\[\w\\]+\)\.Value|\(Get-ExecutionPolicy(?: -Scope \w+)?\)\.ToString\(\)", m.group(1), re.IGNORECASE)
         self.p.out.append("".join(self._term(t) for t in terms) + "\r\n")
 
     def _term(self, t: str) -> str:
@@ -312,6 +311,11 @@ class Interp:
             return "4" if self.p.wow64 or not self.p.x64 else "8"
         if low.startswith("$env:"):
             return self.env(t[5:])
+        if low.startswith("(get-item wsman:"):
+            return str(self.p.winrm.get(t[len("(Get-Item WSMan:\\localhost\\"):-len(").Value")].lower(), ""))
+        if low.startswith("(get-executionpolicy"):
+            gpo = self.p.policy_gpo
+            return (gpo or "Undefined") if "machinepolicy" in low else (gpo or "Bypass")
         value = self._get(t[1:])
         return "" if value is None else str(value)
 
