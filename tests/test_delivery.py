@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from fixtures_winrm import EchoHandler, add_host, connected, echo, lab, spec_for  # noqa: F401
 
 from hvprov.cli import main
@@ -153,3 +154,29 @@ def test_site_playbook_converges_with_file_delivery_on_every_lab_host(
     assert again["summary"]["changes"] == 0
     for name, h in again["hosts"].items():
         assert h["round_trips"] > 3, name  # facts by file: chunks + -File + remove
+
+
+def test_run_command_seam_sim_winrm_ssh(tmp_path: Path) -> None:
+    """Transport.run_command: one raw cmd.exe line, no PowerShell wrapping, same answer everywhere."""
+    from hvprov.sim.lab import LabServers
+    from hvprov.sim.store import HostSeed
+    from hvprov.transports import open_transport
+    from hvprov.connection import ConnectionSpec
+
+    line = bootstrap.command_line("'ps=' + $PSVersionTable.PSVersion.ToString()")
+    sim = ConnectionSpec(name="hv01", kind="sim", address="hv01", sim_profile="2008r2-standard")
+    specs = [sim]
+    with LabServers(tmp_path / "lab", {"hv01": HostSeed("2008r2-standard", {})}) as servers:
+        for inv in servers.inventories().values():
+            doc = yaml.safe_load(inv.read_text())
+            specs.append(ConnectionSpec.from_vars("hv01", doc["all"]["hosts"]["hv01"]))
+        for spec in specs:
+            t = open_transport(spec, tmp_path / "simlab")
+            try:
+                t.open()
+                assert t.run_command(line).stdout.strip() == "ps=2.0", spec.kind
+                missing = t.run_command("hvprov-no-such-tool /x")
+                assert missing.rc != 0 and "'hvprov-no-such-tool' is not recognized" in missing.stderr, spec.kind
+            finally:
+                t.close()
+    assert len(specs) == 4
