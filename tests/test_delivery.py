@@ -158,10 +158,10 @@ def test_site_playbook_converges_with_file_delivery_on_every_lab_host(
 
 def test_run_command_seam_sim_winrm_ssh(tmp_path: Path) -> None:
     """Transport.run_command: one raw cmd.exe line, no PowerShell wrapping, same answer everywhere."""
+    from hvprov.connection import ConnectionSpec
     from hvprov.sim.lab import LabServers
     from hvprov.sim.store import HostSeed
     from hvprov.transports import open_transport
-    from hvprov.connection import ConnectionSpec
 
     line = bootstrap.command_line("'ps=' + $PSVersionTable.PSVersion.ToString()")
     sim = ConnectionSpec(name="hv01", kind="sim", address="hv01", sim_profile="2008r2-standard")

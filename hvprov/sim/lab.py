@@ -30,9 +30,9 @@ import yaml
 from ..errors import LabError
 from ..transports.base import ExecResult
 from .executor import execute
+from .faults import split_overrides
 from .model import HostModel
 from .psexe import run_powershell
-from .faults import split_overrides
 from .sshd import SSHLab
 from .store import HostSeed, LabStore
 from .wsman import WSManLab

@@ -39,8 +39,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..errors import LabError
-from . import psexe
 from ..transports.base import ExecResult
+from . import psexe
 
 Handler = Callable[[str, str], "ExecResult | None"]
 

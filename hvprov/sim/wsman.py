@@ -72,10 +72,9 @@ from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
 from ..errors import LabError
-from . import psexe
 from ..transports.base import ExecResult
 from ..transports.clixml import encode_clixml
-from . import tls
+from . import psexe, tls
 
 __all__ = ["Handler", "HostConfig", "RequestRecord", "WSManLab"]
 
