@@ -73,6 +73,7 @@ def not_recognized(word: str) -> str:
     )
 
 
+_TEMPLATE_RE = re.compile(r"\ufeff?# hvprov-template: ")
 _PLAIN = ("ignore", "exit", "expr", "end")  # alone, these do not make a text a loader
 
 
@@ -124,15 +125,21 @@ class Interp:
                 }.get(name.lower(), "")
 
     def run(self, text: str) -> int:
+        if _TEMPLATE_RE.match(text):  # a rendered template: the host's (cheap early exit)
+            return self._host(text)
         stmts = statements(text)
-        parsed = [classify(s) for s in stmts]
         if not stmts:
             return self._host(text) if text.strip() and not self.p.interpret_plain else 0
-        loader = any(p is not None and p[0] not in _PLAIN for p in parsed)
-        if any(p is None for p in parsed) or not (loader or self.p.interpret_plain):
-            return self._host(text)  # not a loader: the host runs it
+        parsed: list[tuple[str, re.Match[str]]] = []
+        for stmt in stmts:
+            form = classify(stmt)
+            if form is None:  # not a loader: the host runs it
+                return self._host(text)
+            parsed.append(form)
+        if not (self.p.interpret_plain or any(p[0] not in _PLAIN for p in parsed)):
+            return self._host(text)
         try:
-            self._block([p for p in parsed if p is not None], 0, len(parsed))
+            self._block(parsed, 0, len(parsed))
         except _Exit as done:
             return done.rc
         return self.last_rc
