@@ -188,10 +188,14 @@ def swallows_stdin(host: HostModel) -> bool:
     return host.powershell.startswith("2.") if flag is None else bool(flag)
 
 
-def run_powershell(host: HostModel, args: list[str], stdin: bytes | None, now: float) -> ExecResult:
-    """powershell.exe on `host`: `args` is argv, with or without the program as argv[0]."""
+def run_powershell(host: HostModel, args: list[str], stdin: bytes | None, now: float, *,
+                   execute: Callable[[HostModel, str, float], ExecResult] | None = None) -> ExecResult:
+    """powershell.exe on `host`: `args` is argv, with or without the program as argv[0].
+    `execute` answers the rendered templates it runs (default: `sim.executor.execute`)."""
     from . import rules
-    from .executor import execute
+    from .executor import execute as default_execute
+
+    answer_script = execute or default_execute
 
     program = "powershell.exe"
     if args and is_powershell(args[0]):
@@ -206,7 +210,7 @@ def run_powershell(host: HostModel, args: list[str], stdin: bytes | None, now: f
             return ExecResult("", "Error: 11\r\n\r\nYou cannot service a running 64-bit operating system with "
                                   "a 32-bit version of DISM.\r\nPlease use the version of DISM that corresponds "
                                   "to your computer's architecture.\r\n", 11)
-        return execute(host, text, now)
+        return answer_script(host, text, now)
 
     files = host.temp_files
     proc = Process(host.powershell, swallows_stdin(host), wow64, files, run_script, host.arch == "x64",

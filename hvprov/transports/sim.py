@@ -20,6 +20,7 @@ from typing import Any
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
 from ..sim import psexe
+from ..sim.executor import execute
 from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
 from ..sim.profiles import build_host, get_profile
@@ -109,7 +110,7 @@ def _command(host: HostModel, line: str, stdin: bytes | None, now: float) -> Exe
         return ExecResult("", "The command line is too long.\r\n", 1)
     argv = psexe.split_command_line(line)
     if argv and psexe.is_powershell(argv[0]):
-        return psexe.run_powershell(host, argv, stdin, now)
+        return psexe.run_powershell(host, argv, stdin, now, execute=lambda h, text, t: execute(h, text, t))
     try:
         cmdtools: Any = importlib.import_module("hvprov.sim.cmdtools")
     except ImportError:
