@@ -180,3 +180,14 @@ def test_run_command_seam_sim_winrm_ssh(tmp_path: Path) -> None:
             finally:
                 t.close()
     assert len(specs) == 4
+
+
+def test_unknown_delivery_is_refused_before_any_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "sim", "hvprov_script_delivery": "pigeon"},
+                                           "hosts": {"hv01": {"sim_profile": "2019-standard"}}}}))
+    pb = tmp_path / "pb.yml"
+    pb.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: hi}\n")
+    assert main(["apply", str(pb), "-i", str(inv), "--lab-dir", str(tmp_path / "lab")]) == 4
+    assert "hvprov_script_delivery: expected stdin or file, got 'pigeon'" in capsys.readouterr().err
+    assert not (tmp_path / "lab" / "hv01.json").exists()
