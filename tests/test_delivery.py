@@ -191,3 +191,34 @@ def test_unknown_delivery_is_refused_before_any_host(tmp_path: Path, capsys: pyt
     assert main(["apply", str(pb), "-i", str(inv), "--lab-dir", str(tmp_path / "lab")]) == 4
     assert "hvprov_script_delivery: expected stdin or file, got 'pigeon'" in capsys.readouterr().err
     assert not (tmp_path / "lab" / "hv01.json").exists()
+
+
+def _core_without_sm_cmdlets() -> list[str]:
+    """A Core host whose features tool is DISM: a 32-bit DISM refuses to service it."""
+    host = _host("2008r2-datacenter-core")
+    return [f for f in host.features if f != "ServerManager-PSH-Cmdlets"]
+
+
+@pytest.mark.parametrize("kind", ["lab-winrm.yml", "lab-ssh.yml"])
+def test_role_converges_with_file_delivery_over_real_protocols(tmp_path: Path, kind: str) -> None:
+    import hvprov
+    from hvprov.sim.lab import LabServers
+    from hvprov.sim.store import HostSeed
+
+    seeds = {"hv-std01": HostSeed("2008r2-standard", {"reboot_seconds": 0.5}),
+             "hv-wow": HostSeed("2008r2-datacenter-core", {"reboot_seconds": 0.5, "shell_32bit": True,
+                                                           "features": _core_without_sm_cmdlets()})}
+    with LabServers(tmp_path / "lab", seeds) as servers:
+        doc = yaml.safe_load(servers.inventories()[kind].read_text())
+        doc["all"]["vars"] = {"hvprov_script_delivery": "file"}
+        doc["all"]["children"] = {"hyperv_hosts": {"hosts": {n: None for n in seeds}}}
+        inv = tmp_path / "inv.yml"
+        inv.write_text(yaml.safe_dump(doc))
+        first = hvprov.apply(SITE, str(inv), lab_dir=tmp_path, forks=2, skip_tags=["network", "vms"])
+        assert {n: h.status.value for n, h in first.hosts.items()} == {"hv-std01": "changed", "hv-wow": "changed"}, \
+            first.to_dict()
+        second = hvprov.apply(SITE, str(inv), lab_dir=tmp_path, forks=2, skip_tags=["network", "vms"])
+        assert second.total_changes == 0
+        for name in seeds:
+            host = servers.store.load(name)
+            assert host is not None and host.temp_files == {}, name  # every script file was removed
