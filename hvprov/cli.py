@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--delete-switch", action="append", default=[], metavar="SWITCH")
     lp.add_argument("--set-vm", action="append", default=[], metavar="VM:FIELD=VALUE", help="e.g. web01:memory_mb=4096")
     lp.add_argument("--lab-dir")
+    from . import doctor, fleetfacts
+
+    fleetfacts.add_parsers(sub, lab_sub)
+    doctor.add_parser(sub)
     return parser
 
 
@@ -286,6 +290,16 @@ def _do_inventory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _do_fleet(args: argparse.Namespace) -> int:
+    """`hvprov facts` and `hvprov doctor` (hvprov/fleetfacts.py, hvprov/doctor.py)."""
+    from . import doctor, fleetfacts
+
+    vault, _ = _secrets_from_cli(args)
+    inv = api.load_inventory(args.inventory, vault)
+    run = fleetfacts.facts_cli if args.command == "facts" else doctor.doctor_cli
+    return run(args, inv, _lab_dir(args))
+
+
 def _graph(inv: Any, group: str, depth: int) -> list[str]:
     g = inv.groups[group]
     lines = [f"{'  ' * depth}@{group}:"]
@@ -312,6 +326,10 @@ def _do_lab(args: argparse.Namespace) -> int:
     from .sim.store import LabStore
 
     lab_dir = _lab_dir(args)
+    if args.lab_command == "import":
+        from .fleetfacts import lab_import_cli
+
+        return lab_import_cli(args)
     if args.lab_command == "up":
         return _lab_up(lab_dir, args.inventory or ["inventories/lab.yml"], args.latency)
     if args.lab_command == "down":
@@ -433,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("hvprov").addHandler(handler)
         logging.getLogger("hvprov").setLevel(logging.DEBUG)
     handlers = {"apply": _do_run, "plan": _do_run, "inventory": _do_inventory, "doc": _do_doc, "lab": _do_lab,
-                "show": _do_show}
+                "show": _do_show, "facts": _do_fleet, "doctor": _do_fleet}
     previous = signal.getsignal(signal.SIGINT)
     try:
         return handlers[args.command](args)

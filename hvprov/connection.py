@@ -89,6 +89,7 @@ class ConnectionSpec:
     client_cert_key_pem: str | None = None
     max_envelope_kb: int = 150  # WinRM 2.0 default (2008 R2); 500 on WinRM 3.0+; 0: read the host's
     winrm_cmd_shell: bool = True  # commands go through cmd.exe (8,191-char limit)
+    script_delivery: str = "stdin"  # stdin | file (transports/bootstrap.py, docs/delivery.md)
     # --- ssh
     ssh_key_file: str | None = None
     ssh_key_passphrase: Secret | None = None
@@ -144,6 +145,9 @@ class ConnectionSpec:
             raise InventoryError(
                 f"expected strict, accept-new or ignore, got {policy!r}", field=f"hosts.{name}.hvprov_ssh_host_key_policy"
             )
+        delivery = str(_first(vars, "hvprov_script_delivery", default="stdin")).lower()
+        if delivery not in ("stdin", "file"):
+            raise InventoryError(f"expected stdin or file, got {delivery!r}", field=f"hosts.{name}.hvprov_script_delivery")
         sim_over = _first(vars, "sim", default={})
         if not isinstance(sim_over, dict):
             raise InventoryError(f"expected a mapping, got {type(sim_over).__name__}", field=f"hosts.{name}.sim")
@@ -170,6 +174,7 @@ class ConnectionSpec:
             client_cert_key_pem=_first(vars, "hvprov_winrm_cert_key_pem", "ansible_winrm_cert_key_pem"),
             max_envelope_kb=0 if str(_first(vars, "hvprov_winrm_max_envelope_kb", default=150)).lower() == "auto"  # read from the host
             else _int("hvprov_winrm_max_envelope_kb", _first(vars, "hvprov_winrm_max_envelope_kb", default=150), name) or 150,
+            script_delivery=delivery,
             winrm_cmd_shell=_bool("hvprov_winrm_cmd_shell", _first(vars, "hvprov_winrm_cmd_shell", default=True), name),
             ssh_key_file=_first(vars, "hvprov_ssh_key_file", "ansible_ssh_private_key_file", "ansible_private_key_file"),
             ssh_key_passphrase=_secret(_first(vars, "hvprov_ssh_key_passphrase")),

@@ -15,9 +15,9 @@ def run(line: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     err: list[str] = []
     calls: list[list[str]] = []
 
-    def powershell(args: list[str], stdin: bytes) -> tuple[str, str, int]:
-        calls.append(args)
-        return f"ps {' '.join(args)}\r\n", "", 7
+    def powershell(argv: list[str], stdin: bytes) -> tuple[str, str, int]:
+        calls.append(argv)  # argv[0]: powershell.exe as cmd.exe found it
+        return f"ps {' '.join(argv[1:])}\r\n", "", 7
 
     ctx = cmdshell.Context(
         hostname="HV01", write=lambda s, t: (out if s == "stdout" else err).append(t),
@@ -45,6 +45,7 @@ def run(line: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     ('echo "a & b"', (0, '"a & b"\r\n', "")),
     ("powershell.exe -NoProfile -Command Get-Date", (7, "ps -NoProfile -Command Get-Date\r\n", "")),
     (r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe -c 1", (7, "ps -c 1\r\n", "")),
+    (r"C:\Windows\sysnative\WindowsPowerShell\v1.0\powershell.exe -c 2", (7, "ps -c 2\r\n", "")),
     ("x" * 8191, (9009, "", NOT_FOUND.format("x" * 8191))),
     ("x" * 8192, (1, "", "The command line is too long.\r\n")),
 ])

@@ -100,7 +100,7 @@ def test_200kb_script_travels_on_stdin_and_exit_code_survives(lab: Lab) -> None:
         res = t.run(script)
     assert res.rc == 3
     assert res.stdout.startswith(header(script, "hv01"))
-    assert len(bootstrap.bootstrap_command_line()) < 1000  # what cmd.exe sees
+    assert len(bootstrap.bootstrap_command_line()) < bootstrap.CMD_LINE_LIMIT // 2  # what cmd.exe sees
 
 
 def test_unicode_round_trip(lab: Lab) -> None:

@@ -31,7 +31,7 @@ CMD_LINE_LIMIT = 8191
 NOT_RECOGNIZED_RC = 9009
 TOO_LONG = "The command line is too long.\r\n"
 _POWERSHELL = re.compile(
-    r'^(?:"?(?:[a-z]:\\windows|%systemroot%)\\system32\\windowspowershell\\v1\.0\\)?powershell(?:\.exe)?"?$',
+    r'^(?:"?(?:[a-z]:\\windows|%systemroot%)\\(?:system32|sysnative|syswow64)\\windowspowershell\\v1\.0\\)?powershell(?:\.exe)?"?$',
     re.IGNORECASE,
 )
 
@@ -44,7 +44,7 @@ class Context:
 
     hostname: str
     write: Writer  # write("stdout" | "stderr", text)
-    powershell: Callable[[list[str], bytes], tuple[str, str, int]]
+    powershell: Callable[[list[str], bytes], tuple[str, str, int]]  # (argv with the program, stdin)
     stdin: bytes = b""
     env: dict[str, str] = field(default_factory=dict)
     host_model: Any = None  # the sim HostModel, for cmdtools.run_tool
@@ -163,7 +163,7 @@ def _one(ctx: Context, command: str) -> tuple[int, bool]:
 def run_program(ctx: Context, program: str, args: list[str]) -> int:
     """A program started by cmd.exe or directly by WinRS (WINRS_SKIP_CMD_SHELL)."""
     if _POWERSHELL.match(program):
-        out, err, rc = ctx.powershell(args, ctx.stdin)
+        out, err, rc = ctx.powershell([program, *args], ctx.stdin)
         pieces = out.splitlines(keepends=True) if ctx.write_delay_s else [out]
         for piece in filter(None, pieces):
             ctx.write("stdout", piece)

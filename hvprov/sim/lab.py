@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from ..errors import LabError
 from ..transports.base import ExecResult
 from .executor import execute
 from .faults import split_overrides
+from .model import HostModel
+from .psexe import run_powershell
 from .sshd import SSHLab
 from .store import HostSeed, LabStore
 from .wsman import HostConfig, WSManLab, winrm_config
@@ -59,6 +61,19 @@ _SIM_ONLY = ("ansible_connection", "hvprov_connection", "sim", "sim_profile", "a
              "ansible_user", "ansible_password")
 
 
+class _LabHandler:
+    """The servers' handler: scripts (`__call__`) and powershell.exe processes (`powershell`)."""
+
+    def __init__(self, lab: LabServers) -> None:
+        self.lab = lab
+
+    def __call__(self, name: str, script: str) -> ExecResult | None:
+        return self.lab._handle(name, script)
+
+    def powershell(self, name: str, argv: list[str], stdin: bytes | None) -> ExecResult | None:
+        return self.lab._powershell(name, argv, stdin)
+
+
 class LabServers:
     def __init__(self, lab_dir: str | Path, seeds: Mapping[str, HostSeed], *, password: str | None = None,
                  latency: float = 0.0, source: Any = None, tls12_on_2008r2: bool = True) -> None:
@@ -70,14 +85,22 @@ class LabServers:
         self.store = LabStore(self.lab_dir)
         self.password = password or ("Lab-" + pysecrets.token_urlsafe(12))
         self.latency = latency
-        self.wsman = WSManLab(self._handle, workdir=self.lab_dir / "wsman")
-        self.ssh = SSHLab(self.lab_dir / "ssh", handler=self._handle, latency=latency)
+        handler = _LabHandler(self)
+        self.wsman = WSManLab(handler, workdir=self.lab_dir / "wsman")
+        self.ssh = SSHLab(self.lab_dir / "ssh", handler=handler, latency=latency)
         self.ports: dict[str, dict[str, int]] = {}
         self._timers: list[threading.Timer] = []
         self.client_key = self.lab_dir / "ssh" / "client_ed25519"
 
     # -- serving -------------------------------------------------------------------
     def _handle(self, name: str, script: str) -> ExecResult | None:
+        return self._on_host(name, lambda host, now: execute(host, script, now))
+
+    def _powershell(self, name: str, argv: list[str], stdin: bytes | None) -> ExecResult | None:
+        """powershell.exe started on the host (sim/psexe.py models its arguments and stdin)."""
+        return self._on_host(name, lambda host, now: run_powershell(host, argv, stdin, now))
+
+    def _on_host(self, name: str, run: Callable[[HostModel, float], ExecResult]) -> ExecResult | None:
         seed = self.seeds.get(name)
         if seed is None:
             return None
@@ -85,7 +108,7 @@ class LabServers:
             now = time.time()
             down_until = host.up_at if host.is_down(now) else None
             if down_until is None:
-                result = execute(host, script, now)
+                result = run(host, now)
             reboot_at, up_at, lost = host.reboot_at, host.up_at, host.management_lost
         if down_until is not None:  # the reboot timer has not fired yet: go down now, mid-request
             self._down(name, down_until)
@@ -265,3 +288,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -151,6 +151,17 @@ class HostModel:
     management_lost: bool = False  # the management adapter went to a switch without management OS
     lease_owner: str | None = None  # %ProgramData%\hvprov\lease.txt (system/lease.ps1.j2)
     lease_expires: float | None = None
+    # script delivery (sim/psexe.py): the remote shell starts 32-bit processes on 64-bit Windows;
+    # the console host drains a redirected stdin (None: PowerShell 2.0 does); files in %TEMP%
+    shell_32bit: bool = False
+    ps_swallows_stdin: bool | None = None
+    temp_files: dict[str, str] = field(default_factory=dict)  # lower-case path -> base64 bytes
+    # winrm/config (None: the WinRM version's default, sim/psexe.py) and a Group Policy
+    # execution policy (MachinePolicy scope; None: Undefined) that -ExecutionPolicy cannot override
+    winrm_max_envelope_kb: int | None = None
+    winrm_max_memory_per_shell_mb: int | None = None
+    winrm_max_shells_per_user: int | None = None
+    execution_policy_gpo: str | None = None
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -332,6 +343,15 @@ def _build(hint: Any) -> Conv:
             return [item(x, f"{p}[{i}]") for i, x in enumerate(v)]
 
         return listing
+    if origin is dict:
+        key, val = (converter(a) for a in get_args(hint))
+
+        def mapping(v: Any, p: str) -> dict[Any, Any]:
+            if not isinstance(v, dict):
+                raise _fail(p, "a mapping", v)
+            return {key(k, p): val(x, f"{p}.{k}") for k, x in v.items()}
+
+        return mapping
     if dataclasses.is_dataclass(hint):
         return _dataclass_converter(hint)
     raise TypeError(f"unsupported field type {hint}")

@@ -64,8 +64,11 @@ def _readable(objs: list[Any], timeout: float) -> list[Any]:
         return [key.fileobj for key, _ in sel.select(timeout)]
 
 
-def answer(host: str, command: str, read_stdin: Callable[[], bytes], handler: Handler) -> ExecResult:
-    """What a Windows host with cmd.exe as OpenSSH's default shell answers to one exec request."""
+def answer(host: str, command: str, read_stdin: Callable[[], bytes], handler: Handler,
+           files: dict[str, str] | None = None) -> ExecResult:
+    """What a Windows host with cmd.exe as OpenSSH's default shell answers to one exec request;
+    powershell.exe is the lab's model of it (sim/psexe.py via psline), with `files` its %TEMP%."""
+    files = {} if files is None else files
     out: list[str] = []
     err: list[str] = []
 
@@ -77,7 +80,7 @@ def answer(host: str, command: str, read_stdin: Callable[[], bytes], handler: Ha
 
     def powershell(args: list[str], _stdin: bytes) -> tuple[str, str, int]:
         missing = ("", cmdshell.not_recognized("powershell.exe"), cmdshell.NOT_RECOGNIZED_RC)
-        return psline.run(handler, host, args, read_stdin, on_missing=missing)
+        return psline.run(handler, host, args, read_stdin, files=files, on_missing=missing)
 
     ctx = cmdshell.Context(hostname=host.upper(), write=write, powershell=powershell,
                            env={"COMPUTERNAME": host.upper(), "SystemRoot": r"C:\Windows"})
@@ -135,6 +138,7 @@ class _Host:
     down_until: float | None = None
     frozen: bool = False
     transports: set[paramiko.Transport] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)  # %TEMP% of a handler-only host (sim/psexe.py)
     connections: int = 0  # accepted SSH connections (for reuse checks)
     execs: int = 0  # exec requests answered
     thread: threading.Thread | None = None
@@ -472,7 +476,7 @@ class SSHLab:
             if h.latency:
                 time.sleep(h.latency)
             try:
-                result = answer(h.name, command, lambda: self._read_stdin(chan), h.handler)
+                result = answer(h.name, command, lambda: self._read_stdin(chan), h.handler, h.files)
             except Exception:  # a broken handler: show it like a crashed process
                 log.exception("SSH lab handler failed on %s", h.name)
                 result = ExecResult(stdout="", stderr=traceback.format_exc(), rc=255)

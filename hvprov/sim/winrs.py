@@ -41,6 +41,7 @@ class Command:
     id: str
     line: str
     skip_cmd: bool
+    console_stdin: bool = True  # WINRS_CONSOLEMODE_STDIN: stdin is a console, not a pipe
     stdin: bytearray = field(default_factory=bytearray)
     stdin_closed: bool = False
     out: bytearray = field(default_factory=bytearray)
@@ -243,7 +244,10 @@ class WinRSService:
         skip = req.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
         if skip and self.config.winrm_version == "2.0" and "\\" not in command:
             raise wf.file_not_found()  # CreateProcess without a path: recorded on 2008 R2
-        cmd = Command((cl.get("CommandId") or str(uuid.uuid4())).upper(), line, skip)
+        # pywinrm sends TRUE unless it streams stdin (then FALSE, as Ansible's winrm plugin does);
+        # pypsrp sends no option and streams stdin to a pipe: absent is taken as a pipe [U].
+        console = req.options.get("WINRS_CONSOLEMODE_STDIN", "FALSE").upper() == "TRUE"
+        cmd = Command((cl.get("CommandId") or str(uuid.uuid4())).upper(), line, skip, console)
         shell.commands[cmd.id] = cmd
         threading.Thread(target=self._run, args=(shell, cmd), daemon=True, name=f"winrs-{self.name}").start()
         body = f"<rsp:CommandResponse><rsp:CommandId>{cmd.id}</rsp:CommandId></rsp:CommandResponse>"
@@ -344,7 +348,7 @@ class WinRSService:
                "ComSpec": r"C:\Windows\system32\cmd.exe", **shell.env}
         ctx = cmdshell.Context(
             hostname=self.name.upper(), write=write, env=env,
-            powershell=lambda args, _stdin: self.powershell(args, read_stdin),
+            powershell=lambda args, _stdin: self.powershell(args, None if cmd.console_stdin else read_stdin),
             write_delay_s=self.config.write_delay_s, cwd=shell.cwd or profile, flush=flush,
         )
         try:

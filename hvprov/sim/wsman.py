@@ -67,6 +67,7 @@ class _Host:
         self.listeners: dict[str, _Listener] = {}
         self.records: list[RequestRecord] = []
         self.restart_before: dict[str, int] = {}  # action -> how many to let pass, then restart
+        self.files: dict[str, str] = {}  # %TEMP% of a handler-only host (sim/psexe.py)
         self.user_file = lab.workdir / f"ntlm-users-{name}.txt"
         self.write_user_file()
         self.winrs = winrs.WinRSService(name, config, self.powershell, lab.handler_errors.append)
@@ -88,10 +89,11 @@ class _Host:
         self.user_file.chmod(0o600)
 
     # ------------------------------------------------------------------ powershell.exe
-    def powershell(self, args: list[str], read_stdin: Callable[[], bytes]) -> tuple[str, str, int]:
-        """(stdout, CLIXML stderr, rc) of powershell.exe with `args` on this host."""
+    def powershell(self, args: list[str], read_stdin: Callable[[], bytes] | None) -> tuple[str, str, int]:
+        """(stdout, CLIXML stderr, rc) of powershell.exe with `args` on this host (sim/psexe.py)."""
         handler = self.config.handler or self.lab.handler
-        return psline.run(handler, self.name, args, read_stdin, progress_noise=self.config.progress_noise)
+        return psline.run(handler, self.name, args, read_stdin, files=self.files,
+                          progress_noise=self.config.progress_noise)
 
     # ------------------------------------------------------------------ HTTP + auth
     def handle_http(

@@ -11,18 +11,24 @@ the host's seed) and become its fault hook (`hvprov.sim.faults`), unless one is 
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
+from ..sim import psexe
 from ..sim.executor import execute
 from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
 from ..sim.profiles import build_host, get_profile
 from ..sim.store import HostSeed, LabStore
+from . import bootstrap
 from .base import ExecResult, Transport
+
+NOT_RECOGNIZED = "'{}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
 
 # A fault hook sees (host, script, now) before the script runs and may answer instead of the
 # host (an ExecResult) or raise a TransportError; returning None lets the host answer. If it
@@ -56,6 +62,13 @@ class SimTransport(Transport):
         self._open = False
 
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
+        return self._run(script, None, timeout)
+
+    def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
+        return self._run(None, command_line, timeout)
+
+    def _run(self, script: str | None, line: str | None, timeout: float | None) -> ExecResult:
+        """One script (through the host's delivery) or one raw command line, under one lock."""
         self._open = True
         self.round_trips += 1
         before = getattr(self.fault, "before_connect", None)
@@ -70,9 +83,40 @@ class SimTransport(Transport):
                     f"connection timed out: {self.spec.name} lost its management address (its management adapter "
                     "was bound to a virtual switch without management OS access); "
                     f"'hvprov lab reset {self.spec.name}' restores it", host=self.spec.name)
-            if self.fault is not None:
+            if self.fault is not None and script is not None:
                 injected = self.fault(host, script, now)
                 if injected is not None:
                     return injected
+            steps = 0
+
+            def step(cmd: str, stdin: bytes | None) -> ExecResult:
+                nonlocal steps
+                steps += 1
+                return _command(host, cmd, stdin, now)
+
+            if script is None:
+                assert line is not None
+                return step(line, None)
             self.scripts_run += 1
-            return execute(host, script, now)
+            result = bootstrap.deliver(script, step, mode=self.spec.script_delivery)
+            self.round_trips += steps - 1
+            return result
+
+
+def _command(host: HostModel, line: str, stdin: bytes | None, now: float) -> ExecResult:
+    """What the host's cmd.exe does with one command line (programs other than powershell.exe:
+    the corefacts helper's `sim.cmdtools.run_tool` when present)."""
+    if len(line) > bootstrap.CMD_LINE_LIMIT:
+        return ExecResult("", "The command line is too long.\r\n", 1)
+    argv = psexe.split_command_line(line)
+    if argv and psexe.is_powershell(argv[0]):
+        return psexe.run_powershell(host, argv, stdin, now, execute=lambda h, text, t: execute(h, text, t))
+    try:
+        cmdtools: Any = importlib.import_module("hvprov.sim.cmdtools")
+    except ImportError:
+        cmdtools = None
+    if argv and cmdtools is not None:
+        found = cmdtools.run_tool(host, argv[0], argv[1:], now)
+        if found is not None:
+            return found
+    return ExecResult("", NOT_RECOGNIZED.format(argv[0] if argv else line), 9009)

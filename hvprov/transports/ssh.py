@@ -283,10 +283,21 @@ class SSHTransport(Transport):
 
     # -- running ----------------------------------------------------------------------
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
-        payload = bootstrap.stdin_payload(script)
+        limit = bootstrap.CMD_LINE_LIMIT
+        result = bootstrap.deliver(
+            script, lambda line, stdin: self._exec(line, stdin or b"", timeout),
+            mode=self.spec.script_delivery, limit=limit,
+        )
+        self.scripts_run += 1
+        return result
+
+    def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
+        return self._exec(command_line, b"", timeout)
+
+    def _exec(self, line: str, payload: bytes, timeout: float | None) -> ExecResult:
+        """One exec request: `line` with `payload` on stdin, then EOF."""
         with self._map_errors():
-            chan = self._start_command()
-            self.scripts_run += 1
+            chan = self._start_command(line)
             try:
                 out, err, rc = self._exchange(chan, payload, timeout)
             finally:
@@ -296,7 +307,7 @@ class SSHTransport(Transport):
         stdout = _decode(out).replace("\r\n", "\n")
         return ExecResult(stdout=stdout, stderr=_decode_stderr(_decode(err)), rc=rc)
 
-    def _start_command(self) -> paramiko.Channel:
+    def _start_command(self, line: str) -> paramiko.Channel:
         """A session channel with the bootstrap exec'd; reconnects once if the connection dropped."""
         fresh = False
         if not self._alive():
@@ -304,7 +315,7 @@ class SSHTransport(Transport):
             self._connect_with_retries()
             fresh = True
         try:
-            return self._open_exec()
+            return self._open_exec(line)
         except _Dropped:
             if fresh:
                 raise UnreachableError(
@@ -314,13 +325,13 @@ class SSHTransport(Transport):
         self.close()
         self._connect_with_retries()
         try:
-            return self._open_exec()
+            return self._open_exec(line)
         except _Dropped:
             raise UnreachableError(
                 f"connection to {self.spec.name} ({self.target}) keeps dropping", host=self.spec.name
             ) from None
 
-    def _open_exec(self) -> paramiko.Channel:
+    def _open_exec(self, line: str) -> paramiko.Channel:
         conn = self._conn
         assert conn is not None
         label = self.spec.name
@@ -335,7 +346,7 @@ class SSHTransport(Transport):
             raise _Dropped() from exc
         try:
             with self._watchdog(conn, self.spec.read_timeout) as fired:
-                chan.exec_command(bootstrap.bootstrap_command_line())
+                chan.exec_command(line)
             self.round_trips += 1
         except (paramiko.SSHException, EOFError, OSError) as exc:
             with contextlib.suppress(Exception):

@@ -265,19 +265,31 @@ class WinRMTransport(Transport):
             self._connect()
 
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
+        skip = not self.spec.winrm_cmd_shell
+        limit = CREATEPROCESS_LIMIT if skip else bootstrap.CMD_LINE_LIMIT
+        result = bootstrap.deliver(
+            script, lambda line, stdin: self._exec(line, stdin, timeout),
+            mode=self.spec.script_delivery, limit=limit,
+        )
+        self.scripts_run += 1
+        return result
+
+    def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
+        return self._exec(command_line, None, timeout)
+
+    def _exec(self, line: str, stdin: bytes | None, timeout: float | None) -> ExecResult:
+        """One command (stdin None: console-mode stdin, nothing sent); reconnects once."""
         self.open()
         try:
-            result = self._run_once(script, timeout)
+            return self._run_once(line, stdin, timeout)
         except _SessionLost as lost:
             self._discard(rebuild=lost.rebuild)
             self._connect()
             try:
-                result = self._run_once(script, timeout)
+                return self._run_once(line, stdin, timeout)
             except _SessionLost as again:
                 self._discard(rebuild=True)
                 raise again.error from None
-        self.scripts_run += 1
-        return result
 
     def close(self) -> None:
         proto, shell = self._protocol, self._shell_id
@@ -394,11 +406,11 @@ class WinRMTransport(Transport):
         return proto
 
     # ------------------------------------------------------------------ one script
-    def _run_once(self, script: str, timeout: float | None) -> ExecResult:
+    def _run_once(self, line: str, stdin: bytes | None, timeout: float | None) -> ExecResult:
         proto, shell = self._protocol, self._shell_id
         assert proto is not None and shell is not None
         with self._errors(lost=True):
-            command_id = self._start(proto, shell, script)
+            command_id = self._start(proto, shell, line, stdin)
         self._terminated = False
         try:
             with self._errors():
@@ -416,21 +428,16 @@ class WinRMTransport(Transport):
         err = decode_clixml(stderr.decode("utf-8", "replace"))
         return ExecResult(stdout=out, stderr=err, rc=rc)
 
-    def _start(self, proto: Protocol, shell: str, script: str) -> str:
+    def _start(self, proto: Protocol, shell: str, line: str, stdin: bytes | None) -> str:
         skip = not self.spec.winrm_cmd_shell
-        limit = CREATEPROCESS_LIMIT if skip else bootstrap.CMD_LINE_LIMIT
-        if bootstrap.fits_command_line(script, limit):
-            line = _direct(bootstrap.command_line(script), skip)
+        line = _direct(line, skip)
+        if stdin is None:
             return proto.run_command(shell, line, skip_cmd_shell=skip)
-        command_id = proto.run_command(
-            shell, _direct(bootstrap.bootstrap_command_line(), skip), console_mode_stdin=False,
-            skip_cmd_shell=skip,
-        )
-        payload = bootstrap.stdin_payload(script)
+        command_id = proto.run_command(shell, line, console_mode_stdin=False, skip_cmd_shell=skip)
         size = stdin_chunk_size(self.max_envelope_kb)
-        for offset in range(0, len(payload), size):
-            end = offset + size >= len(payload)
-            proto.send_command_input(shell, command_id, payload[offset : offset + size], end=end)
+        for offset in range(0, len(stdin), size):
+            end = offset + size >= len(stdin)
+            proto.send_command_input(shell, command_id, stdin[offset : offset + size], end=end)
         return command_id
 
     def _collect(
