@@ -173,6 +173,9 @@ class HostFacts:
     vhds: tuple[Vhd, ...] = ()
     # Facts a plan() predicted rather than read (shown as "known after apply").
     predicted: frozenset[str] = field(default_factory=frozenset)
+    # Fact areas Windows cannot tell or hvprov could not read (keys of UNVERIFIED): changes
+    # that depend on them are planned as unknown (docs/plans-vs-applies.md).
+    unverified: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def backend(self) -> str:
@@ -182,8 +185,17 @@ class HostFacts:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["predicted"] = sorted(self.predicted)
+        d["unverified"] = sorted(self.unverified)
         d["backend"] = self.backend
         return d
+
+
+# Why a fact area is unverified; the text is appended to the reason of each change that
+# depends on it (and shown with "[effect unknown]").
+UNVERIFIED: dict[str, str] = {
+    "hypervisor": "verified after the reboot: Windows before 2012 does not report whether VT is enabled in the BIOS",
+    "inventory": "verified when the host's switches, VMs and VHDs can be read (no PowerShell or Hyper-V module yet)",
+}
 
 
 # --------------------------------------------------------------------------- parsing

@@ -17,6 +17,7 @@ from .hyperv_common import (
     find_vhd,
     os_name,
     require_hypervisor,
+    unverified_aware,
     template,
     vms_using_disk,
 )
@@ -99,6 +100,7 @@ class HypervVhd(Module):
     example = "- hyperv_vhd:\n    path: C:\\VMs\\web01.vhd\n    size: 40GB\n    type: dynamic\n"
     ArgsModel = VhdArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":

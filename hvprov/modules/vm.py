@@ -23,6 +23,7 @@ from .hyperv_common import (
     find_vm,
     os_name,
     require_hypervisor,
+    unverified_aware,
     template,
     windows_name,
 )
@@ -221,6 +222,7 @@ class HypervVm(Module):
     )
     ArgsModel = VmArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":

@@ -14,6 +14,7 @@ from .hyperv_common import (
     find_adapter,
     find_switch,
     require_hypervisor,
+    unverified_aware,
     template,
     vms_on_switch,
     windows_name,
@@ -65,6 +66,7 @@ class VSwitch(Module):
     )
     ArgsModel = VSwitchArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":
