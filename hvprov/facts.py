@@ -176,6 +176,8 @@ class HostFacts:
     # Fact areas Windows cannot tell or hvprov could not read (keys of UNVERIFIED): changes
     # that depend on them are planned as unknown (docs/plans-vs-applies.md).
     unverified: frozenset[str] = field(default_factory=frozenset)
+    # DISM features to enable before PowerShell can run (2008 R2 Server Core); () = it runs.
+    bootstrap: tuple[str, ...] = ()
 
     @property
     def backend(self) -> str:
@@ -341,6 +343,8 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             for s in r.items("switches")
         ),
         vms=tuple(_parse_vm(v) for v in r.items("vms")),
+        unverified=frozenset(r.strings("unverified")),
+        bootstrap=r.strings("bootstrap"),
         vhds=tuple(
             Vhd(
                 path=v.get("path", str),

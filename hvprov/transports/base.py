@@ -45,6 +45,11 @@ class Transport(abc.ABC):
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
         """Run one PowerShell script; reconnects once by itself if the session was dropped."""
 
+    def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
+        """Run one raw cmd.exe command line (no PowerShell), e.g. ``wmic os get Version /format:list``
+        or a DISM call: what a host without PowerShell can still answer. One round trip."""
+        raise NotImplementedError(f"the {self.name} transport cannot run a cmd.exe command line yet")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session. Idempotent, never raises."""

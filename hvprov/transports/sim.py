@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
+from ..sim.cmdtools import run_command_line
 from ..sim.executor import execute
 from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
@@ -56,6 +57,13 @@ class SimTransport(Transport):
         self._open = False
 
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
+        return self._on_host(script, timeout, execute)
+
+    def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
+        return self._on_host(command_line, timeout, run_command_line)
+
+    def _on_host(self, script: str, timeout: float | None,
+                 answer: Callable[[HostModel, str, float], ExecResult]) -> ExecResult:
         self._open = True
         self.round_trips += 1
         before = getattr(self.fault, "before_connect", None)
@@ -75,4 +83,4 @@ class SimTransport(Transport):
                 if injected is not None:
                     return injected
             self.scripts_run += 1
-            return execute(host, script, now)
+            return answer(host, script, now)
