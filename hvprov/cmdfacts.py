@@ -70,9 +70,9 @@ def parse_wmic_list(text: str) -> list[dict[str, str]]:
                 out.append(cur)
                 cur = {}
             continue
-        key, sep, value = line.partition("=")
+        key, sep, value = raw.partition("=")
         if sep:
-            cur[key.strip()] = value.strip()
+            cur[key.strip()] = value  # as printed: 6.1 captions end with a space
     if cur:
         out.append(cur)
     return out

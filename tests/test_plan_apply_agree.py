@@ -20,8 +20,9 @@ from hvprov.inventory import Inventory
 ROOT = Path(__file__).resolve().parent.parent
 SITE = str(ROOT / "playbooks" / "site.yml")
 LAB = str(ROOT / "inventories" / "lab.yml")
+CORE = str(ROOT / "inventories" / "core.yml")  # fresh Server Core hosts without PowerShell
 FAST = {"sim": {"reboot_seconds": 0.2}}
-HOSTS = sorted(Inventory.load(LAB).hosts)
+HOSTS = [(inv, h) for inv in (LAB, CORE) for h in sorted(Inventory.load(inv).hosts)]
 
 
 def _changes(result: hvprov.RunResult, host: str) -> tuple[Counter[tuple[str, str, str]], Counter[tuple[str, str, str]]]:
@@ -35,9 +36,9 @@ def _changes(result: hvprov.RunResult, host: str) -> tuple[Counter[tuple[str, st
     return known, unknown
 
 
-def agreement(host: str, tmp: Path) -> dict[str, object]:
-    planned = hvprov.plan(SITE, LAB, limit=host, lab_dir=tmp / "plan", extra_vars=FAST)
-    applied = hvprov.apply(SITE, LAB, limit=host, lab_dir=tmp / "apply", extra_vars=FAST)
+def agreement(host: str, tmp: Path, inventory: str = LAB) -> dict[str, object]:
+    planned = hvprov.plan(SITE, inventory, limit=host, lab_dir=tmp / "plan", extra_vars=FAST)
+    applied = hvprov.apply(SITE, inventory, limit=host, lab_dir=tmp / "apply", extra_vars=FAST)
     known, unknown = _changes(planned, host)
     done_known, done_unknown = _changes(applied, host)
     done = done_known + done_unknown
@@ -53,9 +54,9 @@ def agreement(host: str, tmp: Path) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("host", HOSTS)
-def test_planned_changes_are_applied_or_marked_unknown(host: str, tmp_path: Path) -> None:
-    row = agreement(host, tmp_path)
+@pytest.mark.parametrize(("inventory", "host"), HOSTS, ids=[h for _, h in HOSTS])
+def test_planned_changes_are_applied_or_marked_unknown(inventory: str, host: str, tmp_path: Path) -> None:
+    row = agreement(host, tmp_path, inventory)
     assert not row["missing"], f"{host}: planned as certain but not applied: {dict(row['missing'])}"  # type: ignore[arg-type]
     assert not row["unplanned"], f"{host}: applied but never planned: {dict(row['unplanned'])}"  # type: ignore[arg-type]
     if row["plan_status"] == "failed":  # refused in the plan: refused before any change in apply
