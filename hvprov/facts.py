@@ -86,6 +86,7 @@ class HypervisorFacts:
     hvboot: str | None  # boot driver state on 6.1
     launch_type: str | None  # BCD hypervisorlaunchtype
     launch_error: str | None  # latest Hyper-V-Hypervisor launch failure event text
+    module: bool | None = None  # 6.2+: the Hyper-V PowerShell module is installed (None: n/a, 6.1)
 
     @property
     def running(self) -> bool:
@@ -320,6 +321,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             hvboot=h.get("hvboot", str, True),
             launch_type=h.get("launch_type", str, True),
             launch_error=h.get("launch_error", str, True),
+            module=h.get("module", bool, True),
         ),
         adapters=tuple(
             Adapter(

@@ -43,6 +43,13 @@ def template(facts: HostFacts, op: str) -> str:
 
 
 def require_hypervisor(facts: HostFacts, what: str) -> None:
+    if facts.backend == "v2" and facts.hypervisor.module is False:
+        raise TaskError(
+            f"cannot manage {what}: the Hyper-V role is installed but the Hyper-V PowerShell module is not "
+            "(Install-WindowsFeature Hyper-V without -IncludeManagementTools): set include_management_tools: true "
+            "on the windows_feature task for Hyper-V, or install the feature Hyper-V-PowerShell "
+            "(Install-WindowsFeature Hyper-V-PowerShell)"
+        )
     if not facts.hypervisor.running and "hypervisor" not in facts.predicted:
         raise TaskError(
             f"cannot manage {what}: the Hyper-V hypervisor is not running on this host "

@@ -449,7 +449,11 @@ try {
     } catch {
         $launchError = $null
     }
+    # 6.2+: the Hyper-V module (Hyper-V-PowerShell) may be missing while the role is there.
+    $hypervModule = $null
+    if (-not $backendV1) { $hypervModule = (@(Get-Module -ListAvailable -Name Hyper-V).Count -gt 0) }
     $hypervisorFacts = @{
+        'module' = $hypervModule
         'present' = (ConvertTo-HvBool (Get-HvProp $cs 'HypervisorPresent'))
         'vmms' = $vmms
         'hvboot' = $hvboot
@@ -722,6 +726,10 @@ try {
         }
     }
 
+    # Role present but its inventory unreadable (no Hyper-V module): say so, never "no VMs".
+    $unverified = New-Object System.Collections.ArrayList
+    if ($hypervRunning -and -not $backendV1 -and -not $hypervModule) { [void]$unverified.Add('inventory') }
+
     # ---- VHDs: attached to VMs, then the probe paths that exist ---------------------------------
     $vhds = New-Object System.Collections.ArrayList
     $seen = @{}
@@ -759,6 +767,7 @@ try {
         'switches' = $switches
         'vms' = $vms
         'vhds' = $vhds
+        'unverified' = $unverified
     }
     throw 'hvprov: the script ended without writing a result'
 } catch {
