@@ -25,7 +25,11 @@ from .transports import open_transport
 from .transports.base import ExecResult, Transport
 
 FACTS_TEMPLATE = "facts/host.ps1.j2"
-NO_RETRY = frozenset({"system/reboot.ps1.j2", "system/boot_time.ps1.j2"})
+# Not re-sent after a dropped connection: a reboot is not safe to send twice, the reboot module
+# polls by itself, and creating a switch may have dropped the connection itself (the vswitch
+# module reconnects and decides from the facts).
+NO_RETRY = frozenset({"system/reboot.ps1.j2", "system/boot_time.ps1.j2",
+                      "hyperv_v1/vswitch_create.ps1.j2", "hyperv_v2/vswitch_create.ps1.j2"})
 
 
 class HostSession:

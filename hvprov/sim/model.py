@@ -149,6 +149,11 @@ class HostModel:
     vms: list[Vm] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # other paths that exist (creates/removes)
     management_lost: bool = False  # the management adapter went to a switch without management OS
+    # SetupSwitch / New-VMSwitch -AllowManagementOS on the management adapter: its addresses move to
+    # the new host vNIC and the management connection drops for `network_drop_seconds`.
+    network_drop_seconds: float = 3.0
+    network_drop_pending: bool = False  # set by the script that moved them; the transport drops it
+    network_down_until: float | None = None
     lease_owner: str | None = None  # %ProgramData%\hvprov\lease.txt (system/lease.ps1.j2)
     lease_expires: float | None = None
 

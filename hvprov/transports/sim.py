@@ -78,9 +78,20 @@ class SimTransport(Transport):
                     f"connection timed out: {self.spec.name} lost its management address (its management adapter "
                     "was bound to a virtual switch without management OS access); "
                     f"'hvprov lab reset {self.spec.name}' restores it", host=self.spec.name)
+            if host.network_down_until is not None and now < host.network_down_until:
+                raise UnreachableError(f"connection timed out: {self.spec.name}'s management address is moving to "
+                                       "the host vNIC of a virtual switch", host=self.spec.name)
             if self.fault is not None:
                 injected = self.fault(host, script, now)
                 if injected is not None:
                     return injected
             self.scripts_run += 1
-            return answer(host, script, now)
+            res = answer(host, script, now)
+            dropped = host.network_drop_pending
+            if dropped:  # the script ran to its end, but its answer is lost with the connection
+                host.network_drop_pending = False
+                host.network_down_until = now + host.network_drop_seconds
+        if dropped:
+            raise UnreachableError(f"connection reset by {self.spec.name} while the script ran (its management "
+                                   "adapter was bound to a virtual switch)", host=self.spec.name)
+        return res
