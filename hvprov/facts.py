@@ -146,6 +146,7 @@ class Vm:
     notes: str
     disks: tuple[VmDisk, ...] = ()
     nics: tuple[VmNic, ...] = ()
+    error: str | None = None  # the VM could not be read (only id, name and this are reliable)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class Vhd:
     type: str  # dynamic | fixed | differencing
     format: str  # vhd | vhdx
     parent: str | None
+    error: str | None = None  # the disk could not be read (size/type may be missing)
 
 
 @dataclass(frozen=True)
@@ -350,10 +352,11 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
         vhds=tuple(
             Vhd(
                 path=v.get("path", str),
-                size=v.get("size", int),
-                type=v.get("type", str),
+                size=v.get("size", int, "error" in v.raw, 0),
+                type=v.get("type", str, "error" in v.raw, "unknown"),
                 format=v.get("format", str, True, "vhd"),
                 parent=v.get("parent", str, True),
+                error=v.get("error", str, True),
             )
             for v in r.items("vhds")
         ),
@@ -361,15 +364,17 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
 
 
 def _parse_vm(v: _Reader) -> Vm:
+    broken = isinstance(v.raw, dict) and v.raw.get("error") is not None  # unreadable: id and name only
     return Vm(
         id=v.get("id", str),
         name=v.get("name", str),
-        state=v.get("state", str),
-        memory_mb=v.get("memory_mb", int),
+        state=v.get("state", str, broken, "other"),
+        error=v.get("error", str, True),
+        memory_mb=v.get("memory_mb", int, broken, 0),
         dynamic_memory=v.get("dynamic_memory", bool, True, False),
         memory_min_mb=v.get("memory_min_mb", int, True),
         memory_max_mb=v.get("memory_max_mb", int, True),
-        cpus=v.get("cpus", int),
+        cpus=v.get("cpus", int, broken, 0),
         generation=v.get("generation", int, True, 1),
         notes=v.get("notes", str, True, ""),
         disks=tuple(

@@ -40,3 +40,53 @@ def test_role_without_module_and_no_tools_task_fails_in_plan_with_the_fix(tmp_pa
     h = res.hosts["hv-nomod"]
     assert h.status.value == "failed" and h.change_count == 0
     assert "Hyper-V PowerShell module is not" in h.msg and "Install-WindowsFeature Hyper-V-PowerShell" in h.msg
+
+
+# --------------------------------------------------------------------------- one unreadable object
+
+
+def _broken_host_facts():
+    from hvprov.facts import parse_facts
+    from hvprov.scriptresult import parse_result
+    from hvprov.sim.executor import execute
+    from hvprov.sim.model import Vhd, Vm, VmDisk
+    from hvprov.sim.profiles import build_host
+
+    h = build_host("hyperv-server-2008r2", {}, name="hv01", now=1_790_000_000.0)
+    for name, broken in (("good", None), ("bad", "Msvm_VirtualSystemSettingData: Invalid class")):
+        path = f"C:\\VMs\\{name}.vhd"
+        h.vhds.append(Vhd(path, 10 * 1024**3, unreadable=f"GetVirtualHardDiskInfo returned 32768 for {path}" if broken else None))
+        h.vms.append(Vm(id=f"id-{name}", name=name, memory_mb=1024, disks=[VmDisk(path)], unreadable=broken))
+    script = '# hvprov-template: facts/host.ps1.j2\n# hvprov-params: {"probe_paths":[]}\n'
+    return parse_facts(parse_result(execute(h, script, 1_790_000_000.0), "facts"))
+
+
+def test_one_unreadable_vm_or_vhd_is_reported_on_that_object() -> None:
+    facts = _broken_host_facts()
+    vms = {v.name: v for v in facts.vms}
+    assert vms["good"].error is None and vms["good"].memory_mb == 1024
+    assert vms["bad"].error == "Msvm_VirtualSystemSettingData: Invalid class" and vms["bad"].id == "id-bad"
+    vhds = {v.path: v for v in facts.vhds}
+    assert vhds["C:\\VMs\\good.vhd"].error is None
+    assert "GetVirtualHardDiskInfo returned 32768" in (vhds["C:\\VMs\\bad.vhd"].error or "")
+
+
+def test_plans_refuse_to_act_on_what_they_cannot_read() -> None:
+    import pytest
+
+    from hvprov.errors import TaskError
+    from hvprov.modules import MODULES
+    from hvprov.modules.base import PlanContext
+
+    facts = _broken_host_facts()
+    ctx = PlanContext("hv01", True, {})
+    vm, vhd = MODULES["hyperv_vm"], MODULES["hyperv_vhd"]
+    same = {"name": "good", "memory": 1024, "cpus": 1, "disks": ["C:\\VMs\\good.vhd"], "state": "off"}
+    ok = vm.plan(vm.ArgsModel.model_validate(same), facts, ctx)
+    assert not ok.changes, ok.changes  # the readable VM next to it plans as usual
+    with pytest.raises(TaskError, match="could not be read"):
+        vm.plan(vm.ArgsModel.model_validate({"name": "bad", "memory": 2048}), facts, ctx)
+    with pytest.raises(TaskError, match="could not be read"):
+        vhd.plan(vhd.ArgsModel.model_validate({"path": "C:\\VMs\\bad.vhd", "size": "20GB"}), facts, ctx)
+    grown = vhd.plan(vhd.ArgsModel.model_validate({"path": "C:\\VMs\\good.vhd", "size": "20GB"}), facts, ctx)
+    assert [c.action.value for c in grown.changes] == ["update"]

@@ -108,6 +108,9 @@ class HypervVhd(Module):
         res = f"vhd/{args.path}"
         current = find_vhd(facts, args.path)
         check_limits(facts, args.fmt, args.size, f"vhd {args.path}")
+        if current is not None and current.error and (args.state == "absent" or args.size is not None):
+            raise TaskError(f"{args.path} exists but could not be read ({current.error}); a running VM may hold it: "
+                            "hvprov will not resize or delete a disk it cannot read")
         if args.state == "absent":
             if current is None:
                 return PlanResult(msg=f"{args.path} already absent")

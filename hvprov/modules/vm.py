@@ -229,6 +229,9 @@ class HypervVm(Module):
             require_hypervisor(facts, f"VM {args.name}")
         res = f"vm/{args.name}"
         current = find_vm(facts, args.name)
+        if current is not None and current.error:
+            raise TaskError(f"VM {args.name} ({current.id}) could not be read on this host ({current.error}): hvprov "
+                            "plans nothing on what it cannot see; check the VM in Hyper-V Manager, then run again")
         if args.state == "absent":
             if current is None:
                 return PlanResult(msg=f"VM {args.name} already absent")

@@ -111,6 +111,8 @@ def _cpu(host: HostModel, v1: bool) -> dict[str, Any]:
 
 
 def _vm(vm: Any) -> dict[str, Any]:
+    if vm.unreadable:  # the facts script reports the VM with its error and goes on
+        return {"id": vm.id, "name": vm.name, "state": "other", "error": vm.unreadable}
     return {
         "id": vm.id, "name": vm.name, "state": vm.state, "memory_mb": vm.memory_mb,
         "dynamic_memory": vm.dynamic_memory, "memory_min_mb": vm.memory_min_mb,
@@ -135,4 +137,7 @@ def _visible_vhds(host: HostModel, probe_paths: list[str], role: bool) -> list[V
 
 
 def _vhd(v: Vhd) -> dict[str, Any]:
-    return {"path": v.path, "size": v.size, "type": v.type, "format": v.format, "parent": v.parent}
+    out = {"path": v.path, "size": v.size, "type": v.type, "format": v.format, "parent": v.parent}
+    if v.unreadable:  # the Hyper-V service failed; the file's own footer still gives size and type
+        out["error"] = v.unreadable
+    return out

@@ -107,6 +107,7 @@ class Vm:
     notes: str = ""
     disks: list[VmDisk] = field(default_factory=list)
     nics: list[VmNic] = field(default_factory=list)
+    unreadable: str | None = None  # reading its settings fails with this error (a broken configuration)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Vhd:
     type: Literal["dynamic", "fixed", "differencing"] = "dynamic"
     format: Literal["vhd", "vhdx"] = "vhd"
     parent: str | None = None
+    unreadable: str | None = None  # GetVirtualHardDiskInfo / Get-VHD fails with this error
 
 
 @dataclass
