@@ -146,3 +146,27 @@ def test_lab_tools_answer_as_windows_does() -> None:
     assert ok.rc == 0 and "completed successfully" in ok.stdout
     role = run_command_line(h, "dism /online /enable-feature /featurename:Microsoft-Hyper-V /norestart", T0)
     assert role.rc == 3010 and "Restart Windows" in role.stdout
+
+
+def test_hyperv_server_without_powershell_reads_the_role_and_bootstraps_before_the_switch(tmp_path: Path) -> None:
+    """Hyper-V Server 2008 R2 (SKU 42) without PowerShell: DISM shows the role, sc shows vmms and
+    hvboot running; the switch inventory cannot be read, so the switch is unknown in the plan."""
+    play = [{"name": "p", "hosts": "all", "gather_facts": True, "tasks": [
+        {"name": "prereqs", "hyperv_prereqs": {}},
+        {"name": "role", "windows_feature": {"name": "Hyper-V", "include_management_tools": True}},
+        {"name": "reboot", "reboot": {"delay": 0, "poll_interval": 0.5}},
+        {"name": "switch", "hyperv_vswitch": {"name": "Lan", "type": "internal"}}]}]
+    inv = {"all": {"vars": {"ansible_connection": "sim"}, "hosts": {"hvs-fresh": {
+        "sim_profile": "hyperv-server-2008r2", "sim": {"features": ["Hyper-V"], "reboot_seconds": 0.2}}}}}
+
+    def run(mode: str) -> list[tuple[str, str, list[tuple[str, str, bool]]]]:
+        h = hvprov.run(play, inv, mode=mode, lab_dir=tmp_path).hosts["hvs-fresh"]
+        assert h.status.value in ("ok", "changed"), h.msg
+        return [(t.name, t.status.value, [(c.resource, c.action.value, c.unknown) for c in t.changes]) for t in h.tasks]
+
+    planned = run("plan")
+    assert planned[1:4] == [("prereqs", "ok", []), ("role", "ok", []), ("reboot", "ok", [])]
+    assert planned[4] == ("switch", "changed", [("powershell", "install", False), ("vswitch/Lan", "create", True)])
+    applied = run("apply")
+    assert applied[4] == ("switch", "changed", [("powershell", "install", False), ("vswitch/Lan", "create", False)])
+    assert run("apply")[4] == ("switch", "ok", [])
