@@ -12,6 +12,7 @@ through cmd, and the facts are read again with PowerShell. Sources: docs/serverc
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import re
 import time
@@ -100,14 +101,8 @@ def cim_to_iso(value: str) -> str:
     if m is None:
         raise RemoteError(f"wmic returned an unreadable LastBootUpTime {value!r}", template="wmic os")
     local = time.strptime(m.group(1), "%Y%m%d%H%M%S")
-    t = _timegm(local) - int(m.group(2)) * 60
+    t = calendar.timegm(local) - int(m.group(2)) * 60
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def _timegm(t: time.struct_time) -> int:
-    import calendar
-
-    return calendar.timegm(t)
 
 
 # ---------------------------------------------------------------------------- reading facts
