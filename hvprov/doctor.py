@@ -211,11 +211,10 @@ def _check_facts(report: HostReport, transport: Transport) -> None:
 
 
 def _module_fact(data: dict[str, Any]) -> bool | None:
-    for where in (data, data.get("hypervisor") or {}, data.get("features") or {}):
-        for key in ("hyperv_module", "hyperv_ps_module"):
-            if isinstance(where.get(key), bool):
-                return bool(where[key])
-    return None
+    """hypervisor.module of the facts (docs/contracts.md §3): the Hyper-V PowerShell module on
+    6.2+, None where it does not apply."""
+    value = (data.get("hypervisor") or {}).get("module")
+    return value if isinstance(value, bool) else None
 
 
 def check_host(name: str, spec: ConnectionSpec, lab_dir: Path) -> HostReport:

@@ -86,6 +86,7 @@ class HypervisorFacts:
     hvboot: str | None  # boot driver state on 6.1
     launch_type: str | None  # BCD hypervisorlaunchtype
     launch_error: str | None  # latest Hyper-V-Hypervisor launch failure event text
+    module: bool | None = None  # 6.2+: the Hyper-V PowerShell module is installed (None: n/a, 6.1)
 
     @property
     def running(self) -> bool:
@@ -145,6 +146,7 @@ class Vm:
     notes: str
     disks: tuple[VmDisk, ...] = ()
     nics: tuple[VmNic, ...] = ()
+    error: str | None = None  # the VM could not be read (only id, name and this are reliable)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class Vhd:
     type: str  # dynamic | fixed | differencing
     format: str  # vhd | vhdx
     parent: str | None
+    error: str | None = None  # the disk could not be read (size/type may be missing)
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,11 @@ class HostFacts:
     vhds: tuple[Vhd, ...] = ()
     # Facts a plan() predicted rather than read (shown as "known after apply").
     predicted: frozenset[str] = field(default_factory=frozenset)
+    # Fact areas Windows cannot tell or hvprov could not read (keys of UNVERIFIED): changes
+    # that depend on them are planned as unknown (docs/plans-vs-applies.md).
+    unverified: frozenset[str] = field(default_factory=frozenset)
+    # DISM features to enable before PowerShell can run (2008 R2 Server Core); () = it runs.
+    bootstrap: tuple[str, ...] = ()
 
     @property
     def backend(self) -> str:
@@ -182,8 +190,17 @@ class HostFacts:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["predicted"] = sorted(self.predicted)
+        d["unverified"] = sorted(self.unverified)
         d["backend"] = self.backend
         return d
+
+
+# Why a fact area is unverified; the text is appended to the reason of each change that
+# depends on it (and shown with "[effect unknown]").
+UNVERIFIED: dict[str, str] = {
+    "hypervisor": "verified after the reboot: Windows before 2012 does not report whether VT is enabled in the BIOS",
+    "inventory": "verified when the host's switches, VMs and VHDs can be read (no PowerShell or Hyper-V module yet)",
+}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -306,6 +323,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             hvboot=h.get("hvboot", str, True),
             launch_type=h.get("launch_type", str, True),
             launch_error=h.get("launch_error", str, True),
+            module=h.get("module", bool, True),
         ),
         adapters=tuple(
             Adapter(
@@ -329,13 +347,16 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             for s in r.items("switches")
         ),
         vms=tuple(_parse_vm(v) for v in r.items("vms")),
+        unverified=frozenset(r.strings("unverified")),
+        bootstrap=r.strings("bootstrap"),
         vhds=tuple(
             Vhd(
                 path=v.get("path", str),
-                size=v.get("size", int),
-                type=v.get("type", str),
+                size=v.get("size", int, "error" in v.raw, 0),
+                type=v.get("type", str, "error" in v.raw, "unknown"),
                 format=v.get("format", str, True, "vhd"),
                 parent=v.get("parent", str, True),
+                error=v.get("error", str, True),
             )
             for v in r.items("vhds")
         ),
@@ -343,15 +364,17 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
 
 
 def _parse_vm(v: _Reader) -> Vm:
+    broken = isinstance(v.raw, dict) and v.raw.get("error") is not None  # unreadable: id and name only
     return Vm(
         id=v.get("id", str),
         name=v.get("name", str),
-        state=v.get("state", str),
-        memory_mb=v.get("memory_mb", int),
+        state=v.get("state", str, broken, "other"),
+        error=v.get("error", str, True),
+        memory_mb=v.get("memory_mb", int, broken, 0),
         dynamic_memory=v.get("dynamic_memory", bool, True, False),
         memory_min_mb=v.get("memory_min_mb", int, True),
         memory_max_mb=v.get("memory_max_mb", int, True),
-        cpus=v.get("cpus", int),
+        cpus=v.get("cpus", int, broken, 0),
         generation=v.get("generation", int, True, 1),
         notes=v.get("notes", str, True, ""),
         disks=tuple(

@@ -114,12 +114,18 @@ class HostResult:
     def change_count(self) -> int:
         return sum(1 for t in self.tasks for c in t.changes if c.mutating)
 
+    @property
+    def unknown_count(self) -> int:
+        """Of `change_count`, the changes whose effect is unknown until applied."""
+        return sum(1 for t in self.tasks for c in t.changes if c.mutating and c.unknown)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "round_trips": self.round_trips,
             "scripts_run": self.scripts_run,
             "changes": self.change_count,
+            "unknown": self.unknown_count,
             "msg": self.msg,
             "duration": round(self.duration, 4),
             "tasks": [t.to_dict() for t in self.tasks],
@@ -155,11 +161,15 @@ class RunResult:
     def total_changes(self) -> int:
         return sum(h.change_count for h in self.hosts.values())
 
+    @property
+    def total_unknown(self) -> int:
+        return sum(h.unknown_count for h in self.hosts.values())
+
     def summary(self) -> dict[str, Any]:
         counts = {s.value: 0 for s in (Status.OK, Status.CHANGED, Status.FAILED, Status.UNREACHABLE)}
         for h in self.hosts.values():
             counts[h.status.value] = counts.get(h.status.value, 0) + 1
-        return {"hosts": counts, "changes": self.total_changes}
+        return {"hosts": counts, "changes": self.total_changes, "unknown": self.total_unknown}
 
     def exit_code(self, detailed: bool = False) -> int:
         """ansible-playbook's codes; with `detailed` (plan) terraform's 0/1/2."""

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .connection import ConnectionSpec
-from .errors import HvprovError, InterruptedRun, TaskError, TransportError, UnreachableError
+from .cmdfacts import POWERSHELL_FEATURES, PowerShellMissing, bootstrap_command, powershell_missing
+from .cmdfacts import read_facts as read_cmd_facts
+from .errors import HvprovError, InterruptedRun, ResultParseError, TaskError, TransportError, UnreachableError
 from .facts import HostFacts, parse_facts
 from .render import ScriptRenderer
 from .scriptresult import parse_result
@@ -23,7 +25,11 @@ from .transports import open_transport
 from .transports.base import ExecResult, Transport
 
 FACTS_TEMPLATE = "facts/host.ps1.j2"
-NO_RETRY = frozenset({"system/reboot.ps1.j2", "system/boot_time.ps1.j2"})
+# Not re-sent after a dropped connection: a reboot is not safe to send twice, the reboot module
+# polls by itself, and creating a switch may have dropped the connection itself (the vswitch
+# module reconnects and decides from the facts).
+NO_RETRY = frozenset({"system/reboot.ps1.j2", "system/boot_time.ps1.j2",
+                      "hyperv_v1/vswitch_create.ps1.j2", "hyperv_v2/vswitch_create.ps1.j2"})
 
 
 class HostSession:
@@ -156,12 +162,27 @@ class HostSession:
         self._facts_dict = None
 
     def regather(self) -> HostFacts:
-        data = self.run_template(FACTS_TEMPLATE, probe_paths=list(self.probe_paths))
+        try:
+            data = self.run_template(FACTS_TEMPLATE, probe_paths=list(self.probe_paths))
+        except ResultParseError as exc:
+            if not powershell_missing(str(exc)):
+                raise
+            data = self._facts_without_powershell(exc)
         self._facts = parse_facts(data, FACTS_TEMPLATE)
         self._facts_dict = None
         if self.initial_facts is None:
             self.initial_facts = self.facts_dict()
         return self._facts
+
+    def _facts_without_powershell(self, exc: ResultParseError) -> dict[str, Any]:
+        """No powershell.exe (2008 R2 Server Core): the facts through cmd tools (hvprov.cmdfacts)."""
+        self.progress("PowerShell is not installed: reading facts with wmic, dism, reg, sc and bcdedit")
+        try:
+            return read_cmd_facts(lambda line: self.transport.run_command(line, self._timeout))
+        except NotImplementedError:
+            raise PowerShellMissing(f"{exc.message}; and the {self.transport.name} transport cannot run cmd tools "
+                                    f"to read facts without it: enable PowerShell ({bootstrap_command(POWERSHELL_FEATURES)})",
+                                    template=FACTS_TEMPLATE) from None
 
     def facts_dict(self) -> dict[str, Any]:
         """The facts as variables: host data, never evaluated as a template (UnsafeText)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from . import modules as registry
+from .cmdfacts import bootstrap_enabled, ensure_powershell
 from .errors import (
     HvprovError,
     InputError,
@@ -268,6 +269,9 @@ class TaskExecutor:
         now = [mask(c.to_dict()) for c in planned]
         expect = saved[cursor:cursor + len(now)]
         self.st.plan_cursor[task.path] = cursor + len(now)
+        if len(now) == len(expect):  # a change planned as unknown matches what the facts now say
+            now = [e if e.get("unknown") and (e["resource"], e["action"]) == (n["resource"], n["action"]) else n
+                   for n, e in zip(now, expect)]
         if now != expect:
             from .plans import StalePlanError
 
@@ -359,6 +363,10 @@ class TaskExecutor:
         facts = self.session.facts if module.needs_facts else None
         ctx = PlanContext(self.host.name, self.plan_mode, vars_,
                           evaluate=lambda e: self.r.templar.evaluate(e, vars_, task.location, f"{task.path}.{task.module}"))
+        boot = None  # a host without PowerShell: enable it before the task's first change
+        if facts is not None and facts.bootstrap and any(c.mutating for c in module.plan(args, facts, ctx).changes):
+            boot, facts = ensure_powershell(self.session, facts, self.plan_mode,
+                                            bootstrap_enabled(vars_.get("hvprov_bootstrap_powershell", True)))
         planned = module.plan(args, facts, ctx)
         if (not self.plan_mode and facts is not None and planned.changes
                 and any(c.mutating for c in planned.changes) and self.session.ensure_lease()):
@@ -368,10 +376,11 @@ class TaskExecutor:
         msg = planned.msg
         if planned.set_vars:
             self.st.facts_vars.update(unsafe(planned.set_vars))
+        changes.extend([boot] if boot else [])
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not self.plan_mode:
-            self._match_saved(task, planned.changes)
+            self._match_saved(task, ((boot,) if boot else ()) + planned.changes)
         if planned.changes and facts is not None:
             if self.plan_mode:
                 if self.r.opts.scripts_dir is not None:

@@ -120,35 +120,17 @@ def test_wrong_password_and_untrusted_ca(lab: tuple[LabServers, dict[str, Path]]
     assert code == 2 and "ansible_winrm_ca_trust_path" in _failed(doc, "hv-std01")["TLS"]["fix"]
 
 
-def test_hyperv_module_missing_on_2012_plus_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """Until the facts report the module (issue 10 item 4, the corefacts helper), the check is
-    shown at the transport seam: the facts answer of a 2019 host with the role says it is missing."""
-    from hvprov import transports
-    from hvprov.scriptresult import RESULT_PREFIX
-    from hvprov.transports.base import ExecResult
-    from hvprov.transports.sim import SimTransport
-
-    class NoModule(SimTransport):
-        def run(self, script: str, timeout: float | None = None) -> ExecResult:
-            res = super().run(script, timeout)
-            if "# hvprov-template: facts/host" not in script[:100]:
-                return res
-            lines = []
-            for line in res.stdout.splitlines():
-                if line.startswith(RESULT_PREFIX):
-                    doc = json.loads(line[len(RESULT_PREFIX):])
-                    doc["data"]["hypervisor"]["hyperv_module"] = False
-                    line = RESULT_PREFIX + json.dumps(doc)
-                lines.append(line)
-            return ExecResult("\n".join(lines) + "\n", res.stderr, res.rc)
-
-    real = transports.open_transport
-    monkeypatch.setattr(transports, "open_transport",
-                        lambda spec, lab=None: NoModule(spec, lab) if spec.kind == "sim" else real(spec, lab))
+def test_hyperv_module_missing_on_2012_plus_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A 2019 host with the role but not its PowerShell module (the lab's model: Hyper-V without
+    Hyper-V-PowerShell) is named with the fix; the same host with the module is ready."""
     inv = tmp_path / "inv.yml"
     inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "sim"}, "hosts": {
         "hv-2019": {"sim_profile": "2019-standard", "sim": {"features": ["Hyper-V"], "hypervisor_running": True}}}}}))
     code, doc = _doctor(inv, tmp_path / "lab", "hv-2019", capsys)
     assert code == 2
     assert "RSAT-Hyper-V-Tools" in _failed(doc, "hv-2019")["Hyper-V module"]["fix"]
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "sim"}, "hosts": {
+        "hv-2019": {"sim_profile": "2019-standard",
+                    "sim": {"features": ["Hyper-V", "Hyper-V-PowerShell"], "hypervisor_running": True}}}}}))
+    code, doc = _doctor(inv, tmp_path / "lab2", "hv-2019", capsys)
+    assert "Hyper-V module" not in _failed(doc, "hv-2019")

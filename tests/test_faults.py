@@ -234,7 +234,7 @@ def test_rerun_after_each_fault_converges(tmp_path: Path) -> None:
     second = apply(clean, tmp_path, forks=len(hosts))
     assert {n: h.status.value for n, h in second.hosts.items() if h.status not in (Status.OK, Status.CHANGED)} == {}
     third = apply(clean, tmp_path, forks=len(hosts))
-    assert third.summary() == {"hosts": {"ok": len(hosts), "changed": 0, "failed": 0, "unreachable": 0}, "changes": 0}
+    assert third.summary() == {"hosts": {"ok": len(hosts), "changed": 0, "failed": 0, "unreachable": 0}, "changes": 0, "unknown": 0}
 
 
 def test_a_lease_left_by_a_host_that_died_is_taken_over_by_the_rerun(tmp_path: Path) -> None:
@@ -341,7 +341,7 @@ def test_hundred_hosts_twenty_percent_faulted(tmp_path: Path) -> None:
             problems.append(f"rerun: {name} finished in run 1 but changed again ({h.status.value}, {h.change_count})")
     third = hvprov.apply(ROLE, clean_inv, lab_dir=tmp_path, forks=50)
     t3 = time.monotonic()
-    if third.summary() != {"hosts": {"ok": HOSTS, "changed": 0, "failed": 0, "unreachable": 0}, "changes": 0}:
+    if third.summary() != {"hosts": {"ok": HOSTS, "changed": 0, "failed": 0, "unreachable": 0}, "changes": 0, "unknown": 0}:
         problems.append(f"third run is not a no-op: {third.summary()}")
 
     lines += [

@@ -107,7 +107,7 @@ def test_bad_params_are_a_binding_error(template, params):
 
 CONTRACT_KEYS = {
     "": {"hostname", "os", "cpu", "dep", "memory_mb", "server_core", "pending_reboot", "features",
-         "hypervisor", "adapters", "switches", "vms", "vhds"},
+         "hypervisor", "adapters", "switches", "vms", "vhds", "unverified"},
     "os": {"caption", "version", "build", "sku", "sp_major", "product_type", "os_architecture",
            "installation_type", "last_boot", "ps_version"},
     "cpu": {"architecture", "address_width", "manufacturer", "name", "cores", "logical", "vmx",
@@ -115,7 +115,7 @@ CONTRACT_KEYS = {
     "dep": {"available", "policy"},
     "pending_reboot": {"cbs", "windows_update", "file_rename", "computer_rename"},
     "features": {"tool", "installed", "hyperv_available"},
-    "hypervisor": {"present", "vmms", "hvboot", "launch_type", "launch_error"},
+    "hypervisor": {"present", "vmms", "hvboot", "launch_type", "launch_error", "module"},
 }
 
 

@@ -391,11 +391,17 @@ def test_binding_the_management_nic_without_management_os_drops_the_connection(t
     assert f["switches"] == [] and f["adapters"][0]["management"] is True
 
 
-def test_sharing_the_management_nic_keeps_the_connection(tmp_path):
-    t = sim(tmp_path, Clock(), features=["File-Services", "Hyper-V"])
+def test_sharing_the_management_nic_drops_the_connection_for_seconds_then_keeps_it(tmp_path):
+    clock = Clock()
+    t = sim(tmp_path, clock, features=["File-Services", "Hyper-V"], network_drop_seconds=3)
     f = call(t, "facts/host.ps1.j2", probe_paths=[])
     mgmt, ips = f["adapters"][0]["name"], f["adapters"][0]["ips"]
-    call(t, "hyperv_v1/vswitch_create.ps1.j2", name="Ext", type="external", adapter=mgmt, allow_management_os=True)
+    with pytest.raises(UnreachableError, match="connection reset"):  # SetupSwitch moved the addresses
+        call(t, "hyperv_v1/vswitch_create.ps1.j2", name="Ext", type="external", adapter=mgmt, allow_management_os=True)
+    clock.t += 2.9
+    with pytest.raises(UnreachableError, match="moving to the host vNIC"):
+        call(t, "facts/host.ps1.j2", probe_paths=[])
+    clock.t += 0.2
     f = call(t, "facts/host.ps1.j2", probe_paths=[])
     assert [(a["ips"], a["management"]) for a in f["adapters"]] == [([], False), ([], False), (ips, True)]
 

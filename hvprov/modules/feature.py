@@ -16,6 +16,7 @@ DISM_NAMES = {"hyper-v": "Microsoft-Hyper-V"}
 # Features whose installation always needs a restart.
 RESTART_ALWAYS = {"hyper-v", "microsoft-hyper-v"}
 TOOLS_V1 = {"hyper-v": "RSAT-Hyper-V"}
+TOOLS_V2 = {"hyper-v": "Hyper-V-PowerShell"}
 
 
 class FeatureArgs(Args):
@@ -75,6 +76,9 @@ class WindowsFeature(Module):
         names = list(args.name)
         if args.include_management_tools and args.state == "present" and facts.backend == "v1" and not facts.server_core:
             names += [TOOLS_V1[n.lower()] for n in args.name if n.lower() in TOOLS_V1]
+        elif args.include_management_tools and args.state == "present" and facts.backend == "v2":
+            # the module hvprov's 2012+ scripts need; missing when the role came without its tools
+            names += [TOOLS_V2[n.lower()] for n in args.name if n.lower() in TOOLS_V2 and TOOLS_V2[n.lower()] not in names]
         want = args.state == "present"
         todo = [n for n in names if is_installed(facts, n) != want]
         if not todo:
@@ -107,6 +111,8 @@ class WindowsFeature(Module):
             restart = restart or c.after.get("restart_needed", False) or c.action is Action.REMOVE and n.lower() in RESTART_ALWAYS
         out = replace(facts, features=replace(facts.features, installed=tuple(installed)),
                       predicted=facts.predicted | {"features.installed"})
+        if facts.backend == "v2" and any(i.lower() == "hyper-v-powershell" for i in installed):
+            out = replace(out, hypervisor=replace(out.hypervisor, module=True))
         if restart:
             out = replace(out, pending_reboot=replace(out.pending_reboot, cbs=True),
                           predicted=out.predicted | {"pending_reboot"})

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from ..editions import product_name
 from ..errors import TaskError
-from ..facts import Adapter, HostFacts, Switch, Vhd, Vm
+from ..facts import UNVERIFIED, Adapter, HostFacts, Switch, Vhd, Vm
+from .base import PlanResult
 
 # Windows Server 2008 R2 (Hyper-V v1) limits, domain brief §5.6.
 V1_MAX_CPUS = 4
@@ -37,6 +43,13 @@ def template(facts: HostFacts, op: str) -> str:
 
 
 def require_hypervisor(facts: HostFacts, what: str) -> None:
+    if facts.backend == "v2" and facts.hypervisor.module is False:
+        raise TaskError(
+            f"cannot manage {what}: the Hyper-V role is installed but the Hyper-V PowerShell module is not "
+            "(Install-WindowsFeature Hyper-V without -IncludeManagementTools): set include_management_tools: true "
+            "on the windows_feature task for Hyper-V, or install the feature Hyper-V-PowerShell "
+            "(Install-WindowsFeature Hyper-V-PowerShell)"
+        )
     if not facts.hypervisor.running and "hypervisor" not in facts.predicted:
         raise TaskError(
             f"cannot manage {what}: the Hyper-V hypervisor is not running on this host "
@@ -88,3 +101,29 @@ def vms_on_switch(facts: HostFacts, name: str) -> list[str]:
 def vms_using_disk(facts: HostFacts, path: str) -> list[Vm]:
     low = path.lower()
     return [vm for vm in facts.vms if any(d.path.lower() == low for d in vm.disks)]
+
+
+# Fact areas every Hyper-V resource change depends on.
+DEPENDS_ON = ("hypervisor", "inventory")
+
+
+def mark_unverified(result: PlanResult, facts: HostFacts | None) -> PlanResult:
+    """Changes planned on facts Windows could not confirm (the hypervisor's start on 2008 R2,
+    an inventory that could not be read) are unknown until applied, with the reason."""
+    areas = [a for a in DEPENDS_ON if facts is not None and a in facts.unverified]
+    if not areas or not result.changes:
+        return result
+    why = "; ".join(UNVERIFIED[a] for a in areas)
+    changes = tuple(c if c.unknown else dataclasses.replace(c, unknown=True, reason=f"{c.reason} ({why})")
+                    for c in result.changes)
+    return dataclasses.replace(result, changes=changes)
+
+
+def unverified_aware(plan: Callable[..., PlanResult]) -> Callable[..., PlanResult]:
+    """Decorator for a Hyper-V resource module's plan(): see `mark_unverified`."""
+
+    @functools.wraps(plan)
+    def wrapper(self: Any, args: Any, facts: HostFacts | None, ctx: Any) -> PlanResult:
+        return mark_unverified(plan(self, args, facts, ctx), facts)
+
+    return wrapper

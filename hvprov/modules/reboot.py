@@ -14,7 +14,7 @@ from ..errors import (
     TrustError,
     UnreachableError,
 )
-from ..facts import HostFacts
+from ..facts import UNVERIFIED, HostFacts
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
 from .prereqs import hyperv_installed
@@ -32,6 +32,14 @@ class RebootArgs(Args):
     delay: int = Field(2, ge=0, le=600, description="Seconds shutdown.exe waits before restarting.")
     poll_interval: float = Field(5.0, gt=0, description="Longest pause between reachability checks (starts at 0.5 s).")
     verify_hypervisor: bool = Field(True, description="If the Hyper-V role is installed, fail unless the hypervisor runs afterwards.")
+
+
+def vt_unknown(facts: HostFacts) -> bool:
+    """Windows cannot tell whether the hypervisor will start: VT in the BIOS is not reported
+    before 2012 (cpu.vt_firmware is null) and nothing has proved it yet (hypervisor not running,
+    no launch error since boot)."""
+    hv = facts.hypervisor
+    return facts.cpu.vt_firmware is None and not hv.running and not hv.launch_error
 
 
 def hypervisor_failure(facts: HostFacts) -> str:
@@ -72,13 +80,16 @@ class Reboot(Module):
                 )
             )
             if role:
+                unknown = vt_unknown(facts)
+                reason = "after the reboot the hypervisor must be running (VT and DEP enabled in the BIOS)"
                 changes.append(
                     Change(
                         resource="hypervisor",
                         action=Action.VERIFY,
                         before={"running": facts.hypervisor.running},
                         after={"running": True},
-                        reason="after the reboot the hypervisor must be running (VT and DEP enabled in the BIOS)",
+                        reason=reason + (f"; {UNVERIFIED['hypervisor']}" if unknown else ""),
+                        unknown=unknown,
                     )
                 )
             return PlanResult(changes=tuple(changes), msg="reboot: " + ", ".join(reasons))
@@ -93,6 +104,8 @@ class Reboot(Module):
                                                    file_rename=False, computer_rename=False),
                       predicted=facts.predicted | {"pending_reboot", "os.last_boot"})
         if hyperv_installed(facts):
+            if vt_unknown(facts):
+                out = replace(out, unverified=out.unverified | {"hypervisor"})
             hv = replace(facts.hypervisor, vmms="Running", hvboot="Running" if facts.backend == "v1" else facts.hypervisor.hvboot,
                          present=True if facts.backend == "v2" else None, launch_error=None)
             out = replace(out, hypervisor=hv, predicted=out.predicted | {"hypervisor"})

@@ -17,6 +17,7 @@ from .hyperv_common import (
     find_vhd,
     os_name,
     require_hypervisor,
+    unverified_aware,
     template,
     vms_using_disk,
 )
@@ -99,6 +100,7 @@ class HypervVhd(Module):
     example = "- hyperv_vhd:\n    path: C:\\VMs\\web01.vhd\n    size: 40GB\n    type: dynamic\n"
     ArgsModel = VhdArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":
@@ -106,6 +108,9 @@ class HypervVhd(Module):
         res = f"vhd/{args.path}"
         current = find_vhd(facts, args.path)
         check_limits(facts, args.fmt, args.size, f"vhd {args.path}")
+        if current is not None and current.error and (args.state == "absent" or args.size is not None):
+            raise TaskError(f"{args.path} exists but could not be read ({current.error}); a running VM may hold it: "
+                            "hvprov will not resize or delete a disk it cannot read")
         if args.state == "absent":
             if current is None:
                 return PlanResult(msg=f"{args.path} already absent")

@@ -23,6 +23,7 @@ from .hyperv_common import (
     find_vm,
     os_name,
     require_hypervisor,
+    unverified_aware,
     template,
     windows_name,
 )
@@ -221,12 +222,16 @@ class HypervVm(Module):
     )
     ArgsModel = VmArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":
             require_hypervisor(facts, f"VM {args.name}")
         res = f"vm/{args.name}"
         current = find_vm(facts, args.name)
+        if current is not None and current.error:
+            raise TaskError(f"VM {args.name} ({current.id}) could not be read on this host ({current.error}): hvprov "
+                            "plans nothing on what it cannot see; check the VM in Hyper-V Manager, then run again")
         if args.state == "absent":
             if current is None:
                 return PlanResult(msg=f"VM {args.name} already absent")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import TaskError
+from ..errors import AuthenticationError, TaskError, TransportError, TrustError, UnreachableError
 from ..facts import HostFacts, Switch
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult, replace
@@ -14,6 +14,7 @@ from .hyperv_common import (
     find_adapter,
     find_switch,
     require_hypervisor,
+    unverified_aware,
     template,
     vms_on_switch,
     windows_name,
@@ -27,6 +28,9 @@ class VSwitchArgs(Args):
     allow_management_os: bool = Field(True, description="External switches: share the adapter with the host (a host vNIC).")
     state: Literal["present", "absent"] = "present"
     force: bool = Field(False, description="Allow binding the management adapter without host access, or deleting a switch VMs use.")
+    reconnect_timeout: float = Field(
+        120, gt=0, description="External switches: seconds to wait for the host to answer again when setting up the "
+                               "switch drops the connection (the management adapter's addresses move to the host vNIC).")
 
     @model_validator(mode="after")
     def _adapter_for_external(self) -> VSwitchArgs:
@@ -65,6 +69,7 @@ class VSwitch(Module):
     )
     ArgsModel = VSwitchArgs
 
+    @unverified_aware
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         assert facts is not None
         if args.state != "absent":
@@ -135,6 +140,7 @@ class VSwitch(Module):
 
     def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
         facts = session.facts
+        msg = ""
         for c in changes:
             if c.action is Action.DELETE:
                 session.run_template(template(facts, "vswitch_delete"), id=c.data["id"], name=args.name)
@@ -145,10 +151,55 @@ class VSwitch(Module):
                 adapter = find_adapter(facts, args.adapter)
                 params["adapter"] = adapter.name if adapter else args.adapter
             if c.action is Action.CREATE:
-                session.run_template(template(facts, "vswitch_create"), **params)
+                msg = _create(session, facts, args, params) or msg
             elif c.data.get("replace"):
                 session.run_template(template(facts, "vswitch_delete"), id=c.data["id"], name=args.name)
-                session.run_template(template(facts, "vswitch_create"), **params)
+                msg = _create(session, facts, args, params) or msg
             else:
                 session.run_template(template(facts, "vswitch_update"), id=c.data["id"], **params)
-        return ApplyResult()
+        return ApplyResult(msg=msg)
+
+
+def _create(session: HostSession, facts: HostFacts, args: Any, params: dict[str, Any]) -> str:
+    """Create the switch. Setting up an external switch can drop the connection (SetupSwitch /
+    New-VMSwitch move the adapter's addresses to a host vNIC): that is "in progress", not a
+    failure. Reconnect, re-read the facts, and decide from them whether the switch is there."""
+    try:
+        session.run_template(template(facts, "vswitch_create"), **params)
+        return ""
+    except (AuthenticationError, TrustError):
+        raise
+    except TransportError as exc:
+        if args.type != "external" or not exc.transient:
+            raise
+        dropped = exc.message
+    started = session.now()
+    after = _reconnect(session, args.reconnect_timeout, dropped)
+    found = find_switch(after, args.name)
+    want = {"type": args.type, "adapter": params["adapter"], "allow_management_os": params["allow_management_os"]}
+    if found is None:
+        raise TaskError(f"the connection dropped while creating external vswitch {args.name} ({dropped}) and the host "
+                        "answered again without it: nothing was created; run again")
+    if _props(found) != want:
+        raise TaskError(f"the connection dropped while creating external vswitch {args.name} ({dropped}); the host now "
+                        f"has it with {_props(found)}, not {want}: check the host")
+    return (f"connection dropped while setting up external vswitch {args.name} ({dropped}); reconnected after "
+            f"{session.now() - started:.1f} s and the switch is there")
+
+
+def _reconnect(session: HostSession, timeout: float, why: str) -> HostFacts:
+    deadline = session.now() + timeout
+    pause = 0.5
+    while True:
+        session.progress(f"connection dropped ({why}): waiting for the host")
+        session.sleep(pause)
+        try:
+            session.reconnect()
+            return session.regather()
+        except (AuthenticationError, TrustError):
+            raise
+        except TransportError as exc:
+            if session.now() >= deadline:
+                raise UnreachableError(f"{session.name} did not answer again within {timeout:.0f} s after the connection "
+                                       f"dropped while setting up a switch ({exc.message})", host=session.name) from None
+        pause = min(pause * 2, 5.0)

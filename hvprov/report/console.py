@@ -159,7 +159,8 @@ class ConsoleReporter:
                     for line in change_lines(change, self.diff):
                         self._print("    " + line, "yellow" if change.mutating else "dim")
         s = doc.get("summary", {})
-        self._print(f"\n{len(doc['hosts'])} hosts; {s.get('changes', 0)} changes", "bold")
+        unknown = f" ({s['unknown']} unknown until applied)" if s.get("unknown") else ""
+        self._print(f"\n{len(doc['hosts'])} hosts; {s.get('changes', 0)} changes{unknown}", "bold")
 
     def close(self) -> None:
         for host in list(self._blocks):
@@ -185,9 +186,10 @@ class ConsoleReporter:
             line = (f"{name.ljust(width)} : ok={counts['ok']:<3} changed={counts['changed']:<3} "
                     f"unreachable={counts['unreachable']:<3} failed={counts['failed']:<3} "
                     f"skipped={counts['skipped']:<3} ignored={counts['ignored']:<3} "
-                    f"changes={h.change_count:<3} round_trips={h.round_trips}")
+                    f"changes={h.change_count:<3} unknown={h.unknown_count:<3} round_trips={h.round_trips}")
             self._print(line, STYLE[h.status])
         s = result.summary()
         verb = "to make" if result.mode == "plan" else "made"
         self._print(f"\n{len(result.hosts)} hosts: " + ", ".join(f"{v} {k}" for k, v in s["hosts"].items() if v)
-                    + f"; {s['changes']} changes {verb}" + (" (interrupted)" if result.interrupted else ""), "bold")
+                    + f"; {s['changes']} changes {verb}" + (f" ({s['unknown']} unknown until applied)" if s["unknown"] else "")
+                    + (" (interrupted)" if result.interrupted else ""), "bold")

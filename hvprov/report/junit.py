@@ -126,6 +126,9 @@ def _suite(b: _Builder, mode: str, name: str, h: Mapping[str, Any]) -> tuple[ET.
     b.el(props, "property", name="hvprov.status", value=status)
     mutating = sum(1 for t in h.get("tasks") or () for c in t.get("changes") or () if c.get("action") != "verify")
     b.el(props, "property", name="hvprov.changes", value=str(mutating))
+    unknown = sum(1 for t in h.get("tasks") or () for c in t.get("changes") or ()
+                  if c.get("action") != "verify" and c.get("unknown"))
+    b.el(props, "property", name="hvprov.unknown", value=str(unknown))
     classname = f"hvprov.{name}"
     host_failure_shown = False
     for task in h.get("tasks") or ():

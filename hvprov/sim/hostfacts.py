@@ -24,6 +24,8 @@ def host_facts(host: HostModel, probe_paths: list[str]) -> dict[str, Any]:
     v1 = host.major_minor <= (6, 1)
     tool = rules.feature_tool(host)
     role = HYPERV.key in host.features  # committed: services and namespace exist after the reboot
+    module = None if v1 else ("Hyper-V-PowerShell" in host.features or host.hyperv_server)
+    inventory = role and module is not False  # 6.2+ lists switches and VMs with the Hyper-V module
     return {
         "hostname": host.hostname,
         "os": {
@@ -59,15 +61,17 @@ def host_facts(host: HostModel, probe_paths: list[str]) -> dict[str, Any]:
             "hvboot": ("Running" if host.hypervisor_running else "Stopped") if role and v1 else None,
             "launch_type": host.launch_type,
             "launch_error": host.launch_error,
+            "module": module,
         },
         "adapters": _adapters(host),
         "switches": [
             {"id": s.id, "name": s.name, "type": s.type, "adapter": s.adapter,
              "allow_management_os": s.allow_management_os}
             for s in host.switches
-        ] if role else [],
-        "vms": [_vm(vm) for vm in host.vms] if role else [],
-        "vhds": [_vhd(v) for v in _visible_vhds(host, probe_paths, role)],
+        ] if inventory else [],
+        "vms": [_vm(vm) for vm in host.vms] if inventory else [],
+        "vhds": [_vhd(v) for v in _visible_vhds(host, probe_paths, inventory)],
+        "unverified": ["inventory"] if role and not inventory else [],
     }
 
 
@@ -107,6 +111,8 @@ def _cpu(host: HostModel, v1: bool) -> dict[str, Any]:
 
 
 def _vm(vm: Any) -> dict[str, Any]:
+    if vm.unreadable:  # the facts script reports the VM with its error and goes on
+        return {"id": vm.id, "name": vm.name, "state": "other", "error": vm.unreadable}
     return {
         "id": vm.id, "name": vm.name, "state": vm.state, "memory_mb": vm.memory_mb,
         "dynamic_memory": vm.dynamic_memory, "memory_min_mb": vm.memory_min_mb,
@@ -131,4 +137,7 @@ def _visible_vhds(host: HostModel, probe_paths: list[str], role: bool) -> list[V
 
 
 def _vhd(v: Vhd) -> dict[str, Any]:
-    return {"path": v.path, "size": v.size, "type": v.type, "format": v.format, "parent": v.parent}
+    out = {"path": v.path, "size": v.size, "type": v.type, "format": v.format, "parent": v.parent}
+    if v.unreadable:  # the Hyper-V service failed; the file's own footer still gives size and type
+        out["error"] = v.unreadable
+    return out

@@ -241,6 +241,8 @@ def attach(host: HostModel, sw: Switch, mac: str | None = None) -> None:
         nic.bound_switch = sw.name
         if sw.allow_management_os:  # SetupSwitch: the adapter's addresses move to a host vNIC
             host.adapters.append(Adapter(_vnic_name(host, sw), _vnic_description(host), nic.mac, vnic_of=sw.id))
+            if nic.gateway is not None:  # ... including the management connection's: it drops
+                host.network_drop_pending = True
         elif nic.gateway is not None:  # TCP/IP leaves the adapter that carried the management route
             host.management_lost = True
     elif sw.type == "internal":

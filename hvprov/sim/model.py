@@ -107,6 +107,7 @@ class Vm:
     notes: str = ""
     disks: list[VmDisk] = field(default_factory=list)
     nics: list[VmNic] = field(default_factory=list)
+    unreadable: str | None = None  # reading its settings fails with this error (a broken configuration)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Vhd:
     type: Literal["dynamic", "fixed", "differencing"] = "dynamic"
     format: Literal["vhd", "vhdx"] = "vhd"
     parent: str | None = None
+    unreadable: str | None = None  # GetVirtualHardDiskInfo / Get-VHD fails with this error
 
 
 @dataclass
@@ -149,6 +151,11 @@ class HostModel:
     vms: list[Vm] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # other paths that exist (creates/removes)
     management_lost: bool = False  # the management adapter went to a switch without management OS
+    # SetupSwitch / New-VMSwitch -AllowManagementOS on the management adapter: its addresses move to
+    # the new host vNIC and the management connection drops for `network_drop_seconds`.
+    network_drop_seconds: float = 3.0
+    network_drop_pending: bool = False  # set by the script that moved them; the transport drops it
+    network_down_until: float | None = None
     lease_owner: str | None = None  # %ProgramData%\hvprov\lease.txt (system/lease.ps1.j2)
     lease_expires: float | None = None
     # script delivery (sim/psexe.py): the remote shell starts 32-bit processes on 64-bit Windows;

@@ -59,6 +59,16 @@ PROFILES: dict[str, Profile] = {
         Profile("2008r2-datacenter-core",
                 "2008 R2 SP1 Datacenter Server Core: PowerShell added, no ServerManager cmdlets (DISM)",
                 _r2(hostname="HV-CORE01", sku=12, server_core=True, memory_mb=65536, features=_R2_CORE)),
+        # Fresh Server Core installations: no PowerShell (an optional feature, off after setup)
+        *(Profile(name, f"2008 R2 SP1 {label} Server Core (SKU {sku}), fresh: no PowerShell",
+                  _r2(hostname=f"HV-CORE{sku}", sku=sku, server_core=True, memory_mb=32768, features=[]))
+          for sku, label, name in ((13, "Standard", "2008r2-standard-core"), (14, "Enterprise", "2008r2-enterprise-core"),
+                                   (12, "Datacenter", "2008r2-datacenter-core-fresh"))),
+        Profile("2008r2-web-core", "2008 R2 Web Server Core (SKU 29), fresh: no PowerShell, no Hyper-V role",
+                _r2(hostname="WEBCORE01", sku=29, server_core=True, memory_mb=8192, features=[])),
+        *(Profile(f"2008r2-{label.lower()}-core-nohv", f"2008 R2 {label} without Hyper-V, Server Core (SKU {sku}), fresh: no PowerShell",
+                  _r2(hostname=f"NOHVCORE{sku}", sku=sku, server_core=True, memory_mb=32768, features=[]))
+          for sku, label in ((40, "Standard"), (41, "Enterprise"), (39, "Datacenter"))),
         Profile("2008r2-web", "2008 R2 Web Server: no Hyper-V role", _r2(hostname="WEB01", sku=17, memory_mb=8192)),
         Profile("2008r2-foundation", "2008 R2 Foundation: no Hyper-V role, 1 socket, 8 GB",
                 _r2(hostname="FND01", sku=33, memory_mb=8192,

@@ -11,15 +11,13 @@ the host's seed) and become its fault hook (`hvprov.sim.faults`), unless one is 
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
-from ..sim import psexe
+from ..sim import cmdtools, psexe
 from ..sim.executor import execute
 from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
@@ -83,6 +81,9 @@ class SimTransport(Transport):
                     f"connection timed out: {self.spec.name} lost its management address (its management adapter "
                     "was bound to a virtual switch without management OS access); "
                     f"'hvprov lab reset {self.spec.name}' restores it", host=self.spec.name)
+            if host.network_down_until is not None and now < host.network_down_until:
+                raise UnreachableError(f"connection timed out: {self.spec.name}'s management address is moving to "
+                                       "the host vNIC of a virtual switch", host=self.spec.name)
             if self.fault is not None and script is not None:
                 injected = self.fault(host, script, now)
                 if injected is not None:
@@ -100,23 +101,25 @@ class SimTransport(Transport):
             self.scripts_run += 1
             result = bootstrap.deliver(script, step, mode=self.spec.script_delivery)
             self.round_trips += steps - 1
-            return result
+            dropped = host.network_drop_pending
+            if dropped:  # the script ran to its end, but its answer is lost with the connection
+                host.network_drop_pending = False
+                host.network_down_until = now + host.network_drop_seconds
+        if dropped:
+            raise UnreachableError(f"connection reset by {self.spec.name} while the script ran (its management "
+                                   "adapter was bound to a virtual switch)", host=self.spec.name)
+        return result
 
 
 def _command(host: HostModel, line: str, stdin: bytes | None, now: float) -> ExecResult:
     """What the host's cmd.exe does with one command line (programs other than powershell.exe:
-    the corefacts helper's `sim.cmdtools.run_tool` when present)."""
+    `sim.cmdtools.run_tool`: wmic, dism, reg, sc, bcdedit)."""
     if len(line) > bootstrap.CMD_LINE_LIMIT:
         return ExecResult("", "The command line is too long.\r\n", 1)
     argv = psexe.split_command_line(line)
     if argv and psexe.is_powershell(argv[0]):
         return psexe.run_powershell(host, argv, stdin, now, execute=lambda h, text, t: execute(h, text, t))
-    try:
-        cmdtools: Any = importlib.import_module("hvprov.sim.cmdtools")
-    except ImportError:
-        cmdtools = None
-    if argv and cmdtools is not None:
-        found = cmdtools.run_tool(host, argv[0], argv[1:], now)
-        if found is not None:
-            return found
+    found = cmdtools.run_tool(host, argv[0], argv[1:], now) if argv else None
+    if found is not None:
+        return found
     return ExecResult("", NOT_RECOGNIZED.format(argv[0] if argv else line), 9009)

@@ -246,6 +246,14 @@ function Find-HvAdapter($adapters, [string]$description, [string]$mac) {
     return $null
 }
 
+function New-HvUnreadable([hashtable]$known, $err) {
+    # One object that could not be read: reported on that object, the facts script goes on.
+    $text = [string]$err
+    if ($null -ne $err -and $null -ne $err.Exception) { $text = [string]$err.Exception.Message }
+    $known['error'] = $text.Trim()
+    return $known
+}
+
 function Get-HvVhdFile([string]$path) {
     # Without the Hyper-V services: read the VHD footer (big-endian: current size at 48,
     # disk type at 60) or recognise a VHDX signature; otherwise report the file length.
@@ -281,7 +289,7 @@ function Get-HvVhdV1($ims, [string]$path) {
     $in = $ims.psbase.GetMethodParameters('GetVirtualHardDiskInfo')
     $in['Path'] = $path
     $out = $ims.psbase.InvokeMethod('GetVirtualHardDiskInfo', $in, $null)
-    if ([int]$out['ReturnValue'] -ne 0) { return $null }
+    if ([int]$out['ReturnValue'] -ne 0) { throw ('GetVirtualHardDiskInfo returned ' + [string]$out['ReturnValue'] + ' for ' + $path) }
     $xml = [xml][string]$out['Info']
     $props = @{}
     foreach ($node in @($xml.SelectNodes('//PROPERTY'))) {
@@ -449,7 +457,11 @@ try {
     } catch {
         $launchError = $null
     }
+    # 6.2+: the Hyper-V module (Hyper-V-PowerShell) may be missing while the role is there.
+    $hypervModule = $null
+    if (-not $backendV1) { $hypervModule = (@(Get-Module -ListAvailable -Name Hyper-V).Count -gt 0) }
     $hypervisorFacts = @{
+        'module' = $hypervModule
         'present' = (ConvertTo-HvBool (Get-HvProp $cs 'HypervisorPresent'))
         'vmms' = $vmms
         'hvboot' = $hvboot
@@ -538,6 +550,7 @@ try {
             foreach ($vm in @(Get-WmiObject -Namespace $ns -Class Msvm_ComputerSystem)) {
                 # VMs: Caption 'Virtual Machine' (English) and a GUID Name; the host has neither.
                 if ([string]$vm.Caption -ne 'Virtual Machine' -and [string]$vm.Name -notmatch $guid) { continue }
+                try {
                 $vssd = $null
                 foreach ($setting in @($vm.GetRelated('Msvm_VirtualSystemSettingData'))) {
                     if ([int]$setting.SettingType -eq 3) { $vssd = $setting }
@@ -632,6 +645,9 @@ try {
                     'disks' = $disks
                     'nics' = $nics
                 })
+                } catch {
+                    [void]$vms.Add((New-HvUnreadable @{ 'id' = [string]$vm.Name; 'name' = [string]$vm.ElementName; 'state' = 'other' } $_))
+                }
             }
         }
     } elseif ($hypervRunning -and @(Get-Module -ListAvailable -Name Hyper-V).Count -gt 0) {
@@ -658,6 +674,7 @@ try {
             })
         }
         foreach ($vm in @(Get-VM)) {
+            try {
             $state = 'other'
             $vmState = [string]$vm.State
             if ($vmState -eq 'Running') { $state = 'running' }
@@ -719,8 +736,15 @@ try {
                 'disks' = $disks
                 'nics' = $nics
             })
+            } catch {
+                [void]$vms.Add((New-HvUnreadable @{ 'id' = [string]$vm.Id; 'name' = [string]$vm.Name; 'state' = 'other' } $_))
+            }
         }
     }
+
+    # Role present but its inventory unreadable (no Hyper-V module): say so, never "no VMs".
+    $unverified = New-Object System.Collections.ArrayList
+    if ($hypervRunning -and -not $backendV1 -and -not $hypervModule) { [void]$unverified.Add('inventory') }
 
     # ---- VHDs: attached to VMs, then the probe paths that exist ---------------------------------
     $vhds = New-Object System.Collections.ArrayList
@@ -735,13 +759,20 @@ try {
         try { $exists = Test-Path -LiteralPath $path -PathType Leaf } catch { $exists = $false }
         if (-not $exists) { continue }
         $info = $null
+        $failure = $null
         try {
             if ($vhdMode -eq 'cmdlets') { $info = Get-HvVhdV2 $path }
             elseif ($vhdMode -eq 'wmi') { $info = Get-HvVhdV1 $imageService $path }
         } catch {
             $info = $null
+            $failure = $_
         }
-        if ($null -eq $info) { $info = Get-HvVhdFile $path }
+        if ($null -eq $info) {
+            # The Hyper-V services could not read it: the file itself (a disk a running VM
+            # holds may refuse even that); never abort the facts for one disk.
+            try { $info = Get-HvVhdFile $path } catch { $info = New-HvUnreadable @{ 'path' = $path } $_ }
+            if ($null -ne $failure -and -not $info.ContainsKey('error')) { $info = New-HvUnreadable $info $failure }
+        }
         [void]$vhds.Add($info)
     }
 
@@ -759,6 +790,7 @@ try {
         'switches' = $switches
         'vms' = $vms
         'vhds' = $vhds
+        'unverified' = $unverified
     }
     throw 'hvprov: the script ended without writing a result'
 } catch {

@@ -353,7 +353,7 @@ function Wait-HvWmiJob([string]$jobPath, [string]$context, [int]$timeoutSeconds)
 }
 
 # Calls a WMI method the order-independent way (brief 5.1): GetMethodParameters, the named
-# arguments, InvokeMethod. 0 = done; 4096 = wait for the job; any other return code ends the
+# arguments, InvokeMethod. 0 = done; 4096 = wait for the job (if the method returned one); any other return code ends the
 # script with an error of that code's name, unless it is listed in $HvAccept (the caller then
 # reads ReturnValue itself). Returns the out-parameters (REF outputs are path strings).
 function Invoke-HvWmiMethod {
@@ -369,8 +369,15 @@ function Invoke-HvWmiMethod {
     }
     $code = [int]$out.psbase.GetPropertyValue('ReturnValue')
     if ($code -eq 4096) {
-        $failure = Wait-HvWmiJob ([string]$out.psbase.GetPropertyValue('Job')) $context $HvTimeout
-        if ($null -ne $failure) { $PSCmdlet.ThrowTerminatingError($failure) }
+        # Some methods answer 4096 ("transition started") without a Job out-parameter, or with
+        # an empty one (Msvm_ShutdownComponent.InitiateShutdown has none): nothing to poll; the
+        # caller waits for the effect itself (e.g. Wait-HvVmState).
+        $jobPath = $null
+        if (Test-HvWmiProperty $out 'Job') { $jobPath = [string]$out.psbase.GetPropertyValue('Job') }
+        if ($null -ne $jobPath -and $jobPath.Length -gt 0) {
+            $failure = Wait-HvWmiJob $jobPath $context $HvTimeout
+            if ($null -ne $failure) { $PSCmdlet.ThrowTerminatingError($failure) }
+        }
     } elseif ($code -ne 0 -and $HvAccept -notcontains $code) {
         $name = Get-HvReturnCodeName $code
         $PSCmdlet.ThrowTerminatingError((New-HvErrorRecord $name ($context + ' failed: return code ' + $code + ' ' + $name)))
