@@ -274,9 +274,10 @@ class Templar:
                 try:
                     with _lenient_escapes():
                         ast = self.text.parse(source)
+                    ansible_builtin.check_names(ast, self.text)  # unknown filter/test: refused at load
+                    names |= jinja2.meta.find_undeclared_variables(ast)
                 except jinja2.TemplateSyntaxError as exc:
                     raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
-                names |= jinja2.meta.find_undeclared_variables(ast)
         elif isinstance(value, Mapping):
             for v in value.values():
                 names |= self.undeclared(v)

@@ -11,9 +11,13 @@ from typing import Any
 
 import jinja2
 
-from .filters import FILTERS
+from . import extra
+from .filters import FILTERS as _CORE_FILTERS
 from .lookups import GLOBALS, LOOKUPS
-from .tests import TESTS
+from .tests import TESTS as _CORE_TESTS
+
+FILTERS = {**_CORE_FILTERS, **extra.FILTERS}
+TESTS = {**_CORE_TESTS, **extra.TESTS}
 
 FQCN = "ansible.builtin."
 
@@ -32,4 +36,24 @@ def install(env: jinja2.Environment) -> None:
     env.globals.update(GLOBALS)
 
 
-__all__ = ["FILTERS", "LOOKUPS", "TESTS", "install"]
+def check_names(ast: jinja2.nodes.Template, env: jinja2.Environment) -> None:
+    """Refuse a parsed template naming a filter, test or lookup plugin that does not exist."""
+    from .lookups import LookupError_, _plugin
+
+    for node in ast.find_all(jinja2.nodes.Filter):
+        if node.name not in env.filters:
+            raise jinja2.TemplateAssertionError(f"no filter named {node.name!r}", node.lineno)
+    for node in ast.find_all(jinja2.nodes.Test):
+        if node.name not in env.tests:
+            raise jinja2.TemplateAssertionError(f"no test named {node.name!r}", node.lineno)
+    for call in ast.find_all(jinja2.nodes.Call):
+        fn = call.node
+        if isinstance(fn, jinja2.nodes.Name) and fn.name in GLOBALS and call.args \
+                and isinstance(call.args[0], jinja2.nodes.Const) and isinstance(call.args[0].value, str):
+            try:
+                _plugin(call.args[0].value)
+            except LookupError_ as exc:
+                raise jinja2.TemplateAssertionError(str(exc), call.lineno) from None
+
+
+__all__ = ["FILTERS", "LOOKUPS", "TESTS", "check_names", "install"]

@@ -134,3 +134,24 @@ def eval_templates(entries: list[dict[str, Any]], variables: dict[str, Any], bas
     if proc.returncode != 0:
         raise OracleError(f"oracle templar failed: {proc.stderr[-3000:]}")
     return json.loads(proc.stdout)
+
+
+_NAMES = r'''
+import importlib, json, os
+import ansible.plugins.lookup as lk
+out = {"filters": [], "tests": [], "lookups": []}
+for mod in ("core", "mathstuff", "urls", "urlsplit", "encryption"):
+    out["filters"] += list(importlib.import_module("ansible.plugins.filter." + mod).FilterModule().filters())
+for mod in ("core", "files", "mathstuff", "uri"):
+    out["tests"] += list(importlib.import_module("ansible.plugins.test." + mod).TestModule().tests())
+out["lookups"] = sorted(f[:-3] for f in os.listdir(os.path.dirname(lk.__file__)) if f.endswith(".py") and f != "__init__.py")
+print(json.dumps(out))
+'''
+
+
+def builtin_names() -> dict[str, list[str]]:
+    """The names ansible-core's own ansible.builtin filter, test and lookup plugins define."""
+    proc = subprocess.run([str(python_bin()), "-c", _NAMES], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise OracleError(f"cannot list ansible.builtin plugins: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
