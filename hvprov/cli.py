@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, api
+from .config import load_config, with_host_defaults
 from .errors import HvprovError, OptionsError
 
 EPILOG = __doc__.split("\n\n", 1)[1] if __doc__ else ""
@@ -48,7 +49,7 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--tags", action="append", default=[], help="only tasks with these tags (comma-separated)")
     p.add_argument("--skip-tags", action="append", default=[], help="skip tasks with these tags")
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON/YAML mapping, or @file")
-    p.add_argument("-f", "--forks", type=int, default=5, help="hosts in parallel (default 5)")
+    p.add_argument("-f", "--forks", type=int, default=None, help="hosts in parallel (default: ansible.cfg forks, else 5)")
     p.add_argument("--diff", action="store_true", help="show before/after of every change")
     p.add_argument("--format", choices=("console", "json", "markdown"), default="console",
                    help="output: console lines and recap, the JSON run document, or Markdown for a code review")
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
-    p_inv.add_argument("-i", "--inventory", action="append", required=True)
+    p_inv.add_argument("-i", "--inventory", action="append", default=None)
     p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
     p_inv.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append", default=[])
     p_inv.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
@@ -139,8 +140,13 @@ def _do_run(args: argparse.Namespace) -> int:
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
+    cfg = load_config()
+    if not args.inventory and cfg.inventory and not saved:
+        args.inventory = list(cfg.inventory)
+    args.forks = args.forks or cfg.forks or 5
     if not saved and not args.inventory:
-        raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
+        raise OptionsError("-i/--inventory is required (except when applying a saved plan or "
+                           "when ansible.cfg / ANSIBLE_INVENTORY names one)")
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
@@ -186,8 +192,9 @@ def _do_run(args: argparse.Namespace) -> int:
                                     default_password=default_password,
                                     **({"extra_vars": extra} if extra else {}))
         else:
+            inventory = with_host_defaults(api.load_inventory(args.inventory, vault), cfg)
             result = api.run(
-                args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+                args.playbook, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                 extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                 scripts_dir=getattr(args, "scripts", None),
@@ -229,12 +236,9 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     from .secretsources import ask_pass
     from .vault import VaultSecrets
 
-    files = list(args.vault_password_files)
-    ids = list(args.vault_ids)
-    if os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
-        files.append(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"])
-    if os.environ.get("ANSIBLE_VAULT_IDENTITY_LIST"):
-        ids = [i.strip() for i in os.environ["ANSIBLE_VAULT_IDENTITY_LIST"].split(",") if i.strip()] + ids
+    cfg = load_config()  # ansible.cfg / ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST
+    files = list(args.vault_password_files) + list(cfg.vault_password_files)
+    ids = list(cfg.vault_identity_list) + list(args.vault_ids)
     if args.ask_vault_pass and files:
         raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
     vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
@@ -265,6 +269,10 @@ def _do_inventory(args: argparse.Namespace) -> int:
     from .secrets import mask
 
     vault, _ = _secrets_from_cli(args)
+    if not args.inventory:
+        args.inventory = list(load_config().inventory)
+    if not args.inventory:
+        raise OptionsError("-i/--inventory is required unless ansible.cfg / ANSIBLE_INVENTORY names one")
     inv = api.load_inventory(args.inventory, vault)
     from .runner import secret_values
     from .secrets import SecretRegistry
