@@ -103,9 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_inv.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
     p_inv.set_defaults(ask_pass=False)
     g = p_inv.add_mutually_exclusive_group(required=True)
-    g.add_argument("--list", action="store_true", help="JSON as `ansible-inventory --list`")
-    g.add_argument("--host", help="variables of one host as JSON")
-    g.add_argument("--graph", action="store_true", help="group tree")
+    g.add_argument("--list", action="store_true", help="the inventory as `ansible-inventory --list` prints it")
+    g.add_argument("--host", help="variables of one host")
+    g.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="group tree (Ansible's |-- drawing)")
+    p_inv.add_argument("--vars", dest="show_vars", action="store_true", help="with --graph: show variables")
+    fmt = p_inv.add_mutually_exclusive_group()
+    fmt.add_argument("-y", "--yaml", action="store_true", help="YAML instead of JSON")
+    fmt.add_argument("--toml", action="store_true", help="TOML instead of JSON")
+    p_inv.add_argument("--export", action="store_true", help="own host/group variables, not merged ones")
+    p_inv.add_argument("-l", "--limit", help="only hosts matching this pattern")
+    p_inv.add_argument("--output", help="write to this file instead of stdout")
     p_doc = sub.add_parser("doc", help="list modules or show one module's arguments")
     p_doc.add_argument("module", nargs="?")
     p_doc.add_argument("--json", action="store_true", help="machine-readable schema")
@@ -266,7 +273,10 @@ def _do_show(args: argparse.Namespace) -> int:
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
-    from .secrets import mask
+    from .inventory import render
+    from .plans import write_atomic
+    from .runner import secret_values
+    from .secrets import SecretRegistry
 
     vault, _ = _secrets_from_cli(args)
     if not args.inventory:
@@ -274,33 +284,28 @@ def _do_inventory(args: argparse.Namespace) -> int:
     if not args.inventory:
         raise OptionsError("-i/--inventory is required unless ansible.cfg / ANSIBLE_INVENTORY names one")
     inv = api.load_inventory(args.inventory, vault)
-    from .runner import secret_values
-    from .secrets import SecretRegistry
-
     registry = SecretRegistry()
     for h in inv.hosts.values():
         registry.collect(dict(h.vars))
         for value in secret_values(h.vars):
             registry.add(value)
-    if args.list:
-        print(registry.scrub(json.dumps(inv.to_ansible_list(), indent=2, default=str)))
+    fmt = "yaml" if args.yaml else "toml" if args.toml else "json"
+    if args.graph is not None:
+        text = render.graph(inv, args.graph, args.show_vars)
     elif args.host:
-        if args.host not in inv.hosts:
-            raise OptionsError(f"host {args.host!r} is not in the inventory")
-        print(registry.scrub(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str)))
+        hosts = inv.select(args.host)
+        if len(hosts) != 1:
+            raise OptionsError("You must pass a single valid host to --host parameter")
+        text = render.dump(render.host_vars(inv, hosts[0].name, args.export), fmt)
     else:
-        for line in _graph(inv, "all", 0):
-            print(line)
+        shaped = {"json": render.list_doc, "yaml": render.yaml_doc, "toml": render.toml_doc}[fmt]
+        text = render.dump(shaped(inv, args.export, args.limit), fmt)
+    text = registry.scrub(text)
+    if args.output:
+        write_atomic(args.output, text if text.endswith("\n") else text + "\n")
+    else:
+        print(text.rstrip("\n") if fmt != "json" else text)
     return 0
-
-
-def _graph(inv: Any, group: str, depth: int) -> list[str]:
-    g = inv.groups[group]
-    lines = [f"{'  ' * depth}@{group}:"]
-    for child in g.children:
-        lines += _graph(inv, child, depth + 1)
-    lines += [f"{'  ' * (depth + 1)}{h}" for h in g.hosts]
-    return lines
 
 
 def _do_doc(args: argparse.Namespace) -> int:

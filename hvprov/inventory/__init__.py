@@ -11,6 +11,11 @@ Sources (``Inventory.load([...])``, merged in the order given, like ``-i a -i b`
   ``[group:children]``; values go through ``ast.literal_eval`` as in Ansible (``5`` is an
   int, ``True`` a bool, ``'5'`` a string, anything else stays the raw string). Files with
   another extension are INI; a file without extension is YAML if it looks like YAML.
+* TOML (``.toml``): top-level tables are groups with ``hosts`` (a table), ``vars`` and
+  ``children`` (a list of group names), as Ansible's toml plugin.
+* an executable file: an inventory script, run with ``--list`` (JSON: groups with ``hosts``,
+  ``vars``, ``children``, and ``_meta.hostvars``; without ``_meta``, ``--host NAME`` per host),
+  as Ansible's script plugin (which is tried before the file formats).
 * a directory (every file in it, sorted; ``group_vars``/``host_vars`` and hidden or backup
   files skipped), or a ``h1,h2,`` host list.
 
@@ -31,9 +36,9 @@ a later value replaces, never deep-merges):
 
 So every ``group_vars`` file beats every inline group var, as in Ansible.
 
-Stricter than Ansible (it only warns or silently overrides): unknown keys in a group,
-``hosts``/``children``/``vars`` of the wrong type, and a host (or group) given two different
-values for one variable in the same file are errors. All problems of a file are collected
+An unknown key in a group is skipped with a warning, as Ansible does. Stricter than Ansible
+(it only warns or silently overrides): ``hosts``/``children``/``vars`` of the wrong type, and a
+host (or group) given two different values for one variable in the same file are errors. All problems of a file are collected
 and raised as one `InventoryError` (its ``problems`` list; a single problem is raised alone).
 """
 

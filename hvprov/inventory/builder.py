@@ -11,6 +11,7 @@ from ..errors import InventoryError, Location
 from ..patterns import parse_address
 from .common import (
     GROUP_KEYS,
+    log,
     PRIORITY_VAR,
     _key_loc,
     _own_loc,
@@ -196,13 +197,10 @@ class _Builder:
         for key, value in gdata.items():
             kloc = _key_loc(gdata, key, loc)
             kpath = f"{path}.{key}"
-            if key not in GROUP_KEYS:
-                self.problem(
-                    f"unknown key {key!r} in group {name!r} (a group has only 'hosts', "
-                    f"'children' and 'vars'){_suggest(key, GROUP_KEYS)}",
-                    kloc,
-                    kpath,
-                )
+            if key not in GROUP_KEYS:  # Ansible warns and skips the key
+                log.warning(
+                    "%s: %s: Skipping unexpected key (%s) in group (%s), only \"vars\", \"children\" "
+                    "and \"hosts\" are valid%s", kloc, kpath, key, name, _suggest(key, GROUP_KEYS))
                 continue
             if value is None:
                 continue

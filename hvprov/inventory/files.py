@@ -13,6 +13,7 @@ from ..errors import InventoryError, Location
 from ..vault import decrypt_if_vault
 from ..yamlsrc import load_yaml, load_yaml_text
 from .builder import _Builder
+from .sources import script_data, toml_data
 from .common import (
     _DIR_SKIP_EXTS,
     _DIR_SKIP_NAMES,
@@ -38,6 +39,11 @@ def _looks_like_yaml(text: str) -> bool:
 
 def _parse_file(b: _Builder, path: Path) -> None:
     file = str(path)
+    if os.access(path, os.X_OK):  # Ansible's script plugin comes before the file formats
+        b.begin_file()
+        b.parse_data(script_data(path), file)
+        b.end_file(file)
+        return
     try:
         text = decrypt_if_vault(path.read_text(encoding="utf-8-sig"), b.vault, file)
     except UnicodeDecodeError as exc:
@@ -48,7 +54,9 @@ def _parse_file(b: _Builder, path: Path) -> None:
         ) from None
     b.begin_file()
     suffix = path.suffix.lower()
-    if suffix in YAML_EXTENSIONS or (not suffix and _looks_like_yaml(text)):
+    if suffix == ".toml":
+        b.parse_data(toml_data(text, file), file)
+    elif suffix in YAML_EXTENSIONS or (not suffix and _looks_like_yaml(text)):
         data = load_yaml_text(text, file, InventoryError, b.vault)
         b.parse_data(data, file)
     else:

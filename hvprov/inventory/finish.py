@@ -157,15 +157,17 @@ def _finish(b: _Builder) -> tuple[dict[str, Host], dict[str, Group], list[str]]:
         values, locs = group_layers(frozenset(member_of))
         values = dict(values)
         locs = dict(locs)
-        values.update(hrec.vars)
+        own = dict(hrec.vars)
         locs.update(hrec.var_locs)
         for v, locs_ in host_files[name]:
-            values.update(v)
+            own.update(v)
             locs.update(locs_)
+        values.update(own)
         out_hosts[name] = Host(
             name=name,
             vars=values,
             groups=("all", *sorted(member_of - {"all"})),
             var_sources=locs,
+            own_vars=own,
         )
     return out_hosts, out_groups, list(b.sources)

@@ -17,6 +17,8 @@ class Host:
     vars: Mapping[str, Any] = field(hash=False)
     groups: tuple[str, ...]  # every group it is in, with ancestors: "all" first, then sorted
     var_sources: Mapping[str, Location] = field(hash=False, repr=False)
+    # the host's own variables (inventory host entries, then host_vars/): `inventory --export`
+    own_vars: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 VENV = REPO / ".venv-ansible"
 ANSIBLE_CORE = "ansible-core==2.19.14"
 # passlib: what ansible-core's password_hash uses when present (as on most controllers).
-EXTRA = ("passlib==1.7.4",)
+EXTRA = ("passlib==1.7.4", "tomli-w==1.2.0")
 
 
 class OracleError(RuntimeError):
