@@ -150,7 +150,8 @@ def _do_run(args: argparse.Namespace) -> int:
     cfg = load_config()
     if not args.inventory and cfg.inventory and not saved:
         args.inventory = list(cfg.inventory)
-    args.forks = args.forks or cfg.forks or 5
+    if args.forks is None:
+        args.forks = cfg.forks if cfg.forks is not None else 5
     if not saved and not args.inventory:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan or "
                            "when ansible.cfg / ANSIBLE_INVENTORY names one)")

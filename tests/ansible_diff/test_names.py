@@ -63,3 +63,20 @@ def test_unknown_plugin_refused_at_load(template: str, tmp_path) -> None:  # typ
         api.plan(pb, {"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}, lab_dir=tmp_path / "lab")
     assert info.value.exit_code == 4
     assert f"{pb}:5" in str(info.value)
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    ("play vars", "- hosts: all\n  gather_facts: false\n  vars:\n    x: \"{{ 1 | nosuch }}\"\n  tasks:\n    - debug:\n        msg: hi\n"),
+    ("task vars", "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: hi\n      vars:\n        x: \"{{ 1 is nosuch }}\"\n"),
+    ("when", "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: hi\n      when: x is nosuch\n"),
+])
+def test_unknown_plugin_in_vars_and_conditions_refused_at_load(where: str, text: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hvprov.api as api
+    from hvprov.errors import InputError
+
+    pb = tmp_path / "pb.yml"
+    pb.write_text(text)
+    with pytest.raises(InputError) as info:
+        api.plan(pb, {"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}, lab_dir=tmp_path / "lab")
+    assert info.value.exit_code == 4 and "nosuch" in str(info.value)
+    assert f"{pb}:" in str(info.value)
