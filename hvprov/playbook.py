@@ -258,7 +258,9 @@ class _Loader:
 
     def check_args(self, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
         model = mod.ArgsModel
-        fields = set(model.model_fields)
+        fields = set(model.model_fields) | {  # and the aliases a field accepts (ansible's *_sec names)
+            str(a) for f in model.model_fields.values()
+            for a in getattr(f.validation_alias, "choices", ())}
         extra_ok = model.model_config.get("extra") == "allow"
         for key in args:
             if key not in fields and not extra_ok:
