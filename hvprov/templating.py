@@ -145,6 +145,7 @@ class Templar:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        compiled: Any
         with _lenient_escapes():
             if kind in ("expr", "cond"):
                 env = self.cond if kind == "cond" else self.native

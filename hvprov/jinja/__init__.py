@@ -28,11 +28,9 @@ def _both(table: dict[str, Any]) -> dict[str, Any]:
 
 def install(env: jinja2.Environment) -> None:
     env.filters.update(_both(FILTERS))
-    builtin_filters = {k: v for k, v in env.filters.items() if "." not in k}
-    env.filters.update({FQCN + k: v for k, v in builtin_filters.items()})
+    env.filters.update({FQCN + k: v for k, v in list(env.filters.items()) if "." not in k})
     env.tests.update(_both(TESTS))
-    builtin_tests = {k: v for k, v in env.tests.items() if "." not in k}
-    env.tests.update({FQCN + k: v for k, v in builtin_tests.items()})
+    env.tests.update({FQCN + k: v for k, v in list(env.tests.items()) if "." not in k})
     env.globals.update(GLOBALS)
 
 
@@ -43,9 +41,9 @@ def check_names(ast: jinja2.nodes.Template, env: jinja2.Environment) -> None:
     for node in ast.find_all(jinja2.nodes.Filter):
         if node.name not in env.filters:
             raise jinja2.TemplateAssertionError(f"no filter named {node.name!r}", node.lineno)
-    for node in ast.find_all(jinja2.nodes.Test):
-        if node.name not in env.tests:
-            raise jinja2.TemplateAssertionError(f"no test named {node.name!r}", node.lineno)
+    for test in ast.find_all(jinja2.nodes.Test):
+        if test.name not in env.tests:
+            raise jinja2.TemplateAssertionError(f"no test named {test.name!r}", test.lineno)
     for call in ast.find_all(jinja2.nodes.Call):
         fn = call.node
         if isinstance(fn, jinja2.nodes.Name) and fn.name in GLOBALS and call.args \

@@ -46,17 +46,17 @@ def merge_hash(x: Mapping[str, Any], y: Mapping[str, Any], recursive: bool = Tru
     return out
 
 
-def _merge_lists(xv: list[Any], yv: list[Any], how: str) -> list[Any]:
+def _merge_lists(xv: MutableSequence[Any], yv: MutableSequence[Any], how: str) -> Any:
     if how == "replace":
         return yv
     if how == "append":
-        return xv + yv
+        return [*xv, *yv]
     if how == "prepend":
-        return yv + xv
+        return [*yv, *xv]
     if how == "append_rp":
-        return [z for z in xv if z not in yv] + yv
+        return [z for z in xv if z not in yv] + [*yv]
     if how == "prepend_rp":
-        return yv + [z for z in xv if z not in yv]
+        return [*yv] + [z for z in xv if z not in yv]
     return xv  # keep
 
 
@@ -116,7 +116,7 @@ def subelements(obj: Any, subelements: Any, skip_missing: bool = False) -> list[
         path = subelements.split(".")
     else:
         raise FilterError("subelements must be a list or a string")
-    results = []
+    results: list[tuple[Any, Any]] = []
     for element in elements:
         values = element
         for key in path:

@@ -20,9 +20,9 @@ def hash_password(password: Any, hashtype: str = "sha512", salt: Any = None, sal
                   rounds: Any = None, ident: Any = None) -> str:
     with warnings.catch_warnings():  # passlib imports the stdlib crypt module, deprecated in 3.11
         warnings.simplefilter("ignore", DeprecationWarning)
-        import passlib.hash
-        from passlib.utils import bcrypt64
-        from passlib.utils.handlers import HasRawSalt, PrefixWrapper
+        import passlib.hash  # type: ignore[import-untyped]
+        from passlib.utils import bcrypt64  # type: ignore[import-untyped]
+        from passlib.utils.handlers import HasRawSalt, PrefixWrapper  # type: ignore[import-untyped]
 
     algorithm = _MAPPING.get(hashtype, hashtype)
     if algorithm not in _IMPLICIT:

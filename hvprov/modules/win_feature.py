@@ -52,7 +52,7 @@ class WinFeatureArgs(Args):
 
 def _inner(args: WinFeatureArgs, facts: HostFacts | None) -> FeatureArgs:
     tools = args.include_management_tools and (facts is None or facts.backend != "v1")
-    return FeatureArgs(name=args.name, state=args.state, include_management_tools=tools)
+    return FeatureArgs.model_validate({"name": args.name, "state": args.state, "include_management_tools": tools})
 
 
 class WinFeature(Module):

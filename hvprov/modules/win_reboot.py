@@ -53,8 +53,8 @@ class WinRebootArgs(Args):
 
 
 def _inner(args: WinRebootArgs) -> RebootArgs:
-    return RebootArgs(reason=args.msg, force=True, timeout=float(args.reboot_timeout), delay=args.pre_reboot_delay,
-                      verify_hypervisor=False)
+    return RebootArgs.model_validate({"reason": args.msg, "force": True, "timeout": float(args.reboot_timeout),
+                                      "delay": args.pre_reboot_delay, "verify_hypervisor": False})
 
 
 class WinReboot(Module):
