@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, api
+from .config import load_config, with_host_defaults
 from .errors import HvprovError, OptionsError
 
 EPILOG = __doc__.split("\n\n", 1)[1] if __doc__ else ""
@@ -48,7 +49,7 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--tags", action="append", default=[], help="only tasks with these tags (comma-separated)")
     p.add_argument("--skip-tags", action="append", default=[], help="skip tasks with these tags")
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON/YAML mapping, or @file")
-    p.add_argument("-f", "--forks", type=int, default=5, help="hosts in parallel (default 5)")
+    p.add_argument("-f", "--forks", type=int, default=None, help="hosts in parallel (default: ansible.cfg forks, else 5)")
     p.add_argument("--diff", action="store_true", help="show before/after of every change")
     p.add_argument("--format", choices=("console", "json", "markdown"), default="console",
                    help="output: console lines and recap, the JSON run document, or Markdown for a code review")
@@ -96,15 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
-    p_inv.add_argument("-i", "--inventory", action="append", required=True)
+    p_inv.add_argument("-i", "--inventory", action="append", default=None)
     p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
     p_inv.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append", default=[])
     p_inv.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
     p_inv.set_defaults(ask_pass=False)
     g = p_inv.add_mutually_exclusive_group(required=True)
-    g.add_argument("--list", action="store_true", help="JSON as `ansible-inventory --list`")
-    g.add_argument("--host", help="variables of one host as JSON")
-    g.add_argument("--graph", action="store_true", help="group tree")
+    g.add_argument("--list", action="store_true", help="the inventory as `ansible-inventory --list` prints it")
+    g.add_argument("--host", help="variables of one host")
+    g.add_argument("--graph", nargs="?", const="all", metavar="GROUP", help="group tree (Ansible's |-- drawing)")
+    p_inv.add_argument("--vars", dest="show_vars", action="store_true", help="with --graph: show variables")
+    fmt = p_inv.add_mutually_exclusive_group()
+    fmt.add_argument("-y", "--yaml", action="store_true", help="YAML instead of JSON")
+    fmt.add_argument("--toml", action="store_true", help="TOML instead of JSON")
+    p_inv.add_argument("--export", action="store_true", help="own host/group variables, not merged ones")
+    p_inv.add_argument("-l", "--limit", help="only hosts matching this pattern")
+    p_inv.add_argument("--output", help="write to this file instead of stdout")
     p_doc = sub.add_parser("doc", help="list modules or show one module's arguments")
     p_doc.add_argument("module", nargs="?")
     p_doc.add_argument("--json", action="store_true", help="machine-readable schema")
@@ -143,8 +151,14 @@ def _do_run(args: argparse.Namespace) -> int:
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
+    cfg = load_config()
+    if not args.inventory and cfg.inventory and not saved:
+        args.inventory = list(cfg.inventory)
+    if args.forks is None:
+        args.forks = cfg.forks if cfg.forks is not None else 5
     if not saved and not args.inventory:
-        raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
+        raise OptionsError("-i/--inventory is required (except when applying a saved plan or "
+                           "when ansible.cfg / ANSIBLE_INVENTORY names one)")
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
@@ -190,8 +204,9 @@ def _do_run(args: argparse.Namespace) -> int:
                                     default_password=default_password,
                                     **({"extra_vars": extra} if extra else {}))
         else:
+            inventory = with_host_defaults(api.load_inventory(args.inventory, vault), cfg)
             result = api.run(
-                args.playbook, args.inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+                args.playbook, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                 extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                 scripts_dir=getattr(args, "scripts", None),
@@ -233,12 +248,9 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     from .secretsources import ask_pass
     from .vault import VaultSecrets
 
-    files = list(args.vault_password_files)
-    ids = list(args.vault_ids)
-    if os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
-        files.append(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"])
-    if os.environ.get("ANSIBLE_VAULT_IDENTITY_LIST"):
-        ids = [i.strip() for i in os.environ["ANSIBLE_VAULT_IDENTITY_LIST"].split(",") if i.strip()] + ids
+    cfg = load_config()  # ansible.cfg / ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST
+    files = list(args.vault_password_files) + list(cfg.vault_password_files)
+    ids = list(cfg.vault_identity_list) + list(args.vault_ids)
     if args.ask_vault_pass and files:
         raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
     vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
@@ -266,27 +278,38 @@ def _do_show(args: argparse.Namespace) -> int:
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
-    from .secrets import mask
-
-    vault, _ = _secrets_from_cli(args)
-    inv = api.load_inventory(args.inventory, vault)
+    from .inventory import render
+    from .plans import write_atomic
     from .runner import secret_values
     from .secrets import SecretRegistry
 
+    vault, _ = _secrets_from_cli(args)
+    if not args.inventory:
+        args.inventory = list(load_config().inventory)
+    if not args.inventory:
+        raise OptionsError("-i/--inventory is required unless ansible.cfg / ANSIBLE_INVENTORY names one")
+    inv = api.load_inventory(args.inventory, vault)
     registry = SecretRegistry()
     for h in inv.hosts.values():
         registry.collect(dict(h.vars))
         for value in secret_values(h.vars):
             registry.add(value)
-    if args.list:
-        print(registry.scrub(json.dumps(inv.to_ansible_list(), indent=2, default=str)))
+    fmt = "yaml" if args.yaml else "toml" if args.toml else "json"
+    if args.graph is not None:
+        text = render.graph(inv, args.graph, args.show_vars)
     elif args.host:
-        if args.host not in inv.hosts:
-            raise OptionsError(f"host {args.host!r} is not in the inventory")
-        print(registry.scrub(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str)))
+        hosts = inv.select(args.host)
+        if len(hosts) != 1:
+            raise OptionsError("You must pass a single valid host to --host parameter")
+        text = render.dump(render.host_vars(inv, hosts[0].name, args.export), fmt)
     else:
-        for line in _graph(inv, "all", 0):
-            print(line)
+        shaped = {"json": render.list_doc, "yaml": render.yaml_doc, "toml": render.toml_doc}[fmt]
+        text = render.dump(shaped(inv, args.export, args.limit), fmt)
+    text = registry.scrub(text)
+    if args.output:
+        write_atomic(args.output, text if text.endswith("\n") else text + "\n")
+    else:
+        print(text.rstrip("\n") if fmt != "json" else text)
     return 0
 
 
@@ -298,15 +321,6 @@ def _do_fleet(args: argparse.Namespace) -> int:
     inv = api.load_inventory(args.inventory, vault)
     run = fleetfacts.facts_cli if args.command == "facts" else doctor.doctor_cli
     return run(args, inv, _lab_dir(args))
-
-
-def _graph(inv: Any, group: str, depth: int) -> list[str]:
-    g = inv.groups[group]
-    lines = [f"{'  ' * depth}@{group}:"]
-    for child in g.children:
-        lines += _graph(inv, child, depth + 1)
-    lines += [f"{'  ' * (depth + 1)}{h}" for h in g.hosts]
-    return lines
 
 
 def _do_doc(args: argparse.Namespace) -> int:

@@ -216,6 +216,7 @@ class _Loader:
         if not isinstance(tvars, Mapping):
             self.err("vars must be a mapping", location_of(raw, "vars"), f"{fpath}.vars")
             tvars = {}
+        self.check_templates(tvars, f"{fpath}.vars")
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             name = str(name)
@@ -247,9 +248,19 @@ class _Loader:
             path=fpath,
         )
 
+    def check_templates(self, values: Mapping[str, Any], fpath: str) -> None:
+        """Templates in vars: a syntax error or an unknown filter, test or lookup is refused at load."""
+        for key, value in values.items():
+            try:
+                self.templar.undeclared(value)
+            except InputError as exc:
+                self.err(exc.detail, location_of(values, key), f"{fpath}.{key}")
+
     def check_args(self, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
         model = mod.ArgsModel
-        fields = set(model.model_fields)
+        fields = set(model.model_fields) | {  # and the aliases a field accepts (ansible's *_sec names)
+            str(a) for f in model.model_fields.values()
+            for a in getattr(f.validation_alias, "choices", ())}
         extra_ok = model.model_config.get("extra") == "allow"
         for key in args:
             if key not in fields and not extra_ok:
@@ -309,6 +320,7 @@ class _Loader:
         if not isinstance(pvars, Mapping):
             self.err(f"vars must be a mapping, got {type(pvars).__name__}", location_of(raw, "vars"), f"{fpath}.vars")
             pvars = {}
+        self.check_templates(pvars, f"{fpath}.vars")
         files: list[str] = []
         merged_vars = dict(pvars)
         for i, vf in enumerate(_as_list(raw.get("vars_files"))):

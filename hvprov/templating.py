@@ -8,11 +8,13 @@ are compiled once per `Templar` (one per run) and cached.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
+import warnings
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import jinja2
@@ -21,7 +23,9 @@ import jinja2.nativetypes
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import jinja as ansible_builtin
 from .errors import Location, VariableError
+from .jinja.lexer import LiteralBackslashes
 from .secrets import Secret
 
 _SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
@@ -78,8 +82,17 @@ TESTS: dict[str, Any] = {
 }
 
 
-class _Env(ImmutableSandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
-    """Native types (a list stays a list), sandboxed: templates cannot reach Python internals."""
+class _CondEnv(ImmutableSandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
+    """Native types (a list stays a list), sandboxed: templates cannot reach Python internals.
+    Used as is for conditionals (when, that): Jinja's own string escapes, as Ansible."""
+
+
+class _Env(LiteralBackslashes, _CondEnv):
+    """Templates: backslashes in string constants inside {{ }} are literal, as Ansible's lexer."""
+
+
+class _TextEnv(LiteralBackslashes, ImmutableSandboxedEnvironment):
+    pass
 
 
 class UnsafeText(str):
@@ -117,10 +130,12 @@ class Templar:
 
     def __init__(self) -> None:
         self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
-        self.text = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
-        for env in (self.native, self.text):
+        self.text = _TextEnv(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
+        self.cond = _CondEnv(undefined=jinja2.StrictUndefined, finalize=_finalize)
+        for env in (self.native, self.text, self.cond):
             env.filters.update(FILTERS)
             env.tests.update(TESTS)
+            ansible_builtin.install(env)  # ansible.builtin's filters, tests and lookups (short + FQCN)
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -130,12 +145,15 @@ class Templar:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        if kind == "expr":
-            compiled = self.native.compile_expression(source, undefined_to_none=False)
-        elif kind == "native":
-            compiled = self.native.from_string(source)
-        else:
-            compiled = self.text.from_string(source)
+        compiled: Any
+        with _lenient_escapes():
+            if kind in ("expr", "cond"):
+                env = self.cond if kind == "cond" else self.native
+                compiled = env.compile_expression(source, undefined_to_none=False)
+            elif kind == "native":
+                compiled = self.native.from_string(source)
+            else:
+                compiled = self.text.from_string(source)
         with self._lock:
             self._cache[key] = compiled
         return compiled
@@ -169,7 +187,7 @@ class Templar:
                 out = self._eval_expr(source, variables)
                 if isinstance(out, jinja2.Undefined):
                     out._fail_with_undefined_error()
-                return out
+                return _materialised(out)
             tmpl = self._compiled("text", value)
             return self.text.concat(tmpl.root_render_func(self._context(tmpl, self.text, variables)))
         except jinja2.UndefinedError as exc:
@@ -191,10 +209,10 @@ class Templar:
         group_vars...): jinja2 would copy them all into a new dict for every string."""
         return tmpl.new_context(ChainMap(variables, env.globals), shared=True)  # type: ignore[arg-type]
 
-    def _eval_expr(self, source: str, variables: Mapping[str, Any]) -> Any:
+    def _eval_expr(self, source: str, variables: Mapping[str, Any], kind: str = "expr") -> Any:
         """compile_expression()'s evaluation, over a shared (uncopied) context."""
-        tmpl = self._compiled("expr", source)._template
-        ctx = self._context(tmpl, self.native, variables)
+        tmpl = self._compiled(kind, source)._template
+        ctx = self._context(tmpl, self.cond if kind == "cond" else self.native, variables)
         for _ in tmpl.root_render_func(ctx):
             pass
         return ctx.vars["result"]
@@ -231,10 +249,10 @@ class Templar:
             expr = m.group("expr").strip()
         try:
             variables = self._resolved(expr, variables, True, where, field, 0)
-            out = self._eval_expr(expr, variables)
+            out = self._eval_expr(expr, variables, "cond")
             if isinstance(out, jinja2.Undefined):
                 out._fail_with_undefined_error()
-            return out
+            return _materialised(out)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -255,10 +273,12 @@ class Templar:
                 source = value
             if source is not None:
                 try:
-                    ast = self.text.parse(source)
+                    with _lenient_escapes():
+                        ast = self.text.parse(source)
+                    ansible_builtin.check_names(ast, self.text)  # unknown filter/test: refused at load
+                    names |= jinja2.meta.find_undeclared_variables(ast)
                 except jinja2.TemplateSyntaxError as exc:
                     raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
-                names |= jinja2.meta.find_undeclared_variables(ast)
         elif isinstance(value, Mapping):
             for v in value.values():
                 names |= self.undeclared(v)
@@ -266,6 +286,22 @@ class Templar:
             for v in value:
                 names |= self.undeclared(v)
         return names
+
+
+@contextlib.contextmanager
+def _lenient_escapes() -> Iterator[None]:
+    """Jinja decodes string literals with Python's unicode-escape codec, which warns about regex
+    escapes such as '\\d' (kept as written, as in Ansible): not something to show the user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)
+        yield
+
+
+def _materialised(value: Any) -> Any:
+    """A lazy result (map, select, zip, product...) as the list Ansible makes of it."""
+    if isinstance(value, Iterator):
+        return list(value)
+    return value
 
 
 def _holds_template(value: Any) -> bool:

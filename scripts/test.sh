@@ -17,4 +17,6 @@ fi
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+# The ansible-core oracle for tests/ansible_diff (its own venv: never one of hvprov's dependencies).
+.venv/bin/python -c 'import sys; sys.path.insert(0, "tests"); from ansible_diff import oracle; oracle.ensure_venv()'
 exec .venv/bin/python -m pytest "$@"

@@ -297,10 +297,21 @@ def test_from_dict_does_not_alias_input() -> None:
 def test_from_dict_errors_name_source_and_field() -> None:
     with pytest.raises(InventoryError) as info:
         Inventory.from_dict(
-            {"all": {"children": {"web": {"hostz": {"h": None}}}}}, source="pipeline"
+            {"all": {"children": {"web": {"hosts": ["h"]}}}}, source="pipeline"
         )
-    assert info.value.field == "all.children.web.hostz"
-    assert str(info.value).startswith("pipeline: all.children.web.hostz: unknown key 'hostz'")
+    assert info.value.field == "all.children.web.hosts"
+    assert str(info.value).startswith("pipeline: all.children.web.hosts: 'hosts' must be a mapping")
+
+
+def test_unknown_group_key_is_skipped_with_a_warning_as_ansible(caplog: pytest.LogCaptureFixture) -> None:
+    """ansible-core's YAML plugin: 'Skipping unexpected key (host) in group (web), only "vars",
+    "children" and "hosts" are valid' -- the key and what is under it are ignored."""
+    inv = Inventory.load([BAD / "unknown_key.yml"])
+    assert "hv01" not in inv.hosts and "web" in inv.groups
+    text = caplog.text
+    assert f"{BAD / 'unknown_key.yml'}:4:" in text
+    assert 'Skipping unexpected key (host) in group (web), only "vars", "children" and "hosts" are valid' in text
+    assert "did you mean 'hosts'?" in text
 
 
 def test_from_dict_accepts_loaded_yaml_with_locations(tmp_path: Path) -> None:

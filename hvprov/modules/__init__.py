@@ -11,6 +11,8 @@ from .reboot import Reboot
 from .vhd import HypervVhd
 from .vm import HypervVm
 from .vswitch import VSwitch
+from .win_feature import WinFeature
+from .win_reboot import WinReboot
 
 MODULES: dict[str, Module] = {
     m.name: m
@@ -25,15 +27,15 @@ MODULES: dict[str, Module] = {
         Debug(),
         SetFact(),
         Assert(),
+        WinFeature(),
+        WinReboot(),
     )
 }
 
 # Ansible names users bring with them.
 ALIASES = {
-    "win_feature": "windows_feature",
-    "ansible.windows.win_feature": "windows_feature",
-    "win_reboot": "reboot",
-    "ansible.windows.win_reboot": "reboot",
+    "ansible.windows.win_feature": "win_feature",  # ansible.windows' own arguments and result keys
+    "ansible.windows.win_reboot": "win_reboot",
     "win_powershell": "powershell",
     "ansible.windows.win_powershell": "powershell",
     "ansible.builtin.debug": "debug",

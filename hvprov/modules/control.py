@@ -27,7 +27,8 @@ class Debug(Module):
         if args.var is not None:
             value = ctx.variables.get(args.var, f"VARIABLE IS NOT DEFINED: {args.var}")
             return PlanResult(msg=f"{args.var}: {value}", data={args.var: value})
-        msg = "Hello world!" if args.msg is None else args.msg
+        # as Ansible's debug action: an explicit msg prints even when it templates to None
+        msg = "Hello world!" if "msg" not in args.model_fields_set else args.msg
         return PlanResult(msg=str(msg), data={"msg": msg})
 
 
