@@ -25,7 +25,7 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
-from .secrets import Secret, mask, reveal
+from .secrets import Secret, mask, no_log_scope, reveal, tag_by_name
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
 from .yamlsrc import location_at, location_of
@@ -153,7 +153,7 @@ class TaskExecutor:
         v["ansible_check_mode"] = self.plan_mode
         v["hvprov_mode"] = self.r.opts.mode
         v["playbook_dir"] = str(self.r.playbook.base_dir)
-        return v
+        return tag_by_name(v)  # `*_password` and the like are secrets wherever they were set
 
     # -- the play on this host -------------------------------------------------
     def run(self) -> None:
@@ -203,7 +203,8 @@ class TaskExecutor:
             raise InterruptedRun("interrupted")
         if not self.selected(task):
             return True
-        res = self._run_task(task)
+        with no_log_scope(task.no_log):
+            res = self._run_task(task)
         if res.status is Status.FAILED and not res.ignored:
             self.st.status = Status.FAILED
             self.st.msg = res.msg
@@ -255,6 +256,8 @@ class TaskExecutor:
         try:
             module.apply(args, changes, rec)
             problem = ""
+            if task.no_log:  # the scripts would show the task's arguments
+                rec.scripts, problem = [], "not shown: the task has no_log: true"
         except Exception as exc:  # noqa: BLE001 - review output must not stop the plan
             problem = f"{type(exc).__name__}: {exc}"
         self.st.review.append({"task": task.path, "name": task.name,
@@ -265,7 +268,10 @@ class TaskExecutor:
         """Apply exactly the saved plan: the changes planned now must be the ones saved."""
         saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
         cursor = self.st.plan_cursor.get(task.path, 0)
-        now = [mask(c.to_dict()) for c in planned]
+        now = [self.r._scrub(mask(c.to_dict())) for c in planned]  # as saved: scrubbed (and censored)
+        if task.no_log:
+            now = [{**c, "before": {"censored": NO_LOG_MSG} if c["before"] else {},
+                    "after": {"censored": NO_LOG_MSG} if c["after"] else {}, "reason": ""} for c in now]
         expect = saved[cursor:cursor + len(now)]
         self.st.plan_cursor[task.path] = cursor + len(now)
         if now != expect:
