@@ -72,6 +72,9 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--ask-pass", action="store_true",
                    help="prompt for the connection password (for hosts whose inventory sets none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("--plan-key-file", metavar="FILE",
+                   help=f"key to sign a saved plan (plan --out) or to require a valid signature (apply PLAN); "
+                        f"default ${'HVPROV_PLAN_KEY'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
     p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
+    p_show.add_argument("--plan-key-file", metavar="FILE", help="verify the plan's signature (default $HVPROV_PLAN_KEY)")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
     p_inv.add_argument("-i", "--inventory", action="append", required=True)
     p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
@@ -141,6 +145,11 @@ def _do_run(args: argparse.Namespace) -> int:
     saved = mode == "apply" and is_plan_file(args.playbook)
     if not saved and not args.inventory:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
+    if saved and args.inventory:
+        raise OptionsError("a saved plan carries its own inventory: do not pass -i/--inventory")
+    from .plans import plan_key
+
+    key = plan_key(None, getattr(args, "plan_key_file", None))
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
@@ -183,7 +192,7 @@ def _do_run(args: argparse.Namespace) -> int:
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
                                     lease_timeout=args.lease_timeout, secret_registry=secrets, vault=vault,
-                                    default_password=default_password,
+                                    default_password=default_password, plan_key=key,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             result = api.run(
@@ -192,7 +201,7 @@ def _do_run(args: argparse.Namespace) -> int:
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                 scripts_dir=getattr(args, "scripts", None),
                 stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
-                vault=vault, default_password=default_password,
+                vault=vault, default_password=default_password, plan_key=key,
             )
     finally:
         if reporter is not None:
@@ -243,43 +252,49 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _do_show(args: argparse.Namespace) -> int:
-    from .plans import load_plan
+    from .plans import load_plan, plan_key, review_lines, verify
     from .report.console import ConsoleReporter
 
     saved = load_plan(args.plan)
     doc = saved.doc
+    key = plan_key(None, args.plan_key_file)
+    if key is not None:
+        verify(doc, key, args.plan)
     if args.format == "json":
         print(json.dumps(doc, indent=1))
         return 0
+    review = review_lines(doc, verified=key is not None)
     if args.format == "markdown":
         from .report.markdown import render_markdown
 
         print(render_markdown(doc, title=f"hvprov plan ({Path(args.plan).name})"))
+        print("\n## What will run\n\n```text\n" + "\n".join(review).replace("```", "` ` `") + "\n```")
         return 0
     reporter = ConsoleReporter(diff=args.diff, live=False)
     reporter.show_document(doc, title=f"saved plan {args.plan} ({doc['created_with']})")
+    reporter.console.print("\n".join(review), markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
-    from .secrets import mask
+    from .runner import public_names
+    from .secrets import SecretRegistry, mask, tag_by_name
 
     vault, _ = _secrets_from_cli(args)
     inv = api.load_inventory(args.inventory, vault)
-    from .runner import secret_values
-    from .secrets import SecretRegistry
-
     registry = SecretRegistry()
-    for h in inv.hosts.values():
-        registry.collect(dict(h.vars))
-        for value in secret_values(h.vars):
-            registry.add(value)
+    registry.protect(public_names(inv))
+    tagged = {name: tag_by_name(dict(h.vars)) for name, h in inv.hosts.items()}
+    for variables in tagged.values():  # masked by position, and scrubbed from every other text
+        registry.collect(variables)
     if args.list:
-        print(registry.scrub(json.dumps(inv.to_ansible_list(), indent=2, default=str)))
+        doc = inv.to_ansible_list()
+        doc["_meta"]["hostvars"] = {n: mask(v) for n, v in tagged.items() if v}
+        print(registry.scrub(json.dumps(doc, indent=2, default=str)))
     elif args.host:
         if args.host not in inv.hosts:
             raise OptionsError(f"host {args.host!r} is not in the inventory")
-        print(registry.scrub(json.dumps(mask(dict(inv.hosts[args.host].vars)), indent=2, default=str)))
+        print(registry.scrub(json.dumps(mask(tagged[args.host]), indent=2, default=str)))
     else:
         for line in _graph(inv, "all", 0):
             print(line)
