@@ -21,7 +21,7 @@ import hmac
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,9 @@ def normalize_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def diff_facts(old: Any, new: Any, path: str = "") -> list[str]:
-    """Human-readable differences, e.g. 'vms[web01].state: running -> off'."""
+def diff_facts(old: Any, new: Any, path: str = "", scrub: Callable[[str], str] = str) -> list[str]:
+    """Human-readable differences, e.g. 'vms[web01].state: running -> off' (values scrubbed
+    before they are shortened, so a cut cannot keep part of a secret)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new)):
@@ -117,17 +118,16 @@ def diff_facts(old: Any, new: Any, path: str = "") -> list[str]:
             elif key not in new:
                 out.append(f"{sub}: removed")
             else:
-                out += diff_facts(old[key], new[key], sub)
+                out += diff_facts(old[key], new[key], sub, scrub)
         return out
     if isinstance(old, list) and isinstance(new, list):
         if all(isinstance(x, dict) and "name" in x for x in old + new):
-            return diff_facts({x["name"]: x for x in old}, {x["name"]: x for x in new}, path)
-        return [] if old == new else [f"{path}: {_short(old)} -> {_short(new)}"]
-    return [] if old == new else [f"{path}: {_short(old)} -> {_short(new)}"]
+            return diff_facts({x["name"]: x for x in old}, {x["name"]: x for x in new}, path, scrub)
+    return [] if old == new else [f"{path}: {_short(old, scrub)} -> {_short(new, scrub)}"]
 
 
-def _short(value: Any) -> str:
-    text = canonical(value)
+def _short(value: Any, scrub: Callable[[str], str] = str) -> str:
+    text = scrub(canonical(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -291,7 +291,7 @@ class Runner:
             raise StalePlanError(f"plan is stale for {host}: the plan has no facts for it (it failed while planning)")
         now = normalize_facts(facts)
         if now != saved["facts"]:
-            diffs = diff_facts(saved["facts"], now)
+            diffs = diff_facts(saved["facts"], now, scrub=self.secrets.scrub)
             shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
             raise StalePlanError(f"plan is stale for {host}: the host changed since the plan ({shown}); "
                                  "nothing was applied to it; make a new plan")

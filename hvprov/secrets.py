@@ -261,6 +261,31 @@ def has_secret(obj: Any) -> bool:
     return False
 
 
+def retag(obj: Any, secrets: Iterable[Secret]) -> Any:
+    """A copy of nested data where every string equal to one of `secrets`' values is that Secret
+    again (what a module hands back from its revealed arguments, e.g. set_fact, stays secret)."""
+    table = {s.reveal(): s for s in secrets}
+    if not table:
+        return obj
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return table.get(value, value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(obj)
+
+
+def secrets_in(obj: Any) -> list[Secret]:
+    found: list[Secret] = []
+    _walk_secrets(obj, found)
+    return found
+
+
 def mask(obj: Any) -> Any:
     """A copy of nested data with every Secret replaced by its shown form (for JSON output)."""
     if isinstance(obj, Secret):

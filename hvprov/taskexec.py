@@ -25,7 +25,7 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
-from .secrets import Secret, mask, no_log_scope, reveal, tag_by_name
+from .secrets import mask, no_log_scope, retag, reveal, secrets_in, tag_by_name
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
 from .yamlsrc import location_at, location_of
@@ -352,13 +352,16 @@ class TaskExecutor:
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
         raw = self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}")
-        if _has_secret(raw):  # modules take plain values; every output is scrubbed of them
-            self.r.secrets.collect(raw)
+        carried = secrets_in(raw)
+        if carried:  # modules take plain values; every output is scrubbed of them
+            self.r.secrets.add_all(carried)
             raw = reveal(raw)
         try:
             args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
         except ValidationError as exc:
             e = exc.errors()[0]
+            if isinstance(e.get("input"), str):  # the message quotes (and may cut) the value: scrub it first
+                e = {**e, "input": self.r.secrets.scrub(e["input"])}
             loc = location_at(task.args, tuple(e["loc"])) or task.location
             raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook.path),
                              field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
@@ -372,8 +375,8 @@ class TaskExecutor:
             planned = module.plan(args, facts, ctx)
         data = dict(planned.data)
         msg = planned.msg
-        if planned.set_vars:
-            self.st.facts_vars.update(unsafe(planned.set_vars))
+        if planned.set_vars:  # values that were secrets stay secrets
+            self.st.facts_vars.update(unsafe(retag(planned.set_vars, carried)))
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not self.plan_mode:
@@ -409,13 +412,3 @@ class TaskExecutor:
 
 
 _NO_ITEM = object()
-
-
-def _has_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_secret(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_secret(v) for v in value)
-    return False

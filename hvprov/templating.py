@@ -8,6 +8,7 @@ are compiled once per `Templar` (one per run) and cached.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -69,6 +70,8 @@ FILTERS: dict[str, Any] = {
     "items2dict": lambda items: {i["key"]: i["value"] for i in items},
     "quote": lambda v: "'" + str(v).replace("'", "'\"'\"'") + "'",
     "type_debug": lambda v: type(v).__name__,
+    "b64encode": lambda v, encoding="utf-8": base64.b64encode(str(v).encode(encoding)).decode("ascii"),
+    "b64decode": lambda v, encoding="utf-8": base64.b64decode(str(v)).decode(encoding),
 }
 
 TESTS: dict[str, Any] = {
