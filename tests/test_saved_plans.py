@@ -279,3 +279,16 @@ def test_no_unkeyed_digest_of_a_secret_is_stored(small: Path) -> None:
     assert doc["inputs"]["fingerprint"]["secret_extra_vars"] == ["admin_password"]
     assert "secret_extra_vars_mac" not in doc["inputs"]  # without a key: names only
     assert os.environ.get("HVPROV_PLAN_KEY") is None
+
+
+def test_templated_script_file_changed_after_the_plan_is_refused(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `file:` named by a template is not in the input digest, but its text is in the change."""
+    (small / "site.yml").write_text(SMALL_PLAY.replace("file: scripts/setup.ps1", "file: \"scripts/{{ 'setup' }}.ps1\""))
+    out = small / "plan.json"
+    _small_plan(small, out)
+    (small / "scripts" / "setup.ps1").write_text("Invoke-Evil-Payload-42\n")
+    sent = _spy(monkeypatch)
+    res = apply_plan(out, lab_dir=small / "lab", extra_vars={"admin_password": "S3cret-Adm!n"})
+    assert {h.status.value for h in res.hosts.values()} == {"failed"}
+    assert all("plan is stale" in h.msg for h in res.hosts.values())
+    assert not any("Evil-Payload-42" in s for s in sent)
