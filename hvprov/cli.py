@@ -203,6 +203,9 @@ def _do_run(args: argparse.Namespace) -> int:
                 stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
                 vault=vault, default_password=default_password, plan_key=key,
             )
+    except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
+        exc.message = secrets.scrub(exc.message)
+        raise
     finally:
         if reporter is not None:
             reporter.close()

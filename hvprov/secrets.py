@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -243,7 +243,7 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 def _walk_secrets(obj: Any, found: list[Secret]) -> None:
     if isinstance(obj, Secret):
         found.append(obj)
-    elif isinstance(obj, dict):
+    elif isinstance(obj, Mapping):
         for v in obj.values():
             _walk_secrets(v, found)
     elif isinstance(obj, (list, tuple)):
@@ -254,7 +254,7 @@ def _walk_secrets(obj: Any, found: list[Secret]) -> None:
 def has_secret(obj: Any) -> bool:
     if isinstance(obj, Secret):
         return True
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return any(has_secret(v) for v in obj.values())
     if isinstance(obj, (list, tuple)):
         return any(has_secret(v) for v in obj)
