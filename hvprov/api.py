@@ -153,6 +153,7 @@ def run(
         stop_event=stop_event, lease_timeout=lease_timeout,
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
         default_password=default_password,
+        plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:
@@ -163,7 +164,7 @@ def run(
         fp = _fingerprint(book, inv, evars, selection, base)
         doc = plans.build_plan(result, playbook=book.path, inventory=list(inv.sources), extra_vars=evars,
                                selection=selection, fp=fp, registry=registry, base=base,
-                               key=plans.plan_key(plan_key))
+                               key=options.plan_key)
         plans.write_atomic(out, registry.scrub(json.dumps(doc, indent=1, sort_keys=False)))
     return result
 
@@ -216,7 +217,7 @@ def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> Ru
         raise plans.StalePlanError("plan is stale: " + "; ".join(problems) + "; nothing was applied; make a new plan")
     return run(book, inv, mode="apply", limit=sel.get("limit"), tags=sel.get("tags", ()), skip_tags=sel.get("skip_tags", ()),
                shard=tuple(sel["shard"]) if sel.get("shard") else None, extra_vars=evars, saved_plan=saved,
-               on_stale=on_stale, **kwargs)
+               on_stale=on_stale, plan_key=key, **kwargs)
 
 
 def plan(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> RunResult:

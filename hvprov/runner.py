@@ -100,6 +100,7 @@ class RunOptions:
     lease_ttl: float = 900.0
     scripts_dir: Path | None = None  # plan mode: write the PowerShell each change would run, per host
     default_password: Any = None  # --ask-pass: for hosts whose inventory gives no password
+    plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
 
 
 class _HostState:

@@ -269,10 +269,11 @@ class TaskExecutor:
         saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
         cursor = self.st.plan_cursor.get(task.path, 0)
         now = [self.r._scrub(mask(c.to_dict())) for c in planned]  # as saved: scrubbed (and censored)
-        if task.no_log:
-            now = [{**c, "before": {"censored": NO_LOG_MSG} if c["before"] else {},
-                    "after": {"censored": NO_LOG_MSG} if c["after"] else {}, "reason": ""} for c in now]
         expect = saved[cursor:cursor + len(now)]
+        if task.no_log:
+            now = [mask(self._censored(c).to_dict()) for c in planned]
+            if self.r.opts.plan_key is None:  # a keyed plan applied without its key: the MACs cannot be checked
+                expect = [{**c, "reason": ""} for c in expect]
         self.st.plan_cursor[task.path] = cursor + len(now)
         if now != expect:
             from .plans import StalePlanError
@@ -312,12 +313,21 @@ class TaskExecutor:
         msg = "; ".join(msgs)
         if task.no_log:
             msg = NO_LOG_MSG
-            shown = tuple(Change(c.resource, c.action, {"censored": NO_LOG_MSG} if c.before else {},
-                                 {"censored": NO_LOG_MSG} if c.after else {}, "", c.disruptive, c.unknown) for c in changes)
+            shown = tuple(self._censored(c) for c in changes)
         res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
                          time.monotonic() - t0, path=task.path)
         self._record(res)
         return self.st.tasks[-1]
+
+    def _censored(self, c: Change) -> Change:
+        """A no_log change as shown and saved; with a plan key, a MAC of what it hides binds it to the plan."""
+        from .plans import mac
+
+        hidden = {"censored": NO_LOG_MSG}
+        key = self.r.opts.plan_key
+        reason = f"hmac-sha256:{mac(key, reveal(c.to_dict()))}" if key is not None else ""
+        return Change(c.resource, c.action, hidden if c.before else {}, hidden if c.after else {}, reason,
+                      c.disruptive, c.unknown)
 
     def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
         vars_ = {**self.variables(task), **({task.register: result} if task.register else {}), "result": result}

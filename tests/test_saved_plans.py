@@ -292,3 +292,40 @@ def test_templated_script_file_changed_after_the_plan_is_refused(small: Path, mo
     assert {h.status.value for h in res.hosts.values()} == {"failed"}
     assert all("plan is stale" in h.msg for h in res.hosts.values())
     assert not any("Evil-Payload-42" in s for s in sent)
+
+
+def test_keyed_plan_binds_no_log_arguments(small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A no_log task's arguments are not in the plan; with a key, a MAC of them is: a plain extra
+    variable feeding a no_log task cannot change after the plan (signature stripped: refused;
+    even a plan re-signed after the edit is stale for that task), and an intact plan applies."""
+    from hvprov.plans import sign
+
+    (small / "site.yml").write_text(SMALL_PLAY.replace("Set-Secret -Value '{{ admin_password }}'",
+                                                       "Set-Secret -Value '{{ admin_password }}' {{ flag }}"))
+    key = b"k3y-for-plans"
+    out = small / "plan.json"
+    hvprov.plan(str(small / "site.yml"), str(small / "inv" / "hosts.yml"), lab_dir=small / "lab", out=out,
+                extra_vars={"cmd": "Write-Output 'reviewed'", "admin_password": "S3cret-Adm!n", "flag": "-Safe"},
+                plan_key=key)
+    doc = json.loads(out.read_text())
+    hidden = doc["hosts"]["hv-a"]["task_changes"]["plays[0].tasks[2]"][0]
+    assert list(hidden["after"]) == ["censored"] and hidden["reason"].startswith("hmac-sha256:")
+    secret = {"admin_password": "S3cret-Adm!n"}
+    doc["inputs"]["extra_vars"]["flag"] = "-Evil-Payload-42"
+    plain = {k: v for k, v in doc["inputs"]["extra_vars"].items() if k != "admin_password"}
+    doc["inputs"]["fingerprint"]["extra_vars"] = digest(plain)
+    del doc["signature"]
+    tampered = small / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    with pytest.raises(PlanAuthError, match="not signed"):
+        apply_plan(tampered, lab_dir=small / "lab", extra_vars=secret, plan_key=key)
+    resigned = small / "resigned.json"
+    resigned.write_text(json.dumps(sign(doc, key)))
+    sent = _spy(monkeypatch)
+    res = apply_plan(resigned, lab_dir=small / "lab", extra_vars=secret, plan_key=key)
+    assert {h.status.value for h in res.hosts.values()} == {"failed"}
+    assert all([t.status.value for t in h.tasks if t.path == "plays[0].tasks[2]"] == ["failed"]
+               for h in res.hosts.values())  # the no_log task is refused (its message stays censored)
+    assert not any("Evil-Payload-42" in s for s in sent)
+    res = apply_plan(out, lab_dir=small / "lab", extra_vars=secret, plan_key=key)
+    assert {h.status.value for h in res.hosts.values()} == {"changed"}, {n: h.msg for n, h in res.hosts.items()}
