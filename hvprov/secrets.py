@@ -34,7 +34,7 @@ from contextvars import ContextVar
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
 
-import ahocorasick
+import ahocorasick  # type: ignore[import-not-found,unused-ignore]  # pyahocorasick ships no stubs
 
 MASK = "********"
 MIN_SCRUB = 3
