@@ -194,6 +194,16 @@ class SecretRegistry:
 
     # -- scrubbing ---------------------------------------------------------------
     def scrub(self, text: str) -> str:
+        """`text` without any form of a known secret. A shown form may itself hold another
+        secret (template text equal to a password): scrub again until nothing changes (bounded)."""
+        for _ in range(3):
+            out = self._scrub_once(text)
+            if out == text:
+                break
+            text = out
+        return text
+
+    def _scrub_once(self, text: str) -> str:
         levels = self._levels
         if not levels or not text:
             return text

@@ -56,8 +56,9 @@ def _scan(texts: dict[str, str]) -> list[str]:
     leaks = []
     for where, text in texts.items():
         for name, value in [*SECRETS.items(), ("vault password", VAULT_PASS)]:
-            if value in text:
-                leaks.append(f"{name} in {where}")
+            for form in _forms(value):  # raw, escapes, base64 (defined below)
+                if form in text:
+                    leaks.append(f"{name} as {form!r} in {where}")
     return leaks
 
 
@@ -345,3 +346,15 @@ def test_scrubber_matches_many_secrets_with_few_automata() -> None:
         text = f"a {v} b {json.dumps(v)} c {b64} d hv-0001.example"
         out = registry.scrub(text)
         assert v not in out and b64 not in out and "hv-0001.example" in out, out
+
+
+def test_scrub_is_idempotent_when_template_text_equals_a_secret() -> None:
+    """A derived value's shown form keeps the template's literal text; when that text is itself
+    a secret value it is masked too, and scrubbing twice changes nothing (saved plans compare
+    scrubbed text)."""
+    from hvprov.secrets import Secret, SecretRegistry
+
+    registry = SecretRegistry(["Register"])
+    registry.add(Secret("Register -Token tok-1", shown="Register -Token ********"))
+    once = registry.scrub("ran: Register -Token tok-1")
+    assert once == "ran: ******** -Token ********" and registry.scrub(once) == once
