@@ -323,17 +323,22 @@ def reveal(obj: Any) -> Any:
 SECRET_NAME_PATTERN = r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$"
 
 
+_NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "none", "null", "y", "n"})
+
+
 def tag_by_name(variables: dict[str, Any], source: str = "") -> dict[str, Any]:
     """The same variables with plain strings under secret-looking names (``*_password``,
     ``*_token``...) made Secrets; other values untouched. Templates stay templates (they are
-    resolved later and their results are secrets through the values they read)."""
+    resolved later and their results are secrets through the values they read). Boolean and
+    null words (``use_secret_store: "yes"``) are not secrets: masking them would garble every
+    output."""
     import re
 
     pattern = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
     out = None
     for k, v in variables.items():
-        if (type(v) is str and v and "{{" not in v and "{%" not in v and isinstance(k, str)
-                and pattern.search(k)):
+        if (isinstance(v, str) and v and v.strip().lower() not in _NOT_SECRET_WORDS and "{{" not in v
+                and "{%" not in v and isinstance(k, str) and pattern.search(k)):
             if out is None:
                 out = dict(variables)
             out[k] = Secret(v, source=f"{source}{k}")

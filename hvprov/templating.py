@@ -23,7 +23,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import Location, VariableError
-from .secrets import MASK, Secret, has_secret, mask, reveal
+from .secrets import MASK, Secret, has_secret, mask, reveal, tag_by_name
 
 _SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
 
@@ -226,6 +226,8 @@ class Templar:
                     raise VariableError(f"recursive loop detected in template {source!r} (variable {name!r})",
                                         location=where, field=field or None)
                 overlay[name] = self.template(value, variables, where, field, depth + 1)
+        if overlay:  # `db_password: "{{ x }}"` is a secret whatever x is
+            overlay = tag_by_name(overlay)
         return {**variables, **overlay} if overlay else variables
 
     def _names(self, source: str, bare: bool) -> frozenset[str]:

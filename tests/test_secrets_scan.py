@@ -358,3 +358,23 @@ def test_scrub_is_idempotent_when_template_text_equals_a_secret() -> None:
     registry.add(Secret("Register -Token tok-1", shown="Register -Token ********"))
     once = registry.scrub("ran: Register -Token tok-1")
     assert once == "ran: ******** -Token ********" and registry.scrub(once) == once
+
+
+def test_secret_names_tag_values_but_not_boolean_words() -> None:
+    from hvprov.secrets import Secret, tag_by_name
+
+    tagged = tag_by_name({"db_password": "pw-1", "use_secret_store": "yes", "api_token": "{{ vault_tok }}",
+                          "user": "admin", "ansible_ssh_pass": "x-2", "join_token": 42})
+    assert isinstance(tagged["db_password"], Secret) and isinstance(tagged["ansible_ssh_pass"], Secret)
+    assert tagged["use_secret_store"] == "yes" and tagged["user"] == "admin" and tagged["join_token"] == 42
+    assert tagged["api_token"] == "{{ vault_tok }}"  # a template: its result is secret through what it reads
+
+
+def test_a_templated_secret_name_is_secret_whatever_it_reads(tmp_path: Path) -> None:
+    import hvprov
+
+    pb = [{"hosts": "all", "gather_facts": False, "vars": {"base": "plain-Value-9", "db_password": "{{ base }}-x"},
+           "tasks": [{"name": "show", "debug": {"msg": "pw={{ db_password }}"}}]}]
+    inv = {"all": {"hosts": {"h1": {"ansible_connection": "sim", "sim_profile": "2019-standard"}}}}
+    res = hvprov.apply(pb, inv, lab_dir=tmp_path)
+    assert res.hosts["h1"].tasks[-1].msg == "pw=********"
