@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -185,6 +186,10 @@ def _do_run(args: argparse.Namespace) -> int:
               "(Ctrl-C again to stop waiting)", file=sys.stderr)
 
     signal.signal(signal.SIGINT, on_sigint)
+    from .secrets import ScrubFilter
+
+    log_filter = ScrubFilter(secrets)  # -vvv: logged messages and tracebacks are outputs too
+    logging.getLogger("hvprov").addFilter(log_filter)
     try:
         if saved:
             if args.limit or tags or skip or args.shard:
@@ -207,6 +212,7 @@ def _do_run(args: argparse.Namespace) -> int:
         exc.message = secrets.scrub(exc.message)
         raise
     finally:
+        logging.getLogger("hvprov").removeFilter(log_filter)
         if reporter is not None:
             reporter.close()
         if audit is not None:

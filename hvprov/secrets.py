@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -316,6 +318,20 @@ def reveal(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [reveal(v) for v in obj]
     return obj
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that scrubs a record's message and traceback (hvprov's -vvv log)."""
+
+    def __init__(self, registry: SecretRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.registry.scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.registry.scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        return True
 
 
 # --------------------------------------------------------------------------- names and no_log

@@ -378,3 +378,36 @@ def test_a_templated_secret_name_is_secret_whatever_it_reads(tmp_path: Path) -> 
     inv = {"all": {"hosts": {"h1": {"ansible_connection": "sim", "sim_profile": "2019-standard"}}}}
     res = hvprov.apply(pb, inv, lab_dir=tmp_path)
     assert res.hosts["h1"].tasks[-1].msg == "pw=********"
+
+
+def test_vvv_internal_error_traceback_is_scrubbed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An unexpected error whose message quotes the script (and so the secret) is logged with a
+    traceback at -vvv: the log is scrubbed like any output."""
+    import logging
+
+    import hvprov.transports.sim as simtransport
+
+    value = "Tr4ce'back-Secr3t\n"
+    real_execute = simtransport.execute
+
+    def exploding(host, script, now):  # noqa: ANN001 - the transport seam
+        if "powershell/script" in script:
+            raise RuntimeError(f"transport exploded on {script!r}")
+        return real_execute(host, script, now)
+
+    monkeypatch.setattr(simtransport, "execute", exploding)
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"hv-a": {
+        "ansible_connection": "sim", "sim_profile": "2019-standard"}}}}))
+    (tmp_path / "site.yml").write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "use", "powershell": {"script": "Set-It '{{ admin_password }}'"}}]}]))
+    try:
+        main(["apply", str(tmp_path / "site.yml"), "-i", str(tmp_path / "inv.yml"), "--lab-dir", str(tmp_path / "lab"),
+              "-e", json.dumps({"admin_password": value}), "-vvv"])
+    finally:
+        logging.getLogger("hvprov").handlers.clear()
+    out = "".join(capsys.readouterr())
+    assert "Traceback" in out and "transport exploded" in out
+    derived = f"Set-It '{value}'"
+    leaks = [f for v in (value, derived) for f in _forms(v) if f in out]
+    assert leaks == [], leaks
