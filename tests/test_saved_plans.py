@@ -329,3 +329,16 @@ def test_keyed_plan_binds_no_log_arguments(small: Path, monkeypatch: pytest.Monk
     assert not any("Evil-Payload-42" in s for s in sent)
     res = apply_plan(out, lab_dir=small / "lab", extra_vars=secret, plan_key=key)
     assert {h.status.value for h in res.hosts.values()} == {"changed"}, {n: h.msg for n, h in res.hosts.items()}
+
+
+def test_cli_plan_key_file_signs_and_apply_verifies(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (small / "key").write_text("cli-k3y\n")
+    out = small / "plan.json"
+    common = ["--lab-dir", str(small / "lab"), "-e", json.dumps({"cmd": "Write-Output 'hi'", "admin_password": "S3cret-Adm!n"})]
+    assert main(["plan", str(small / "site.yml"), "-i", str(small / "inv" / "hosts.yml"), *common, "--out", str(out),
+                 "--plan-key-file", str(small / "key")]) == 0
+    assert json.loads(out.read_text())["signature"]["alg"] == "hmac-sha256"
+    (small / "wrong").write_text("not-the-key\n")
+    assert main(["apply", str(out), *common, "--plan-key-file", str(small / "wrong")]) == 4
+    assert "signature does not match" in capsys.readouterr().err
+    assert main(["apply", str(out), *common, "--plan-key-file", str(small / "key")]) == 0
