@@ -449,9 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
         return 0 if exc.code == 0 else 5
     verbose = getattr(args, "verbose", 0)
+    handler = None
     if verbose >= 3:
-        import logging
-
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger("hvprov").addHandler(handler)
@@ -482,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 250
     finally:
         signal.signal(signal.SIGINT, previous)
+        if handler is not None:  # a later main() in this process must not write to this stderr
+            logging.getLogger("hvprov").removeHandler(handler)
 
 
 def entry() -> None:

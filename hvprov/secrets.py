@@ -100,6 +100,7 @@ def forms(text: str) -> list[str]:
         json_ascii,
         json.dumps(text, ensure_ascii=False)[1:-1],
         json.dumps(json_ascii)[1:-1],  # JSON inside JSON (an event quoting a JSON message)
+        *_py_inner(json_ascii),  # a repr of text holding JSON (an error quoting a script's header)
         _xml_escape(text, {'"': "&quot;", "'": "&apos;"}),
         _xml_escape(text),
         text.replace("'", "''"),  # PowerShell single-quoted
@@ -330,7 +331,9 @@ class ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = self.registry.scrub(record.getMessage()), None
         if record.exc_info and not record.exc_text:
-            record.exc_text = self.registry.scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:  # another filter or handler may have formatted it already
+            record.exc_text = self.registry.scrub(record.exc_text)
         return True
 
 
