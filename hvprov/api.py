@@ -26,7 +26,7 @@ from .inventory import Inventory
 from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import Runner, RunOptions
-from .secrets import MASK, Secret, SecretRegistry
+from .secrets import Secret, SecretRegistry, tag_by_name
 from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
 
@@ -116,6 +116,7 @@ def run(
     scripts_dir: str | Path | None = None,
     vault: VaultSecrets | None = None,
     default_password: Secret | None = None,
+    plan_key: bytes | str | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -139,6 +140,7 @@ def run(
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
+    evars = tag_by_name(evars, "extra var ")  # -e admin_password=... is a secret
     registry.collect(evars)
     if scripts_dir is not None and mode != "plan":
         raise OptionsError("scripts_dir (--scripts) writes the scripts a plan would run: use it with plan")
@@ -151,43 +153,71 @@ def run(
         stop_event=stop_event, lease_timeout=lease_timeout,
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
         default_password=default_password,
+        plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
     )
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:
         if mode != "plan":
             raise OptionsError("out= (--out) saves a plan: use it with plan")
         selection = {"limit": limit, "tags": list(tags), "skip_tags": list(skip_tags), "shard": list(shard) if shard else None}
-        fp = _fingerprint(book, inv, evars, selection)
+        base = Path(out).resolve().parent
+        fp = _fingerprint(book, inv, evars, selection, base)
         doc = plans.build_plan(result, playbook=book.path, inventory=list(inv.sources), extra_vars=evars,
-                               selection=selection, fp=fp)
+                               selection=selection, fp=fp, registry=registry, base=base,
+                               key=options.plan_key)
         plans.write_atomic(out, registry.scrub(json.dumps(doc, indent=1, sort_keys=False)))
     return result
 
 
-def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selection: Mapping[str, Any]) -> dict[str, Any]:
+def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selection: Mapping[str, Any],
+                 base: Path | None = None) -> dict[str, Any]:
     vars_files = [f for play in book.plays for f in play.vars_files]
-    return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection)
+    return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection, base=base,
+                             scripts=_script_files(book))
+
+
+def _script_files(book: Playbook) -> list[str]:
+    """`powershell: file:` paths written literally in the playbook (relative to its directory)."""
+    out = []
+    for play in book.plays:
+        for task in [*getattr(play, "tasks", ()), *getattr(play, "handlers", ())]:
+            args = getattr(task, "args", None)
+            if getattr(task, "module", "") == "powershell" and isinstance(args, Mapping):
+                f = args.get("file")
+                if isinstance(f, str) and "{{" not in f and "{%" not in f:
+                    out.append(str(Path(book.base_dir) / f) if not Path(f).is_absolute() else f)
+    return out
 
 
 def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> RunResult:
     """Apply a saved plan: exactly its changes, refusing hosts (or, with on_stale='abort', all hosts)
     whose facts changed since, and every host if the playbook, inventory or variables changed."""
     saved = plans.load_plan(path)
+    key = plans.plan_key(kwargs.pop("plan_key", None))
+    if key is not None:
+        plans.verify(saved.doc, key, str(path))
     inputs = saved.inputs
-    if any(v == MASK for v in inputs["extra_vars"].values()) and "extra_vars" not in kwargs:
-        raise OptionsError("the plan used secret variables: pass them again (extra_vars / -e)")
-    evars = kwargs.pop("extra_vars", None) or dict(inputs["extra_vars"])
+    base = Path(path).resolve().parent
+    secret_names = inputs["fingerprint"].get("secret_extra_vars", [])
+    passed = dict(kwargs.pop("extra_vars", None) or {})
+    missing = [n for n in secret_names if n not in passed]
+    if missing:
+        raise OptionsError(f"the plan used secret variables ({', '.join(missing)}): pass them again (extra_vars / -e)")
+    saved_plain = {k: v for k, v in inputs["extra_vars"].items() if k not in secret_names}
+    evars = tag_by_name({**saved_plain, **passed}, "extra var ")
     sel = inputs["selection"]
     vault = kwargs.get("vault")
-    book = load_playbook(inputs["playbook"], vault)
-    inv = Inventory.load(inputs["inventory"], vault=vault)
-    current = _fingerprint(book, inv, evars, sel)
+    book = load_playbook(plans.resolve(inputs["playbook"], base), vault)
+    inv = Inventory.load([plans.resolve(i, base) for i in inputs["inventory"]], vault=vault)
+    current = _fingerprint(book, inv, evars, sel, base)
     problems = saved.check_inputs(current)
+    if key is not None:
+        problems += saved.check_secret_vars(key, plans.split_extra_vars(evars)[1])
     if problems:
         raise plans.StalePlanError("plan is stale: " + "; ".join(problems) + "; nothing was applied; make a new plan")
     return run(book, inv, mode="apply", limit=sel.get("limit"), tags=sel.get("tags", ()), skip_tags=sel.get("skip_tags", ()),
                shard=tuple(sel["shard"]) if sel.get("shard") else None, extra_vars=evars, saved_plan=saved,
-               on_stale=on_stale, **kwargs)
+               on_stale=on_stale, plan_key=key, **kwargs)
 
 
 def plan(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> RunResult:

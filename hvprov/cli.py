@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -73,6 +74,9 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--ask-pass", action="store_true",
                    help="prompt for the connection password (for hosts whose inventory sets none)")
     p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("--plan-key-file", metavar="FILE",
+                   help=f"key to sign a saved plan (plan --out) or to require a valid signature (apply PLAN); "
+                        f"default ${'HVPROV_PLAN_KEY'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
     p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
     p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
+    p_show.add_argument("--plan-key-file", metavar="FILE", help="verify the plan's signature (default $HVPROV_PLAN_KEY)")
     p_inv = sub.add_parser("inventory", help="show the resolved inventory")
     p_inv.add_argument("-i", "--inventory", action="append", default=None)
     p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
@@ -159,6 +164,11 @@ def _do_run(args: argparse.Namespace) -> int:
     if not saved and not args.inventory:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan or "
                            "when ansible.cfg / ANSIBLE_INVENTORY names one)")
+    if saved and args.inventory:
+        raise OptionsError("a saved plan carries its own inventory: do not pass -i/--inventory")
+    from .plans import plan_key
+
+    key = plan_key(None, getattr(args, "plan_key_file", None))
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
@@ -194,6 +204,10 @@ def _do_run(args: argparse.Namespace) -> int:
               "(Ctrl-C again to stop waiting)", file=sys.stderr)
 
     signal.signal(signal.SIGINT, on_sigint)
+    from .secrets import ScrubFilter
+
+    log_filter = ScrubFilter(secrets)  # -vvv: logged messages and tracebacks are outputs too
+    logging.getLogger("hvprov").addFilter(log_filter)
     try:
         if saved:
             if args.limit or tags or skip or args.shard:
@@ -201,7 +215,7 @@ def _do_run(args: argparse.Namespace) -> int:
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
                                     lease_timeout=args.lease_timeout, secret_registry=secrets, vault=vault,
-                                    default_password=default_password,
+                                    default_password=default_password, plan_key=key,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             inventory = with_host_defaults(api.load_inventory(args.inventory, vault), cfg)
@@ -211,9 +225,13 @@ def _do_run(args: argparse.Namespace) -> int:
                 shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                 scripts_dir=getattr(args, "scripts", None),
                 stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
-                vault=vault, default_password=default_password,
+                vault=vault, default_password=default_password, plan_key=key,
             )
+    except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
+        exc.message = secrets.scrub(exc.message)
+        raise
     finally:
+        logging.getLogger("hvprov").removeFilter(log_filter)
         if reporter is not None:
             reporter.close()
         if audit is not None:
@@ -259,41 +277,61 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _do_show(args: argparse.Namespace) -> int:
-    from .plans import load_plan
+    from .plans import load_plan, plan_key, review_lines, verify
     from .report.console import ConsoleReporter
 
     saved = load_plan(args.plan)
     doc = saved.doc
+    key = plan_key(None, args.plan_key_file)
+    if key is not None:
+        verify(doc, key, args.plan)
     if args.format == "json":
         print(json.dumps(doc, indent=1))
         return 0
+    review = review_lines(doc, verified=key is not None)
     if args.format == "markdown":
         from .report.markdown import render_markdown
 
         print(render_markdown(doc, title=f"hvprov plan ({Path(args.plan).name})"))
+        print("\n## What will run\n\n```text\n" + "\n".join(review).replace("```", "` ` `") + "\n```")
         return 0
     reporter = ConsoleReporter(diff=args.diff, live=False)
     reporter.show_document(doc, title=f"saved plan {args.plan} ({doc['created_with']})")
+    reporter.console.print("\n".join(review), markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _secrets_tagged(inv: Any) -> Any:
+    """The inventory with plain values under secret-looking names (``*_password``...) made
+    Secrets, so that every output masks them by position (docs/secrets.md)."""
+    import dataclasses
+
+    from .inventory import Inventory
+    from .secrets import tag_by_name
+
+    hosts = {n: dataclasses.replace(h, vars=tag_by_name(dict(h.vars)), own_vars=tag_by_name(dict(h.own_vars)))
+             for n, h in inv.hosts.items()}
+    groups = {n: dataclasses.replace(g, vars=tag_by_name(dict(g.vars))) for n, g in inv.groups.items()}
+    return Inventory(hosts, groups, inv.sources)
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
     from .inventory import render
     from .plans import write_atomic
-    from .runner import secret_values
-    from .secrets import SecretRegistry
+    from .runner import public_names
 
     vault, _ = _secrets_from_cli(args)
     if not args.inventory:
         args.inventory = list(load_config().inventory)
     if not args.inventory:
         raise OptionsError("-i/--inventory is required unless ansible.cfg / ANSIBLE_INVENTORY names one")
-    inv = api.load_inventory(args.inventory, vault)
+    inv = _secrets_tagged(api.load_inventory(args.inventory, vault))
+    from .secrets import SecretRegistry
+
     registry = SecretRegistry()
+    registry.protect(public_names(inv))  # masked by position, and scrubbed from every other text
     for h in inv.hosts.values():
         registry.collect(dict(h.vars))
-        for value in secret_values(h.vars):
-            registry.add(value)
     fmt = "yaml" if args.yaml else "toml" if args.toml else "json"
     if args.graph is not None:
         text = render.graph(inv, args.graph, args.show_vars)
@@ -457,9 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
         return 0 if exc.code == 0 else 5
     verbose = getattr(args, "verbose", 0)
+    handler = None
     if verbose >= 3:
-        import logging
-
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger("hvprov").addHandler(handler)
@@ -490,6 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 250
     finally:
         signal.signal(signal.SIGINT, previous)
+        if handler is not None:  # a later main() in this process must not write to this stderr
+            logging.getLogger("hvprov").removeHandler(handler)
 
 
 def entry() -> None:

@@ -3,19 +3,25 @@
 A saved plan records, per host, the ordered changes of each task with before/after, the
 disruptive and unknown flags, the facts the plan was computed from (and their digest), and the
 inputs' digests (playbook and vars files, inventory files with group_vars/host_vars, extra
-variables, hvprov version). Applying it re-reads every host's facts: a host whose facts
-changed, or whose tasks would now plan different changes, is refused as stale and left
-untouched; so are all hosts when the inputs changed. Plans hold no secret values: changes are
-masked, extra variables that are secrets are kept as digests only.
+variables, `powershell` file scripts, hvprov version). Applying it re-reads every host's facts: a
+host whose facts changed, or whose tasks would now plan different changes (a `powershell`
+change carries its script), is refused as stale and left untouched; so are all hosts when the
+inputs changed. Paths are stored relative to the plan file, which applies from any directory.
+
+Plans hold no secret values and no unkeyed digest of one: secret extra variables are kept by
+name only. With a plan key (`HVPROV_PLAN_KEY` or `--plan-key-file`) the plan carries an
+HMAC-SHA256 over its canonical JSON, and one over the secret extra variables; applying with a
+key refuses an unsigned or altered plan and secret variables that differ (docs/secrets.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,7 @@ from typing import Any
 from . import __version__
 from .errors import InputError, Location, TaskError
 from .model import RunResult
-from .secrets import MASK, Secret, mask
+from .secrets import Secret, SecretRegistry, mask, reveal
 
 FORMAT = "hvprov-plan/1"
 VOLATILE = ("os.last_boot",)  # facts that change without anyone changing the host
@@ -31,6 +37,48 @@ VOLATILE = ("os.last_boot",)  # facts that change without anyone changing the ho
 
 class StalePlanError(TaskError):
     """The host (or the inputs) changed since the plan was made."""
+
+
+class PlanAuthError(InputError):
+    """With a plan key: the plan is unsigned, or not what was signed."""
+
+
+KEY_ENV = "HVPROV_PLAN_KEY"
+
+
+def plan_key(explicit: bytes | str | None = None, key_file: str | None = None) -> bytes | None:
+    """The plan key: explicit, else --plan-key-file, else $HVPROV_PLAN_KEY; None when none is set."""
+    if explicit is not None:
+        return explicit.encode() if isinstance(explicit, str) else explicit
+    if key_file:
+        try:
+            data = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise InputError(f"cannot read the plan key: {exc.strerror}", location=Location(key_file)) from None
+        if not data:
+            raise InputError("the plan key file is empty", location=Location(key_file))
+        return data
+    env = os.environ.get(KEY_ENV)
+    return env.encode() if env else None
+
+
+def mac(key: bytes, obj: Any) -> str:
+    return hmac.new(key, canonical(obj).encode(), hashlib.sha256).hexdigest()
+
+
+def sign(doc: dict[str, Any], key: bytes) -> dict[str, Any]:
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    return {**body, "signature": {"alg": "hmac-sha256", "mac": mac(key, body)}}
+
+
+def verify(doc: Mapping[str, Any], key: bytes, where: str) -> None:
+    sig = doc.get("signature")
+    if not isinstance(sig, Mapping) or sig.get("alg") != "hmac-sha256" or not isinstance(sig.get("mac"), str):
+        raise PlanAuthError("the plan is not signed, and a plan key is set: refusing it", location=Location(where))
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    if not hmac.compare_digest(sig["mac"], mac(key, body)):
+        raise PlanAuthError("the plan's signature does not match (altered, or signed with another key): refusing it",
+                            location=Location(where))
 
 
 def canonical(obj: Any) -> str:
@@ -58,8 +106,9 @@ def normalize_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def diff_facts(old: Any, new: Any, path: str = "") -> list[str]:
-    """Human-readable differences, e.g. 'vms[web01].state: running -> off'."""
+def diff_facts(old: Any, new: Any, path: str = "", scrub: Callable[[str], str] = str) -> list[str]:
+    """Human-readable differences, e.g. 'vms[web01].state: running -> off' (values scrubbed
+    before they are shortened, so a cut cannot keep part of a secret)."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new)):
@@ -69,24 +118,26 @@ def diff_facts(old: Any, new: Any, path: str = "") -> list[str]:
             elif key not in new:
                 out.append(f"{sub}: removed")
             else:
-                out += diff_facts(old[key], new[key], sub)
+                out += diff_facts(old[key], new[key], sub, scrub)
         return out
     if isinstance(old, list) and isinstance(new, list):
         if all(isinstance(x, dict) and "name" in x for x in old + new):
-            return diff_facts({x["name"]: x for x in old}, {x["name"]: x for x in new}, path)
-        return [] if old == new else [f"{path}: {_short(old)} -> {_short(new)}"]
-    return [] if old == new else [f"{path}: {_short(old)} -> {_short(new)}"]
+            return diff_facts({x["name"]: x for x in old}, {x["name"]: x for x in new}, path, scrub)
+    return [] if old == new else [f"{path}: {_short(old, scrub)} -> {_short(new, scrub)}"]
 
 
-def _short(value: Any) -> str:
-    text = canonical(value)
+def _short(value: Any, scrub: Callable[[str], str] = str) -> str:
+    text = scrub(canonical(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def input_files(playbook_path: str, vars_files: Sequence[str], inventory_paths: Sequence[str]) -> list[Path]:
-    files = [Path(playbook_path), *(Path(v) for v in vars_files)]
+def input_files(playbook_path: str, vars_files: Sequence[str], inventory_paths: Sequence[str],
+                extra: Sequence[str] = ()) -> list[Path]:
+    files = [Path(playbook_path), *(Path(v) for v in vars_files), *(Path(e) for e in extra)]
     for inv in inventory_paths:
         p = Path(inv)
+        if not p.exists():
+            continue
         files.append(p) if p.is_file() else files.extend(sorted(x for x in p.rglob("*") if x.is_file()))
         base = p.parent if p.is_file() else p
         for sub in ("group_vars", "host_vars"):
@@ -96,13 +147,35 @@ def input_files(playbook_path: str, vars_files: Sequence[str], inventory_paths: 
     return files
 
 
+def relative(path: str | Path, base: Path | None) -> str:
+    """`path` as stored in a plan: relative to the plan's directory when it is a file path."""
+    if base is None or str(path).startswith("<"):
+        return str(path)
+    return os.path.relpath(Path(path).resolve(), base)
+
+
+def resolve(path: str, base: Path) -> str:
+    """A path stored in a plan, as a path usable from the current directory."""
+    return path if path.startswith("<") or Path(path).is_absolute() else str(base / path)
+
+
+def split_extra_vars(extra_vars: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(plain extra variables, secret ones)."""
+    plain = {k: v for k, v in extra_vars.items() if not isinstance(v, Secret)}
+    return plain, {k: v for k, v in extra_vars.items() if isinstance(v, Secret)}
+
+
 def fingerprint(playbook_path: str, vars_files: Sequence[str], inventory_paths: Sequence[str],
-                extra_vars: Mapping[str, Any], selection: Mapping[str, Any]) -> dict[str, Any]:
-    files = input_files(playbook_path, vars_files, inventory_paths)
+                extra_vars: Mapping[str, Any], selection: Mapping[str, Any], *, base: Path | None = None,
+                scripts: Sequence[str] = ()) -> dict[str, Any]:
+    """What the plan was made from. Secret extra variables appear by name only (no digest)."""
+    files = input_files(playbook_path, vars_files, inventory_paths, scripts)
+    plain, secret = split_extra_vars(extra_vars)
     return {
         "hvprov_version": __version__,
-        "files": {str(f): file_digest(f) for f in files if f.is_file()},
-        "extra_vars": digest({k: (v.reveal() if isinstance(v, Secret) else v) for k, v in extra_vars.items()}),
+        "files": {relative(f, base): file_digest(f) for f in files if f.is_file()},
+        "extra_vars": digest(plain),
+        "secret_extra_vars": sorted(secret),
         "selection": dict(selection),
     }
 
@@ -133,13 +206,21 @@ class SavedPlan:
         for f in sorted(set(saved["files"]) | set(current["files"])):
             if saved["files"].get(f) != current["files"].get(f):
                 problems.append(f"{f} {'changed' if f in saved['files'] and f in current['files'] else 'added or removed'}")
-        if saved["extra_vars"] != current["extra_vars"]:
+        if saved["extra_vars"] != current["extra_vars"] or saved.get("secret_extra_vars", []) != current["secret_extra_vars"]:
             problems.append("extra variables differ")
         return problems
 
+    def check_secret_vars(self, key: bytes, secret: Mapping[str, Any]) -> list[str]:
+        saved = self.inputs.get("secret_extra_vars_mac")
+        if saved is None:
+            return [] if not secret else ["the plan holds no MAC of its secret extra variables"]
+        return [] if hmac.compare_digest(saved, mac(key, reveal(dict(secret)))) else ["secret extra variables differ"]
+
 
 def build_plan(result: RunResult, *, playbook: str, inventory: Sequence[str], extra_vars: Mapping[str, Any],
-               selection: Mapping[str, Any], fp: Mapping[str, Any]) -> dict[str, Any]:
+               selection: Mapping[str, Any], fp: Mapping[str, Any], registry: SecretRegistry | None = None,
+               base: Path | None = None, key: bytes | None = None) -> dict[str, Any]:
+    """The plan document: every string scrubbed (JSON-native), signed when there is a key."""
     hosts: dict[str, Any] = {}
     for name in sorted(result.hosts):
         h = result.hosts[name]
@@ -156,20 +237,49 @@ def build_plan(result: RunResult, *, playbook: str, inventory: Sequence[str], ex
             "tasks": [t.to_dict() for t in h.tasks],
             "state": h.state,
         }
-    return {
+    plain, secret = split_extra_vars(extra_vars)
+    inputs: dict[str, Any] = {
+        "playbook": relative(playbook, base),
+        "inventory": [relative(i, base) if Path(i).exists() else i for i in inventory],
+        "extra_vars": {**plain, **{k: mask(v) for k, v in secret.items()}},
+        "selection": dict(selection),
+        "fingerprint": dict(fp),
+    }
+    if key is not None and secret:
+        inputs["secret_extra_vars_mac"] = mac(key, reveal(secret))
+    doc: dict[str, Any] = {
         "format": FORMAT,
         "created_with": f"hvprov {__version__}",
-        "inputs": {
-            "playbook": playbook,
-            "inventory": list(inventory),
-            "extra_vars": {k: (MASK if isinstance(v, Secret) else v) for k, v in extra_vars.items()},
-            "selection": dict(selection),
-            "fingerprint": dict(fp),
-        },
+        "inputs": inputs,
         "hosts": hosts,
         "summary": result.summary(),
         "mode": "plan",
     }
+    doc = json.loads(json.dumps(registry.scrub_data(doc) if registry else mask(doc), default=str))
+    return sign(doc, key) if key is not None else doc
+
+
+def review_lines(doc: Mapping[str, Any], verified: bool) -> list[str]:
+    """What `hvprov show` adds to the plan's changes: its inputs and every script it will run."""
+    inputs = doc.get("inputs", {})
+    sig = "signed, signature verified" if verified else ("signed (no key given: not verified)"
+                                                          if doc.get("signature") else "not signed")
+    lines = ["", f"plan inputs ({sig}):", f"  playbook: {inputs.get('playbook')}",
+             f"  inventory: {', '.join(map(str, inputs.get('inventory', [])))}",
+             f"  selection: {canonical(inputs.get('selection', {}))}", "  extra vars:"]
+    lines += [f"    {k}: {canonical(v)}" for k, v in sorted(inputs.get("extra_vars", {}).items())] or ["    (none)"]
+    seen: dict[str, list[str]] = {}
+    for host, h in sorted(doc.get("hosts", {}).items()):
+        for path, changes in h.get("task_changes", {}).items():
+            for c in changes:
+                script = (c.get("after") or {}).get("script") if isinstance(c.get("after"), dict) else None
+                if isinstance(script, str):
+                    seen.setdefault(f"{path} {c.get('resource')}\n{script}", []).append(host)
+    for key, hosts in seen.items():
+        head, _, script = key.partition("\n")
+        lines += ["", f"powershell {head} on {', '.join(hosts)}:"]
+        lines += ["  | " + line for line in script.splitlines()] or ["  | (empty)"]
+    return lines
 
 
 def write_atomic(path: str | Path, text: str) -> None:

@@ -36,13 +36,13 @@ from .inventory import Host, Inventory
 from .model import HostResult, RunResult, Status, TaskResult
 from .playbook import Play, Playbook
 from .render import ScriptRenderer
-from .secrets import SecretRegistry
+from .secrets import SECRET_NAME_PATTERN, SecretRegistry, no_log_active, tag_by_name
 from .session import HostSession
 from .taskexec import TaskExecutor, preflight
 from .templating import Templar
 
 EventSink = Callable[[dict[str, Any]], None]
-_SECRET_NAME = re.compile(r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$", re.IGNORECASE)
+_SECRET_NAME = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
 
 # Run ids of this process's finished runs: a lease one of them left behind (its host died
 # mid-apply) may be taken over at once by a later run instead of waiting out its expiry.
@@ -52,6 +52,14 @@ _ENDED_RUNS: set[str] = set()
 def secret_values(variables: Mapping[str, Any]) -> list[str]:
     """Plain-text values of variables whose names say they are secrets (ansible_password, *_token...)."""
     return [v for k, v in variables.items() if isinstance(v, str) and _SECRET_NAME.search(k)]
+
+
+def public_names(inventory: Inventory) -> list[str]:
+    """Names scrubbing must not cut into: hosts, groups and variable names (docs/secrets.md)."""
+    names = {*inventory.hosts, *inventory.groups}
+    for h in inventory.hosts.values():
+        names.update(k for k in h.vars if isinstance(k, str))
+    return sorted(names)
 
 
 def lease_abandoned(holder: str | None) -> bool:
@@ -92,6 +100,7 @@ class RunOptions:
     lease_ttl: float = 900.0
     scripts_dir: Path | None = None  # plan mode: write the PowerShell each change would run, per host
     default_password: Any = None  # --ask-pass: for hosts whose inventory gives no password
+    plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
 
 
 class _HostState:
@@ -139,19 +148,16 @@ class Runner:
     def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
         if self.on_event is None:
             return
+        if kind in ("script_run", "change_applied") and no_log_active():  # task no_log: no arguments
+            data = {k: v for k, v in data.items() if k in ("template", "duration", "outcome", "round_trips")}
+            data["censored"] = "no_log: true"
         data = {k: self._scrub(v) for k, v in data.items()}  # any text may quote a secret value
         event = {"event": kind, "ts": time.time(), "host": host, **data}
         with self._lock:
             self.on_event(event)
 
     def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.secrets.scrub(value)
-        if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._scrub(v) for v in value]
-        return value
+        return self.secrets.scrub_data(value)
 
     # -- hosts -----------------------------------------------------------------
     def _select(self, play: Play) -> list[Host]:
@@ -216,9 +222,10 @@ class Runner:
     # -- run -------------------------------------------------------------------
     def run(self) -> RunResult:
         started = time.monotonic()
-        self.secrets.collect(dict(self.opts.extra_vars))
+        self.secrets.collect(tag_by_name(dict(self.opts.extra_vars)))
         for play in self.playbook.plays:
-            self.secrets.collect(dict(play.vars))
+            self.secrets.collect(tag_by_name(dict(play.vars)))
+        self.secrets.protect(public_names(self.inventory))
         self.emit("run_started", mode=self.opts.mode, playbook=self.playbook.path)
         own_executor = self.opts.executor is None
         executor = self.opts.executor or ThreadPoolExecutor(max_workers=max(1, self.opts.forks), thread_name_prefix="hvprov")
@@ -285,7 +292,7 @@ class Runner:
             raise StalePlanError(f"plan is stale for {host}: the plan has no facts for it (it failed while planning)")
         now = normalize_facts(facts)
         if now != saved["facts"]:
-            diffs = diff_facts(saved["facts"], now)
+            diffs = diff_facts(saved["facts"], now, scrub=self.secrets.scrub)
             shown = "; ".join(diffs[:5]) + (f"; and {len(diffs) - 5} more" if len(diffs) > 5 else "")
             raise StalePlanError(f"plan is stale for {host}: the host changed since the plan ({shown}); "
                                  "nothing was applied to it; make a new plan")

@@ -1,40 +1,69 @@
-"""Secret values: passwords and keys that must never be shown.
+"""Secret values: passwords and keys that must never be shown (docs/secrets.md).
 
-A `Secret` prints as ``********`` everywhere (str, repr, format, JSON through `mask`). Only
-`reveal()` gives the value, and only transports and the PowerShell renderer call it.
-`SecretRegistry` remembers every secret value of a run so that any text about to be shown
-to a person (console, JSON, logs, errors, rendered scripts) can be scrubbed with `scrub()`.
+A `Secret` is a value that templating carries along: a template that reads a secret yields a
+`Secret` too (``{{ pw | upper }}``, ``'x' ~ pw``, ``{{ pw | b64encode }}``), whose `reveal()`
+is the real value (what goes to a host) and whose `shown` is the same template rendered with
+every secret masked (``x********``). Only transports and the PowerShell renderer reveal.
+
+Two layers keep secrets out of what people see:
+
+* **by position** (structured outputs): `mask()` replaces every `Secret` in nested data by its
+  shown form, so JSON, plans and events never hold one.
+* **by value** (free text: messages, scripts, logs): `SecretRegistry.scrub()` replaces every
+  *form* a known secret value takes in hvprov's outputs (`forms()`: raw, Python repr and JSON
+  escapes, XML escapes, PowerShell quoting, base64 of UTF-8 and of UTF-16LE) by the same form
+  of its shown text. One Aho-Corasick automaton set (pyahocorasick) scans each text once,
+  whatever the number of secrets; secrets added during a run go to a new small automaton that
+  is merged with the others like a binary counter (log2(n) automata, O(n log n) building).
+
+The readability rule: an occurrence of a secret strictly inside an occurrence of a *public
+name* (an inventory host, group or variable name, see `protect()`) is left alone, so host
+``vagrant-box1`` stays readable when a password is ``vagrant``; everywhere else (user names
+included) the secret wins. Values shorter than `MIN_SCRUB` characters are masked by position
+only: scrubbing them from free text would garble every message.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import threading
-from collections.abc import Iterable
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+from xml.sax.saxutils import escape as _xml_escape
+
+import ahocorasick  # type: ignore[import-not-found,unused-ignore]  # pyahocorasick ships no stubs
 
 MASK = "********"
+MIN_SCRUB = 3
+_NO_LOG: ContextVar[bool] = ContextVar("hvprov_no_log", default=False)
 
 
 class Secret:
-    """A secret string. Compares by value; never shows it."""
+    """A secret string. Compares by value; shows only `shown` (the mask, or a masked derivation)."""
 
-    __slots__ = ("_value", "source")
+    __slots__ = ("_value", "shown", "source")
 
-    def __init__(self, value: str, source: str = "") -> None:
+    def __init__(self, value: str, source: str = "", shown: str = MASK) -> None:
         self._value = str(value)
         self.source = source
+        self.shown = shown
 
     def reveal(self) -> str:
         return self._value
 
     def __str__(self) -> str:
-        return MASK
+        return self.shown
 
     def __repr__(self) -> str:
-        return f"Secret({MASK})"
+        return f"Secret({self.shown!r})" if self.shown != MASK else f"Secret({MASK})"
 
     def __format__(self, spec: str) -> str:
-        return MASK
+        return self.shown
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
@@ -46,50 +75,234 @@ class Secret:
         return bool(self._value)
 
     def __reduce__(self) -> Any:  # pickling keeps the value (process pools), repr never does
-        return (Secret, (self._value, self.source))
+        return (Secret, (self._value, self.source, self.shown))
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def _py_inner(text: str) -> list[str]:
+    """The body of Python reprs of a string holding `text`, both quote styles."""
+    single = repr(text + "'\"")[1:-4]  # forces single quotes with \' escaped
+    return [repr(text)[1:-1], single, single.replace("\\'", "'")]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def forms(text: str) -> list[str]:
+    """Every form `text` takes in hvprov's outputs, in a fixed order (see the module docstring)."""
+    json_ascii = json.dumps(text)[1:-1]
+    out = [
+        text,
+        *_py_inner(text),
+        json_ascii,
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        json.dumps(json_ascii)[1:-1],  # JSON inside JSON (an event quoting a JSON message)
+        *_py_inner(json_ascii),  # a repr of text holding JSON (an error quoting a script's header)
+        _xml_escape(text, {'"': "&quot;", "'": "&apos;"}),
+        _xml_escape(text),
+        text.replace("'", "''"),  # PowerShell single-quoted
+        text.replace("`", "``").replace("$", "`$").replace('"', '`"'),  # PowerShell double-quoted
+        _b64(text.encode("utf-8", "surrogatepass")),
+        _b64(text.encode("utf-16-le", "surrogatepass")),
+    ]
+    return out
+
+
+def _pairs(value: str, shown: str) -> dict[str, str]:
+    """form of the value -> same form of the shown text."""
+    out: dict[str, str] = {}
+    for f, s in zip(forms(value), forms(shown), strict=True):
+        if len(f) >= MIN_SCRUB and f != s:
+            out.setdefault(f, s)
+    return out
+
+
+class _Level:
+    """One automaton over a fixed set of forms."""
+
+    __slots__ = ("automaton", "pairs")
+
+    def __init__(self, pairs: dict[str, str]) -> None:
+        self.pairs = pairs
+        self.automaton = ahocorasick.Automaton()
+        for form, shown in pairs.items():
+            self.automaton.add_word(form, (len(form), shown))
+        self.automaton.make_automaton()
 
 
 class SecretRegistry:
-    """The set of secret values known to one run; thread-safe."""
+    """The secret values known to one run, and the matcher that scrubs them; thread-safe."""
 
-    def __init__(self, values: Iterable[str] = ()) -> None:
+    def __init__(self, values: Iterable[str | Secret] = (), public: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._values: set[str] = {v for v in values if v}
+        self._shown: dict[str, str] = {}
+        self._levels: tuple[_Level, ...] = ()
+        self._public: _Level | None = None
+        self._public_names: set[str] = set()
+        self.add_all(values)
+        self.protect(public)
 
+    # -- registering -------------------------------------------------------------
     def add(self, value: str | Secret) -> None:
-        raw = value.reveal() if isinstance(value, Secret) else str(value)
-        if len(raw) >= 3:  # masking 1-2 character strings would garble every message
-            with self._lock:
-                self._values.add(raw)
+        self.add_all([value])
+
+    def add_all(self, values: Iterable[str | Secret]) -> None:
+        new: dict[str, str] = {}
+        with self._lock:
+            for value in values:
+                raw = value.reveal() if isinstance(value, Secret) else str(value)
+                shown = value.shown if isinstance(value, Secret) else MASK
+                if len(raw) < MIN_SCRUB or raw == shown or raw in self._shown:
+                    continue
+                self._shown[raw] = shown
+                for f, s in _pairs(raw, shown).items():
+                    new.setdefault(f, s)
+            if new:
+                self._merge(new)
+
+    def _merge(self, pairs: dict[str, str]) -> None:
+        """Binary-counter merge: levels stay sorted by size, each at least twice the next."""
+        levels = list(self._levels)
+        while levels and len(levels[-1].pairs) <= 2 * len(pairs):
+            pairs = {**levels.pop().pairs, **pairs}
+        levels.append(_Level(pairs))
+        self._levels = tuple(levels)
 
     def collect(self, obj: Any) -> None:
         """Register every Secret found inside nested dicts/lists."""
-        if isinstance(obj, Secret):
-            self.add(obj)
-        elif isinstance(obj, dict):
-            for v in obj.values():
-                self.collect(v)
-        elif isinstance(obj, (list, tuple)):
-            for v in obj:
-                self.collect(v)
+        found: list[Secret] = []
+        _walk_secrets(obj, found)
+        if found:
+            self.add_all(found)
+
+    def protect(self, names: Iterable[str]) -> None:
+        """Public names (hosts, groups, variable names) that scrubbing must not cut into."""
+        with self._lock:
+            fresh = {str(n) for n in names if len(str(n)) > MIN_SCRUB} - self._public_names
+            if fresh:
+                self._public_names |= fresh
+                self._public = _Level({n: n for n in self._public_names})
 
     def values(self) -> list[str]:
         with self._lock:
-            return sorted(self._values)
+            return sorted(self._shown)
 
-    def scrub(self, text: str) -> str:
+    def secrets(self) -> list[Secret]:
+        """Every registered value as a Secret with its shown form (to hand to another process)."""
         with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for v in values:
-            if v in text:
-                text = text.replace(v, MASK)
+            return [Secret(v, shown=s) for v, s in sorted(self._shown.items())]
+
+    # -- scrubbing ---------------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        """`text` without any form of a known secret. A shown form may itself hold another
+        secret (template text equal to a password): scrub again until nothing changes (bounded)."""
+        for _ in range(3):
+            out = self._scrub_once(text)
+            if out == text:
+                break
+            text = out
         return text
+
+    def _scrub_once(self, text: str) -> str:
+        levels = self._levels
+        if not levels or not text:
+            return text
+        matches: list[tuple[int, int, str]] = []
+        for level in levels:
+            for end, (length, shown) in level.automaton.iter(text):
+                matches.append((end + 1 - length, end + 1, shown))
+        if not matches:
+            return text
+        matches.sort(key=lambda m: (m[0], -m[1]))
+        public = self._public_spans(text)
+        out: list[str] = []
+        pos = 0
+        for start, end, shown in matches:
+            if start < pos or _inside(public, start, end):
+                continue
+            out.append(text[pos:start])
+            out.append(shown)
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _public_spans(self, text: str) -> list[tuple[int, int]]:
+        public = self._public
+        if public is None:
+            return []
+        return [(end + 1 - length, end + 1) for end, (length, _) in public.automaton.iter(text)]
+
+    def scrub_data(self, obj: Any) -> Any:
+        """A copy of nested data, Secrets masked by position and every string scrubbed."""
+        if isinstance(obj, Secret):
+            return self.scrub(obj.shown)
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if isinstance(obj, dict):
+            return {self.scrub(str(k)) if isinstance(k, str) else k: self.scrub_data(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.scrub_data(v) for v in obj]
+        return obj
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether [start, end) lies strictly inside one public-name occurrence."""
+    return any(a <= start and end <= b and (b - a) > (end - start) for a, b in spans)
+
+
+def _walk_secrets(obj: Any, found: list[Secret]) -> None:
+    if isinstance(obj, Secret):
+        found.append(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            _walk_secrets(v, found)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _walk_secrets(v, found)
+
+
+def has_secret(obj: Any) -> bool:
+    if isinstance(obj, Secret):
+        return True
+    if isinstance(obj, Mapping):
+        return any(has_secret(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(has_secret(v) for v in obj)
+    return False
+
+
+def retag(obj: Any, secrets: Iterable[Secret]) -> Any:
+    """A copy of nested data where every string equal to one of `secrets`' values is that Secret
+    again (what a module hands back from its revealed arguments, e.g. set_fact, stays secret)."""
+    table = {s.reveal(): s for s in secrets}
+    if not table:
+        return obj
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return table.get(value, value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(obj)
+
+
+def secrets_in(obj: Any) -> list[Secret]:
+    found: list[Secret] = []
+    _walk_secrets(obj, found)
+    return found
 
 
 def mask(obj: Any) -> Any:
-    """A copy of nested data with every Secret replaced by the mask (for JSON output)."""
+    """A copy of nested data with every Secret replaced by its shown form (for JSON output)."""
     if isinstance(obj, Secret):
-        return MASK
+        return obj.shown
     if isinstance(obj, dict):
         return {k: mask(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -106,3 +319,60 @@ def reveal(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [reveal(v) for v in obj]
     return obj
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that scrubs a record's message and traceback (hvprov's -vvv log)."""
+
+    def __init__(self, registry: SecretRegistry) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.registry.scrub(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        if record.exc_text:  # another filter or handler may have formatted it already
+            record.exc_text = self.registry.scrub(record.exc_text)
+        return True
+
+
+# --------------------------------------------------------------------------- names and no_log
+
+SECRET_NAME_PATTERN = r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$"
+
+
+_NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "none", "null", "y", "n"})
+
+
+def tag_by_name(variables: dict[str, Any], source: str = "") -> dict[str, Any]:
+    """The same variables with plain strings under secret-looking names (``*_password``,
+    ``*_token``...) made Secrets; other values untouched. Templates stay templates (they are
+    resolved later and their results are secrets through the values they read). Boolean and
+    null words (``use_secret_store: "yes"``) are not secrets: masking them would garble every
+    output."""
+    import re
+
+    pattern = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
+    out = None
+    for k, v in variables.items():
+        if (isinstance(v, str) and v and v.strip().lower() not in _NOT_SECRET_WORDS and "{{" not in v
+                and "{%" not in v and isinstance(k, str) and pattern.search(k)):
+            if out is None:
+                out = dict(variables)
+            out[k] = Secret(v, source=f"{source}{k}")
+    return variables if out is None else out
+
+
+@contextmanager
+def no_log_scope(active: bool) -> Iterator[None]:
+    """While active, events about scripts and changes carry no arguments (task `no_log`)."""
+    token = _NO_LOG.set(active)
+    try:
+        yield
+    finally:
+        _NO_LOG.reset(token)
+
+
+def no_log_active() -> bool:
+    return _NO_LOG.get()

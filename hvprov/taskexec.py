@@ -26,7 +26,7 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
-from .secrets import Secret, mask, reveal
+from .secrets import mask, no_log_scope, retag, reveal, secrets_in, tag_by_name
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
 from .yamlsrc import location_at, location_of
@@ -154,7 +154,7 @@ class TaskExecutor:
         v["ansible_check_mode"] = self.plan_mode
         v["hvprov_mode"] = self.r.opts.mode
         v["playbook_dir"] = str(self.r.playbook.base_dir)
-        return v
+        return tag_by_name(v)  # `*_password` and the like are secrets wherever they were set
 
     # -- the play on this host -------------------------------------------------
     def run(self) -> None:
@@ -192,7 +192,7 @@ class TaskExecutor:
     def _record(self, res: TaskResult) -> None:
         scrub = self.r._scrub
         changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
-                               c.unknown, c.data) for c in res.changes)
+                               c.unknown) for c in res.changes)  # data is for the module's apply, never shown
         res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
                          res.ignored, scrub(res.data), res.duration, res.path)
         self.st.tasks.append(res)
@@ -204,7 +204,8 @@ class TaskExecutor:
             raise InterruptedRun("interrupted")
         if not self.selected(task):
             return True
-        res = self._run_task(task)
+        with no_log_scope(task.no_log):
+            res = self._run_task(task)
         if res.status is Status.FAILED and not res.ignored:
             self.st.status = Status.FAILED
             self.st.msg = res.msg
@@ -256,6 +257,8 @@ class TaskExecutor:
         try:
             module.apply(args, changes, rec)
             problem = ""
+            if task.no_log:  # the scripts would show the task's arguments
+                rec.scripts, problem = [], "not shown: the task has no_log: true"
         except Exception as exc:  # noqa: BLE001 - review output must not stop the plan
             problem = f"{type(exc).__name__}: {exc}"
         self.st.review.append({"task": task.path, "name": task.name,
@@ -266,12 +269,16 @@ class TaskExecutor:
         """Apply exactly the saved plan: the changes planned now must be the ones saved."""
         saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
         cursor = self.st.plan_cursor.get(task.path, 0)
-        now = [mask(c.to_dict()) for c in planned]
+        now = [self.r._scrub(mask(c.to_dict())) for c in planned]  # as saved: scrubbed (and censored)
         expect = saved[cursor:cursor + len(now)]
+        if task.no_log:
+            now = [mask(self._censored(c).to_dict()) for c in planned]
+            if self.r.opts.plan_key is None:  # a keyed plan applied without its key: the MACs cannot be checked
+                expect = [{**c, "reason": ""} for c in expect]
         self.st.plan_cursor[task.path] = cursor + len(now)
-        if len(now) == len(expect):  # a change planned as unknown matches what the facts now say
-            now = [e if e.get("unknown") and (e["resource"], e["action"]) == (n["resource"], n["action"]) else n
-                   for n, e in zip(now, expect)]
+        if len(now) == len(expect):  # a change planned as unknown (the hypervisor's start unverified
+            # until the reboot) matches the same change now known: only its flag and reason may differ
+            now = [e if e.get("unknown") and _same_but_known(n, e) else n for n, e in zip(now, expect)]
         if now != expect:
             from .plans import StalePlanError
 
@@ -310,12 +317,21 @@ class TaskExecutor:
         msg = "; ".join(msgs)
         if task.no_log:
             msg = NO_LOG_MSG
-            shown = tuple(Change(c.resource, c.action, {"censored": NO_LOG_MSG} if c.before else {},
-                                 {"censored": NO_LOG_MSG} if c.after else {}, "", c.disruptive, c.unknown) for c in changes)
+            shown = tuple(self._censored(c) for c in changes)
         res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
                          time.monotonic() - t0, path=task.path)
         self._record(res)
         return self.st.tasks[-1]
+
+    def _censored(self, c: Change) -> Change:
+        """A no_log change as shown and saved; with a plan key, a MAC of what it hides binds it to the plan."""
+        from .plans import mac
+
+        hidden = {"censored": NO_LOG_MSG}
+        key = self.r.opts.plan_key
+        reason = f"hmac-sha256:{mac(key, reveal(c.to_dict()))}" if key is not None else ""
+        return Change(c.resource, c.action, hidden if c.before else {}, hidden if c.after else {}, reason,
+                      c.disruptive, c.unknown)
 
     def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
         vars_ = {**self.variables(task), **({task.register: result} if task.register else {}), "result": result}
@@ -350,13 +366,16 @@ class TaskExecutor:
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
         raw = self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}")
-        if _has_secret(raw):  # modules take plain values; every output is scrubbed of them
-            self.r.secrets.collect(raw)
+        carried = secrets_in(raw)
+        if carried:  # modules take plain values; every output is scrubbed of them
+            self.r.secrets.add_all(carried)
             raw = reveal(raw)
         try:
             args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
         except ValidationError as exc:
             e = exc.errors()[0]
+            if isinstance(e.get("input"), str):  # the message quotes (and may cut) the value: scrub it first
+                e = {**e, "input": self.r.secrets.scrub(e["input"])}
             loc = location_at(task.args, tuple(e["loc"])) or task.location
             raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook.path),
                              field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
@@ -374,8 +393,8 @@ class TaskExecutor:
             planned = module.plan(args, facts, ctx)
         data = dict(planned.data)
         msg = planned.msg
-        if planned.set_vars:
-            self.st.facts_vars.update(unsafe(planned.set_vars))
+        if planned.set_vars:  # values that were secrets stay secrets
+            self.st.facts_vars.update(unsafe(retag(planned.set_vars, carried)))
         changes.extend([boot] if boot else [])
         start = len(changes)
         changes.extend(planned.changes)
@@ -414,11 +433,7 @@ class TaskExecutor:
 _NO_ITEM = object()
 
 
-def _has_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_secret(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_secret(v) for v in value)
-    return False
+def _same_but_known(now: dict[str, Any], saved: dict[str, Any]) -> bool:
+    """The unknown flag and its explanation may differ; a no_log change's MAC (its reason) may not."""
+    ignore = ("unknown",) if str(saved.get("reason", "")).startswith("hmac-") else ("unknown", "reason")
+    return {k: v for k, v in now.items() if k not in ignore} == {k: v for k, v in saved.items() if k not in ignore}

@@ -26,7 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from . import jinja as ansible_builtin
 from .errors import Location, VariableError
 from .jinja.lexer import LiteralBackslashes
-from .secrets import Secret
+from .secrets import MASK, Secret, has_secret, mask, reveal, tag_by_name
 
 _SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
 
@@ -183,13 +183,11 @@ class Templar:
             m = _SINGLE_EXPR.match(value.strip()) if value.strip() == value else None
             source = m.group("expr").strip() if m else value
             variables = self._resolved(source, variables, bool(m), where, field, depth)
-            if m:
-                out = self._eval_expr(source, variables)
-                if isinstance(out, jinja2.Undefined):
-                    out._fail_with_undefined_error()
-                return _materialised(out)
-            tmpl = self._compiled("text", value)
-            return self.text.concat(tmpl.root_render_func(self._context(tmpl, self.text, variables)))
+            secret = self._secret_names(source, bool(m), variables)
+            if secret:  # render with the real values, and again masked: the result is a Secret
+                real = self._render_once(value, source, m is not None, _overlay(variables, secret, reveal))
+                return derive(real, self._render_once(value, source, m is not None, _overlay(variables, secret, mask)))
+            return self._render_once(value, source, m is not None, variables)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -202,6 +200,19 @@ class Templar:
             raise VariableError(f"template nesting too deep in {value!r}", location=where, field=field or None) from None
         except Exception as exc:  # filters raising TypeError/ValueError on bad input
             raise VariableError(f"template error: {type(exc).__name__}: {exc} in {value!r}", location=where, field=field or None) from None
+
+    def _render_once(self, value: str, source: str, single: bool, variables: Mapping[str, Any]) -> Any:
+        if single:
+            out = self._eval_expr(source, variables)
+            if isinstance(out, jinja2.Undefined):
+                out._fail_with_undefined_error()
+            return _materialised(out)
+        tmpl = self._compiled("text", value)
+        return self.text.concat(tmpl.root_render_func(self._context(tmpl, self.text, variables)))
+
+    def _secret_names(self, source: str, bare: bool, variables: Mapping[str, Any]) -> list[str]:
+        """The variables this template reads that hold a Secret (at any depth)."""
+        return [n for n in self._names(source, bare) if has_secret(variables.get(n))]
 
     @staticmethod
     def _context(tmpl: Any, env: Any, variables: Mapping[str, Any]) -> Any:
@@ -230,6 +241,8 @@ class Templar:
                     raise VariableError(f"recursive loop detected in template {source!r} (variable {name!r})",
                                         location=where, field=field or None)
                 overlay[name] = self.template(value, variables, where, field, depth + 1)
+        if overlay:  # `db_password: "{{ x }}"` is a secret whatever x is
+            overlay = tag_by_name(overlay)
         return {**variables, **overlay} if overlay else variables
 
     def _names(self, source: str, bare: bool) -> frozenset[str]:
@@ -249,10 +262,11 @@ class Templar:
             expr = m.group("expr").strip()
         try:
             variables = self._resolved(expr, variables, True, where, field, 0)
-            out = self._eval_expr(expr, variables, "cond")
-            if isinstance(out, jinja2.Undefined):
-                out._fail_with_undefined_error()
-            return _materialised(out)
+            secret = self._secret_names(expr, True, variables)
+            if secret:
+                real = self._eval_checked(expr, _overlay(variables, secret, reveal))
+                return derive(real, self._eval_checked(expr, _overlay(variables, secret, mask)))
+            return self._eval_checked(expr, variables)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -261,6 +275,13 @@ class Templar:
             raise VariableError(f"expression refused by the sandbox: {exc}", location=where, field=field or None) from None
         except Exception as exc:
             raise VariableError(f"expression error: {type(exc).__name__}: {exc} in {expression!r}", location=where, field=field or None) from None
+
+    def _eval_checked(self, expr: str, variables: Mapping[str, Any]) -> Any:
+        """A condition (when, failed_when, assert...): Jinja's own escapes, a lazy result as a list."""
+        out = self._eval_expr(expr, variables, "cond")
+        if isinstance(out, jinja2.Undefined):
+            out._fail_with_undefined_error()
+        return _materialised(out)
 
     def undeclared(self, value: Any, bare: bool = False) -> set[str]:
         """Top-level variable names a value refers to (for the pre-flight check)."""
@@ -302,6 +323,27 @@ def _materialised(value: Any) -> Any:
     if isinstance(value, Iterator):
         return list(value)
     return value
+
+
+def _overlay(variables: Mapping[str, Any], names: list[str], how: Any) -> Mapping[str, Any]:
+    return ChainMap({n: how(variables[n]) for n in names}, variables)  # type: ignore[arg-type]
+
+
+def derive(real: Any, shown: Any) -> Any:
+    """The result of a template that read secrets: strings that differ from their masked
+    rendering become Secrets (value = real, shown = masked); structures are compared position by
+    position; numbers and booleans computed from a secret stay plain (as in Ansible)."""
+    if isinstance(real, str):
+        return real if real == shown else Secret(real, source="derived", shown=str(shown) if isinstance(shown, str) else MASK)
+    if isinstance(real, Mapping):
+        if isinstance(shown, Mapping) and shown.keys() == real.keys():
+            return {k: derive(v, shown[k]) for k, v in real.items()}
+        return {k: derive(v, None) for k, v in real.items()}
+    if isinstance(real, (list, tuple)):
+        if isinstance(shown, (list, tuple)) and len(shown) == len(real):
+            return [derive(v, s) for v, s in zip(real, shown, strict=True)]
+        return [derive(v, None) for v in real]
+    return real
 
 
 def _holds_template(value: Any) -> bool:

@@ -48,29 +48,39 @@ class PowerShell(Module):
         elif args.removes:
             guard = f" (skipped on the host unless {args.removes} exists)"
         source = args.file or "inline script"
+        text = args.script if args.file is None else _read(args.file, ctx.variables.get("playbook_dir"))
+        # The script is part of the change: a saved plan shows it and refuses to run another one.
         return PlanResult(
             changes=(
                 Change(
                     resource=f"script/{Path(args.file).name if args.file else 'inline'}",
                     action=Action.RUN,
-                    after={"source": source},
+                    after={"source": source, "script": text},
                     reason="raw PowerShell: its effect is unknown until it runs" + guard,
                     unknown=True,
+                    data={"script": text},
                 ),
             ),
             msg="effect unknown" + guard,
         )
 
     def apply(self, args: Any, changes: tuple[Change, ...], session: HostSession) -> ApplyResult:
-        if args.file is not None:
-            try:
-                text = Path(args.file).read_text(encoding="utf-8-sig")
-            except OSError as exc:
-                raise TaskError(f"cannot read script file {args.file}: {exc.strerror}") from None
-        else:
-            text = args.script
+        text = changes[0].data.get("script") if changes else None
+        if text is None:  # the text read when planning runs, not a file edited since
+            text = args.script if args.file is None else _read(args.file, None)
         data = session.run_template("powershell/script.ps1.j2", script=text, creates=args.creates, removes=args.removes)
         if data.get("skipped"):
             return ApplyResult(msg="skipped: guard path says it already ran", data=data, changed=False)
         changed = data.get("changed")
         return ApplyResult(msg="script ran", data=data, changed=True if changed is None else bool(changed))
+
+
+def _read(file: str, playbook_dir: Any) -> str:
+    """A `file:` script, relative to the playbook's directory."""
+    path = Path(file)
+    if not path.is_absolute() and playbook_dir:
+        path = Path(str(playbook_dir)) / path
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise TaskError(f"cannot read script file {file}: {exc.strerror}") from None
