@@ -136,11 +136,13 @@ def _do_run(args: argparse.Namespace) -> int:
     from .report.console import ConsoleReporter
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
+    from .validate import check_script_timeout
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
     if not saved and not args.inventory:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan)")
+    check_script_timeout(args.script_timeout)
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())

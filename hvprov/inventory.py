@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, InventoryError, Location, OptionsError
+from .limits import parents_first, read_input_text
 from .patterns import HostMatcher, parse_address
 from .secrets import Secret, mask
 from .vault import decrypt_if_vault
@@ -719,9 +720,7 @@ def _looks_like_yaml(text: str) -> bool:
 def _parse_file(b: _Builder, path: Path) -> None:
     file = str(path)
     try:
-        text = decrypt_if_vault(path.read_text(encoding="utf-8-sig"), b.vault, file)
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"not UTF-8 text ({exc.reason})", location=Location(file)) from None
+        text = decrypt_if_vault(read_input_text(path, InventoryError, encoding="utf-8-sig"), b.vault, file)
     except OSError as exc:
         raise InventoryError(
             f"cannot read the inventory: {exc.strerror}", location=Location(file)
@@ -1050,20 +1049,11 @@ def _finish(b: _Builder) -> Inventory:
     depth: dict[str, int] = {"all": 0}
     ancestors: dict[str, frozenset[str]] = {"all": frozenset({"all"})}
 
-    def depth_of(name: str) -> int:
-        d = depth.get(name)
-        if d is None:
-            d = depth[name] = 1 + max(depth_of(p) for p in groups[name].parents)
-        return d
-
-    def ancestors_of(name: str) -> frozenset[str]:
-        a = ancestors.get(name)
-        if a is None:
-            acc = {name}
-            for p in groups[name].parents:
-                acc |= ancestors_of(p)
-            a = ancestors[name] = frozenset(acc)
-        return a
+    for name in parents_first(groups, lambda g: groups[g].parents):  # iterative: deep chains
+        if name not in depth:
+            depth[name] = 1 + max(depth[p] for p in groups[name].parents)
+            ancestors[name] = frozenset({name}.union(*(ancestors[p] for p in groups[name].parents)))
+    depth_of, ancestors_of = depth.__getitem__, ancestors.__getitem__
 
     # ungrouped: hosts in no group but all/ungrouped (as Ansible's reconcile_inventory)
     ungrouped = groups["ungrouped"]

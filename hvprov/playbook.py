@@ -317,7 +317,7 @@ class _Loader:
                 self.err("vars_files entries must be literal file paths", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             p = (base / vf) if not Path(vf).is_absolute() else Path(vf)
-            if not p.is_file():
+            if not p.exists():
                 self.err(f"vars file not found: {p}", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             try:

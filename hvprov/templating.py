@@ -21,6 +21,7 @@ import jinja2.nativetypes
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import limits
 from .errors import Location, VariableError
 from .secrets import Secret
 
@@ -31,11 +32,6 @@ def _to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("yes", "true", "on", "1", "y")
     return bool(value)
-
-
-def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
-    flags = re.IGNORECASE if ignorecase else 0
-    return re.sub(pattern, replacement, str(value), flags=flags)
 
 
 def _mandatory(value: Any, msg: str | None = None) -> Any:
@@ -61,8 +57,8 @@ FILTERS: dict[str, Any] = {
     "from_json": lambda v: json.loads(v),
     "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False),
     "from_yaml": lambda v: yaml.safe_load(v),
-    "regex_replace": _regex_replace,
-    "regex_search": lambda v, p: (m.group(0) if (m := re.search(p, str(v))) else None),
+    "regex_replace": limits.regex_replace,
+    "regex_search": limits.regex_search,
     "mandatory": _mandatory,
     "combine": _combine,
     "dict2items": lambda d: [{"key": k, "value": v} for k, v in d.items()],
@@ -72,14 +68,24 @@ FILTERS: dict[str, Any] = {
 }
 
 TESTS: dict[str, Any] = {
-    "match": lambda v, p: re.match(p, str(v)) is not None,
-    "search": lambda v, p: re.search(p, str(v)) is not None,
+    "match": limits.regex_match_test,
+    "search": limits.regex_search_test,
     "contains": lambda seq, x: x in seq,
 }
 
 
-class _Env(ImmutableSandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
-    """Native types (a list stays a list), sandboxed: templates cannot reach Python internals."""
+class _TextEnv(ImmutableSandboxedEnvironment):
+    """Sandboxed: templates cannot reach Python internals, nor compute huge values."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        limits.check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+class _Env(_TextEnv, jinja2.nativetypes.NativeEnvironment):
+    """Native types (a list stays a list), sandboxed (_TextEnv)."""
 
 
 class UnsafeText(str):
@@ -117,9 +123,10 @@ class Templar:
 
     def __init__(self) -> None:
         self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
-        self.text = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
+        self.text = _TextEnv(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
         for env in (self.native, self.text):
             env.filters.update(FILTERS)
+            limits.bound_filters(env.filters)
             env.tests.update(TESTS)
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -256,9 +263,9 @@ class Templar:
             if source is not None:
                 try:
                     ast = self.text.parse(source)
+                    names |= jinja2.meta.find_undeclared_variables(ast)  # compiles: unknown filters/tests
                 except jinja2.TemplateSyntaxError as exc:
                     raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
-                names |= jinja2.meta.find_undeclared_variables(ast)
         elif isinstance(value, Mapping):
             for v in value.values():
                 names |= self.undeclared(v)

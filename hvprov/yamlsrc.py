@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError, Location
+from .limits import alias_bomb, read_input_text
 from .secrets import Secret
 from .vault import YAML_TAGS, construct_vault, decrypt_if_vault, is_vault
 
@@ -57,6 +58,15 @@ class _Loader(yaml.SafeLoader):
     hv_filename = "<string>"
     hv_error_cls: type[InputError] = InputError
     hv_vault_secrets: Any = None  # vault.VaultSecrets for `!vault` values
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        why = alias_bomb(node)
+        if why:
+            raise self.hv_error_cls(why, location=_mark(self, node))
+        return self.construct_document(node)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
@@ -144,15 +154,7 @@ def _secret_leaves(value: Any, source: str) -> Any:
 
 def load_yaml(path: str | Path, error_cls: type[InputError] = InputError, vault: Any = None) -> Any:
     """Read and parse a YAML file (UTF-8)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error_cls("file not found", location=Location(str(path))) from None
-    except UnicodeDecodeError as exc:
-        raise error_cls(f"not UTF-8 text ({exc.reason})", location=Location(str(path))) from None
-    except OSError as exc:
-        raise error_cls(f"cannot read file: {exc.strerror}", location=Location(str(path))) from None
+    text = read_input_text(path, error_cls)
     return load_yaml_text(text, str(path), error_cls, vault)
 
 
