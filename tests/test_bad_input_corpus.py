@@ -28,8 +28,7 @@ Folders (files starting with ``_`` are helpers, not cases):
   * ``tests/data/bad/inventories/``: inventories (YAML, INI, and ``<case>/inventory.yml``
     folders with broken group_vars/host_vars), each run with ``inventories/_site.yml``.
 
-  * ``tests/data/bad/playbooks/``: the first playbooks (also run in-process by
-    tests/test_bad_input.py);
+  * ``tests/data/bad/playbooks/``: the first playbooks (formerly tests/test_bad_input.py);
   * ``tests/data/bad/hostile/``: input made to hang or crash hvprov (alias bombs, FIFOs,
     /dev/zero, huge numbers and strings, backtracking regexes, unknown filters, deep group
     chains, hand-edited saved plans).
