@@ -149,7 +149,9 @@ def _do_run(args: argparse.Namespace) -> int:
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
     console = args.format == "console" and args.events != "-"
-    reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if console else None
+    heartbeat = float(os.environ.get("HVPROV_HEARTBEAT_SECONDS") or 30)
+    reporter = (ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
+                if console else None)
     sinks: list[Any] = [reporter] if reporter is not None else []
     events_sink = None
     if args.events:

@@ -25,6 +25,7 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
+from .report.text import item_label
 from .secrets import Secret, mask, reveal
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
@@ -225,9 +226,17 @@ class TaskExecutor:
             for item in self._items(task, base):
                 vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
                 if not self._when(task, vars_):
+                    self._item_done(task, name, item, vars_, Status.SKIPPED, "")
                     continue
-                msg, data = self._item(task, vars_, changes)
+                mark = len(changes)
+                try:
+                    msg, data = self._item(task, vars_, changes)
+                except BaseException:
+                    del changes[mark:]  # planned, not made: a failed item never counts as a change
+                    raise
                 status = Status.OK
+                self._item_done(task, name, item, vars_,
+                                Status.CHANGED if any(c.mutating for c in changes[mark:]) else Status.OK, msg)
                 if msg:
                     msgs.append(msg)
                 results.append(data)
@@ -248,6 +257,17 @@ class TaskExecutor:
         if status is Status.OK and any(c.mutating for c in changes):
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
+
+    def _item_done(self, task: Task, name: str, item: Any, vars_: dict[str, Any], status: Status, msg: str) -> None:
+        """One line per loop item on the console (Ansible's `=> (item=...)`)."""
+        if item is not _NO_ITEM:
+            label = item_label(self.r.templar, task, item, vars_)
+            try:
+                name = str(self.r.templar.template(task.name, vars_))
+            except InputError:
+                pass
+            self.r.emit("item_done", self.host.name, task=name, item=label, status=status.value,
+                        msg="" if task.no_log else msg)
 
     def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:
         """--scripts: the PowerShell this task's changes would run, rendered for review."""
