@@ -23,6 +23,7 @@ from typing import Any
 
 from . import __version__, api
 from .errors import HvprovError, OptionsError
+from .report.text import safe_text
 
 EPILOG = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 
@@ -444,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HvprovError as exc:
         if verbose >= 3:
             traceback.print_exc()
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {safe_text(str(exc))}", file=sys.stderr)
         code = exc.exit_code
         if getattr(args, "detailed_exitcode", False) and code not in (99,):
             return 1

@@ -256,6 +256,7 @@ class Runner:
     def _write_review(self, out: Path) -> None:
         """<dir>/<host>/NN-<template>.ps1: every script the plan's changes would run (secrets masked)."""
         from .plans import write_atomic
+        from .report.text import one_line
 
         for name, st in sorted(self.states.items()):
             if not st.review:
@@ -267,8 +268,9 @@ class Runner:
                 for template, text in entry["scripts"]:
                     n += 1
                     stem = template.removesuffix(".ps1.j2").replace("/", "_")
-                    head = (f"# hvprov plan review: host {name}, task {entry['name']} ({entry['task']})\n"
-                            f"# changes: {'; '.join(entry['changes'])}\n"
+                    head = (f"# hvprov plan review: host {one_line(name)}, task {one_line(entry['name'])} "
+                            f"({one_line(entry['task'])})\n"  # a newline in a value cannot end the comment
+                            f"# changes: {one_line('; '.join(entry['changes']))}\n"
                             "# (ids of objects this plan creates show as 00000000-0000-0000-0000-000000000000)\n")
                     write_atomic(host_dir / f"{n:02d}-{stem}.ps1", self.secrets.scrub(head + text))
                 if entry["problem"]:
