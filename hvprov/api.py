@@ -27,7 +27,7 @@ from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import Runner, RunOptions
 from .secrets import MASK, Secret, SecretRegistry
-from .validate import check_extra_vars, is_var_name
+from .validate import check_extra_vars, check_limit, is_var_name
 from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
 
@@ -155,6 +155,9 @@ def run(
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
         default_password=default_password,
     )
+    for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
+        if on_event is not None:
+            on_event({"event": "warning", "host": None, "message": text})
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:
         if mode != "plan":

@@ -40,6 +40,7 @@ from .secrets import SecretRegistry
 from .session import HostSession
 from .taskexec import TaskExecutor, preflight
 from .templating import Templar
+from .validate import play_host_warnings
 
 EventSink = Callable[[dict[str, Any]], None]
 _SECRET_NAME = re.compile(r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$", re.IGNORECASE)
@@ -166,6 +167,8 @@ class Runner:
         except OptionsError as exc:
             raise PlaybookError(f"bad host pattern {pattern!r}: {exc}", location=play.hosts_location or play.location,
                                 field=field) from None
+        for text in play_host_warnings(self.inventory, pattern, play.name, len(hosts)):
+            self.emit("warning", message=text)
         if self.opts.limit:
             allowed = {h.name for h in self.inventory.select(self.opts.limit)}
             hosts = [h for h in hosts if h.name in allowed]

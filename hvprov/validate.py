@@ -194,3 +194,33 @@ def check_plan_document(doc: Any, text: str, path: str) -> None:
                                        field=".".join(str(x) for x in loc) or None))
         first = problems[0]
         raise InputError(first.detail, location=first.location, field=first.field, problems=problems[1:]) from None
+
+
+# ----------------------------------------------------------------------------- host patterns
+def unmatched_terms(inventory: Any, pattern: Any) -> list[str]:
+    """The union terms of a host pattern that match no host (ansible-core warns about them:
+    "Could not match supplied host pattern, ignoring: ...")."""
+    from .patterns import split_pattern
+
+    terms = split_pattern(pattern)
+    return [t for t in terms if not t.startswith(("!", "&")) and not inventory.select(t)]
+
+
+def check_limit(inventory: Any, limit: str | None) -> list[str]:
+    """--limit: matching no host at all is an options error (exit 5); the warnings for the
+    terms that match nothing when others do."""
+    if not limit:
+        return []
+    unmatched = unmatched_terms(inventory, limit)
+    if not inventory.select(limit):
+        detail = f" ({', '.join(repr(t) for t in unmatched)} matched nothing)" if unmatched else ""
+        raise OptionsError(f"--limit {limit!r} matches no host in the inventory{detail}")
+    return [f"Could not match supplied host pattern, ignoring: {t}" for t in unmatched]
+
+
+def play_host_warnings(inventory: Any, pattern: Any, play_name: str, selected: int) -> list[str]:
+    """A play whose `hosts` matches nothing (or partly nothing) is named, as Ansible warns."""
+    out = [f"Could not match supplied host pattern, ignoring: {t}" for t in unmatched_terms(inventory, pattern)]
+    if not selected:
+        out.append(f"play {play_name!r}: no hosts matched (hosts: {pattern})")
+    return out

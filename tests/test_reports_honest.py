@@ -146,3 +146,16 @@ def test_one_line_and_values_and_singulars() -> None:
     assert show_value("text") == "text"
     assert [plural(n, "host") for n in (0, 1, 2)] == ["0 hosts", "1 host", "2 hosts"]
     assert plural(1, "change") == "1 change"
+
+
+def test_partial_limit_and_empty_play_are_named(tmp_path: Path) -> None:
+    book = tmp_path / "two_plays.yml"
+    book.write_text("- name: nobody\n  hosts: nogroup\n  gather_facts: false\n  tasks: [{debug: {msg: x}}]\n"
+                    "- hosts: all\n  gather_facts: false\n  tasks: [{debug: {msg: y}}]\n", encoding="utf-8")
+    code, text = _hvprov("plan", str(book), "-i", str(HOSTILE / "_inv.yml"), "--lab-dir", str(tmp_path / "lab"),
+                         "--limit", "h1,nosuch")
+    assert code == 0, text
+    assert "[WARNING]: Could not match supplied host pattern, ignoring: nosuch" in text
+    assert "[WARNING]: Could not match supplied host pattern, ignoring: nogroup" in text
+    assert "[WARNING]: play 'nobody': no hosts matched (hosts: nogroup)" in text
+    assert "ok: [h1] debug => y" in text

@@ -106,6 +106,8 @@ class ConsoleReporter:
             self._start(ev)
         elif kind == "play_started":
             self._print(f"\nPLAY [{ev['name']}] " + "*" * max(3, 60 - len(ev["name"])), "bold")
+        elif kind == "warning":
+            self._print(f"[WARNING]: {ev.get('message', '')}", "magenta")
         elif kind == "play_aborted":
             self._print(f"PLAY ABORTED [{ev['name']}]: {ev['reason']}", "bold red")
         elif kind == "task_started" and host:
