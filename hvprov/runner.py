@@ -379,8 +379,10 @@ class Runner:
         ex = TaskExecutor(self, play, st)
         try:
             ex.run()
-        except InterruptedRun:
+        except InterruptedRun as exc:
             self.stop.set()
+            waiting = "waiting" in exc.message
+            st.msg = "interrupted while waiting (a rerun resumes)" if waiting else "interrupted"
         except TransportError as exc:
             st.status = Status.UNREACHABLE
             st.msg = self.secrets.scrub(exc.message)

@@ -243,6 +243,8 @@ class TaskExecutor:
         except TransportError as exc:
             self._record(TaskResult(name, task.module, Status.UNREACHABLE, tuple(changes), exc.message, duration=time.monotonic() - t0))
             raise
+        except InterruptedRun:
+            raise  # Ctrl-C: the host is interrupted, not failed (runner._run_host)
         except InputError as exc:
             self.st.input_error = True
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)

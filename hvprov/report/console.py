@@ -124,6 +124,8 @@ class ConsoleReporter:
             self._current.pop(host, None)
             if ev.get("status") in ("failed", "unreachable") and ev.get("msg") and ev["msg"] != self._last_fail.get(host):
                 self._print(f"{ev['status']}: [{host}] {ev['msg']}", STYLE[Status(ev["status"])])
+            elif str(ev.get("msg", "")).startswith("interrupted"):
+                self._print(f"interrupted: [{host}] {ev['msg']}", "magenta")
         elif kind == "script_run" and host and self.verbosity >= 3:
             self._print(f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
         if self._live is not None:
