@@ -27,7 +27,7 @@ from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import Runner, RunOptions
 from .secrets import MASK, Secret, SecretRegistry
-from .validate import check_extra_vars, check_limit, is_var_name
+from .validate import check_extra_vars, check_inventory_hosts, check_limit, is_var_name
 from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
 
@@ -138,6 +138,7 @@ def run(
     if default_password is not None:
         registry.add(default_password)
     inv = load_inventory(inventory, vault)
+    check_inventory_hosts(inv, InputError)  # ansible_connection local, ansible_port
     book = load_playbook_input(playbook, vault)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():

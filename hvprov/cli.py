@@ -430,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
         return 0 if exc.code == 0 else 5
     verbose = getattr(args, "verbose", 0)
+    _print_warnings()
     if verbose >= 3:
         import logging
 
@@ -463,6 +464,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 250
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _print_warnings() -> None:
+    """Warnings about the input (hvprov.validate.warn) as Ansible prints them."""
+    import logging
+
+    class _Stderr(logging.Handler):
+        hvprov_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:  # sys.stderr as it is now (tests swap it)
+            print(f"[WARNING]: {safe_text(record.getMessage())}", file=sys.stderr)
+
+    logger = logging.getLogger("hvprov.warnings")
+    if not any(getattr(h, "hvprov_cli", False) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.propagate = False
 
 
 def entry() -> None:

@@ -57,6 +57,7 @@ from .errors import InputError, InventoryError, Location, OptionsError
 from .limits import parents_first, read_input_text
 from .patterns import HostMatcher, parse_address
 from .secrets import Secret, mask
+from .validate import check_host_name, warn
 from .vault import decrypt_if_vault
 from .yamlsrc import LocDict, LocList, load_yaml, load_yaml_text
 
@@ -350,6 +351,8 @@ class _Builder:
     def add_host(self, name: str, group: str | None, loc: Location | None) -> _HostRec:
         rec = self.hosts.get(name)
         if rec is None:
+            if (why := check_host_name(name, loc)) is not None:  # ansible-core refuses `all`
+                self.problem(why, loc or Location("<inventory>"), name)
             rec = self.hosts[name] = _HostRec(name, loc)
         if group is not None:
             self.groups[group].hosts[name] = None
@@ -1043,7 +1046,7 @@ def _finish(b: _Builder) -> Inventory:
         )
 
     for name in set(groups) & set(b.hosts):
-        log.warning("inventory: %r is both a group and a host", name)
+        warn(f"Found both group and host with same name: {name}")  # ansible-core's warning
 
     # depth (longest path from all) and ancestors, memoised over the DAG
     depth: dict[str, int] = {"all": 0}

@@ -9,7 +9,7 @@ only warns, the check returns a warning text instead (`warn()` prints it as Ansi
 from __future__ import annotations
 
 import keyword
-import sys
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,9 +20,12 @@ from .errors import InputError, Location, OptionsError
 from .yamlsrc import load_yaml_text, location_at
 
 
+WARNINGS = logging.getLogger("hvprov.warnings")
+
+
 def warn(text: str) -> None:
-    """A warning on stderr, in Ansible's words and form."""
-    print(f"[WARNING]: {text}", file=sys.stderr)
+    """A warning in Ansible's words; the CLI prints these as ``[WARNING]: text`` on stderr."""
+    WARNINGS.warning(text)
 
 
 # ----------------------------------------------------------------------------- variables
@@ -56,11 +59,35 @@ def _loc(container: Any, key: Any, default: Location) -> Location:
     return (loc_of(key) if loc_of else None) or default
 
 
-def check_loop_var(value: Any, where: Location | None, field: str) -> str | None:
-    """loop_control.loop_var / index_var must be variable names; the reason, or None."""
+def check_loop_var(value: Any) -> str | None:
+    """loop_control.loop_var / index_var must be variable names (ansible-core fails the task
+    with "Invalid variable name"); the reason, or None."""
     if value is None or is_var_name(value):
         return None
-    return f"{field.rsplit('.', 1)[-1]} must be a variable name, got {value!r}"
+    return (f"Invalid variable name {value!r}: variable names start with a letter or underscore and contain "
+            "only letters, numbers and underscores")
+
+
+def numbers_given_booleans(model: Any, args: Mapping[str, Any]) -> list[str]:
+    """Arguments typed as numbers that were given yes/no/true/false (`cpus: yes` is not 1 CPU)."""
+    out = []
+    for key, value in args.items():
+        info = getattr(model, "model_fields", {}).get(key)
+        if isinstance(value, bool) and info is not None and _numeric(info.annotation):
+            out.append(key)
+    return out
+
+
+def _numeric(annotation: Any) -> bool:
+    import types
+    import typing
+
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
 
 
 def check_script_timeout(value: float | None) -> None:
@@ -83,11 +110,12 @@ def check_host_name(name: str, where: Location | None) -> str | None:
 def check_connection_vars(name: str, hvars: Mapping[str, Any], locs: Mapping[str, Location | None]) -> list[InputError]:
     """ansible_connection and ansible_port of one host, with the location each was set at."""
     problems: list[InputError] = []
-    conn = hvars.get("ansible_connection")
-    if isinstance(conn, str) and conn == "local":
-        problems.append(InputError(
-            "ansible_connection 'local' would run on this machine, not on a Hyper-V host: hvprov connects with "
-            + ", ".join(REMOTE_CONNECTIONS), location=locs.get("ansible_connection"), field=f"{name}.ansible_connection"))
+    for key in ("hvprov_connection", "ansible_connection"):
+        conn = hvars.get(key)
+        if isinstance(conn, str) and conn.strip().lower() == "local":
+            problems.append(InputError(
+                f"{key} 'local' would run on this machine, not on a Hyper-V host: hvprov connects with "
+                + ", ".join(REMOTE_CONNECTIONS), location=locs.get(key), field=f"{name}.{key}"))
     port = hvars.get("ansible_port")
     if port is not None and not (isinstance(port, str) and "{{" in port):
         try:
@@ -100,11 +128,33 @@ def check_connection_vars(name: str, hvars: Mapping[str, Any], locs: Mapping[str
     return problems
 
 
+def check_inventory_hosts(inventory: Any, error_cls: type[InputError]) -> None:
+    """Every host's connection settings, refused before any host is touched (exit 4)."""
+    problems: list[InputError] = []
+    for name, host in inventory.hosts.items():
+        problems += check_connection_vars(name, host.vars, host.var_sources)
+    if problems:
+        first = problems[0]
+        raise error_cls(first.detail, location=first.location, field=first.field, problems=problems[1:20])
+
+
 # ----------------------------------------------------------------------------- playbook
-def undefined_handlers(notified: Mapping[str, Location | None], handlers: set[str]) -> list[InputError]:
-    """ansible-core fails a task that notifies a handler no handler has as name or listen."""
-    return [InputError(f"the handler {name!r} is not defined (no handler has it as name or listen)",
-                       location=loc, field="notify") for name, loc in notified.items() if name not in handlers]
+def undefined_handlers(tasks: Any, handlers: Any) -> list[InputError]:
+    """ansible-core fails a task that notifies a handler no handler has as name or listen ("The
+    requested handler ... was not found"); hvprov refuses it before the run."""
+    known = {h.name for h in handlers} | {n for h in handlers for n in h.listen}
+    return [InputError(f"the requested handler {name!r} was not found: no handler has it as name or listen",
+                       location=t.location, field=f"{t.path}.notify")
+            for t in (*tasks, *handlers) for name in t.notify if name not in known and "{{" not in name]
+
+
+def resolve_script_file(args: Any, base: Path) -> None:
+    """`powershell: file:` relative to the playbook's directory (`hvprov doc powershell`)."""
+    file = args.get("file")
+    if isinstance(file, str) and "{{" not in file and "{%" not in file and not Path(file).is_absolute():
+        resolved = (base / file).resolve()
+        if resolved.is_file():
+            args["file"] = str(resolved)
 
 
 def missing_script_file(file: Any, base: Path, where: Location | None, field: str) -> InputError | None:
@@ -114,7 +164,8 @@ def missing_script_file(file: Any, base: Path, where: Location | None, field: st
     path = Path(file) if Path(file).is_absolute() else base / file
     if path.is_file():
         return None
-    return InputError(f"script file not found: {path}", location=where, field=field)
+    return InputError(f"script file not found: {path} (a relative path is taken from the playbook's directory)",
+                      location=where, field=field)
 
 
 # ----------------------------------------------------------------------------- saved plans

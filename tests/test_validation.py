@@ -1,0 +1,55 @@
+"""Input hvprov used to accept silently (issue 11 item 5) that ansible-core only warns about, and
+`powershell: file:` resolved from the playbook's directory. The refusals are corpus cases
+(tests/data/bad/, tests/test_bad_input_corpus.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "tests" / "data" / "bad" / "hostile" / "_site.yml"
+
+
+def _hvprov(*args: str, cwd: Path) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "hvprov", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env={**os.environ, "COLUMNS": "300"}, stdin=subprocess.DEVNULL, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_a_host_and_a_group_with_the_same_name_is_ansibles_warning(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  hosts:\n    web:\n      ansible_connection: sim\n  children:\n    web:\n      hosts:\n"
+                   "        h2: {ansible_connection: sim}\n", encoding="utf-8")
+    code, out, err = _hvprov("plan", str(SITE), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert code == 0, out + err
+    # ansible-core 2.19.14 prints exactly this for the same inventory (docs/hardening.md)
+    assert "[WARNING]: Found both group and host with same name: web" in err
+    assert "ok: [web] debug => hello" in out and "ok: [h2] debug => hello" in out
+
+
+def test_powershell_file_is_resolved_from_the_playbooks_directory(tmp_path: Path) -> None:
+    book_dir = tmp_path / "site"
+    (book_dir / "scripts").mkdir(parents=True)
+    (book_dir / "scripts" / "hello.ps1").write_text("Write-Output 'hello from a file'\n", encoding="utf-8")
+    (book_dir / "play.yml").write_text("- hosts: all\n  gather_facts: true\n  tasks:\n"
+                                       "    - powershell:\n        file: scripts/hello.ps1\n", encoding="utf-8")
+    inv = tmp_path / "inv.yml"
+    inv.write_text("all:\n  hosts:\n    hvs-a: {ansible_connection: sim, sim_profile: hyperv-server-2008r2}\n",
+                   encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for mode in ("plan", "apply"):
+        code, out, err = _hvprov(mode, str(book_dir / "play.yml"), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"),
+                                 cwd=elsewhere)
+        assert code == 0, out + err
+        assert "1 host: 1 changed; 1 change" in out, out
+
+
+def test_a_negative_script_timeout_is_an_options_error(tmp_path: Path) -> None:
+    code, out, err = _hvprov("plan", str(SITE), "-i", str(ROOT / "tests" / "data" / "bad" / "hostile" / "_inv.yml"),
+                             "--script-timeout", "0", "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert code == 5, out + err
+    assert "--script-timeout must be a positive number of seconds, got 0.0" in err
