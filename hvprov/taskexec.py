@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from . import modules as registry
 from .errors import (
+    BlockedChangeError,
     HvprovError,
     InputError,
     InterruptedRun,
@@ -194,7 +195,7 @@ class TaskExecutor:
         changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                                c.unknown, c.data) for c in res.changes)
         res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
-                         res.ignored, scrub(res.data), res.duration, res.path)
+                         res.ignored, scrub(res.data), res.duration, res.path, res.blocked)
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
 
@@ -247,6 +248,11 @@ class TaskExecutor:
             raise  # Ctrl-C: the host is interrupted, not failed (runner._run_host)
         except InputError as exc:
             self.st.input_error = True
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except BlockedChangeError as exc:
+            if self.plan_mode and exc.change is not None:  # pending, blocked: not an error of the plan
+                return self._finish(task, name, Status.CHANGED, [*changes, exc.change], [str(exc)], results, t0,
+                                    blocked=True)
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
         except (TaskError, RemoteError) as exc:
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
@@ -313,7 +319,7 @@ class TaskExecutor:
             return task.name
 
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
-                results: list[dict[str, Any]], t0: float) -> TaskResult:
+                results: list[dict[str, Any]], t0: float, blocked: bool = False) -> TaskResult:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
             result["results"] = results
@@ -331,7 +337,7 @@ class TaskExecutor:
             shown = tuple(Change(c.resource, c.action, {"censored": NO_LOG_MSG} if c.before else {},
                                  {"censored": NO_LOG_MSG} if c.after else {}, "", c.disruptive, c.unknown) for c in changes)
         res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
-                         time.monotonic() - t0, path=task.path)
+                         time.monotonic() - t0, path=task.path, blocked=blocked)
         self._record(res)
         return self.st.tasks[-1]
 

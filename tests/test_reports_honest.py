@@ -159,3 +159,20 @@ def test_partial_limit_and_empty_play_are_named(tmp_path: Path) -> None:
     assert "[WARNING]: Could not match supplied host pattern, ignoring: nogroup" in text
     assert "[WARNING]: play 'nobody': no hosts matched (hosts: nogroup)" in text
     assert "ok: [h1] debug => y" in text
+
+
+def test_a_change_needing_a_restart_the_playbook_forbids_is_pending_and_blocked(tmp_path: Path) -> None:
+    base = ["-i", str(DATA / "review_inv.yml"), "--lab-dir", str(tmp_path / "lab")]
+    book = str(DATA / "vm_memory.yml")
+    code, text = _hvprov("apply", book, *base)
+    assert code == 0, text
+    code, text = _hvprov("plan", book, *base, "-e", "mem=1024", "--detailed-exitcode")
+    assert code == 2, text  # pending, not an error (1)
+    assert "blocked: [hvs-a] VM web01 => VM web01 is running and changing memory (512 MB → 1024 MB)" in text
+    assert "~ vm/web01 (update) [disruptive]: blocked" in text
+    code, text = _hvprov("plan", book, *base, "-e", "mem=1024", "--format", "json")
+    task = json.loads(text[text.index("{"):])["hosts"]["hvs-a"]["tasks"][-1]
+    assert task["blocked"] is True and task["status"] == "changed"
+    code, text = _hvprov("apply", book, *base, "-e", "mem=1024")
+    assert code == 2, text  # apply refuses to make it
+    assert "failed: [hvs-a] VM web01 => VM web01 is running" in text

@@ -177,7 +177,7 @@ class ConsoleReporter:
             self._last_fail[host] = r.msg
         elif looped and not (self.diff or self._mode == "plan" or self.verbosity):
             return  # the items said it all
-        label = self._label(r.status) + (" (ignored)" if r.ignored else "")
+        label = "blocked" if r.blocked else self._label(r.status) + (" (ignored)" if r.ignored else "")
         text = f"{label}: [{host}] {r.name}"
         if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
             text += f" => {r.msg}"
