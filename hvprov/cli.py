@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         lp = lab_sub.add_parser(name, help=text)
         lp.add_argument("hosts", nargs="*", help="only these hosts")
         lp.add_argument("--lab-dir")
+    lab_sub.add_parser("profiles", help="the simulated Windows Server editions (sim_profile values)")
     lp = lab_sub.add_parser("up", help="serve the inventory's sim hosts over WinRM (http+NTLM, https) and SSH on 127.0.0.1")
     lp.add_argument("-i", "--inventory", action="append", default=None, help="default inventories/lab.yml")
     lp.add_argument("--lab-dir")
@@ -316,6 +317,13 @@ def _do_lab(args: argparse.Namespace) -> int:
     from .sim import lab as labmod
     from .sim.store import LabStore
 
+    if args.lab_command == "profiles":
+        from .sim.profiles import PROFILES
+
+        width = max(len(n) for n in PROFILES)
+        for name in sorted(PROFILES):
+            print(f"{name.ljust(width)}  {PROFILES[name].summary}")
+        return 0
     lab_dir = _lab_dir(args)
     if args.lab_command == "up":
         return _lab_up(lab_dir, args.inventory or ["inventories/lab.yml"], args.latency)

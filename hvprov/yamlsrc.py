@@ -129,13 +129,30 @@ def load_yaml_text(
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
-        raise error_cls(f"YAML syntax error: {problem}{context}", location=loc) from None
+        raise error_cls(f"YAML syntax error: {problem}{context}{'' if encrypted else _caret(text, mark)}", location=loc) from None
     except yaml.YAMLError as exc:
         raise error_cls(f"YAML error: {exc}", location=Location(filename)) from None
     except RecursionError:
         raise error_cls("YAML nested too deeply (more than Python can read)", location=Location(filename)) from None
     finally:
         loader.dispose()
+
+
+def _caret(text: str, mark: Any) -> str:
+    """The offending line and a caret under the column (as ansible-core shows YAML errors);
+    never for a vault-encrypted file (its decrypted lines may be secret)."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return ""
+    line = lines[mark.line].replace("\t", " ")
+    if len(line) > 160:
+        start = max(0, mark.column - 80)
+        line, column = line[start:start + 160], mark.column - start
+    else:
+        column = mark.column
+    return f"\n    {line}\n    {' ' * column}^ here"
 
 
 def _secret_leaves(value: Any, source: str) -> Any:

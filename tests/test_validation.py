@@ -53,3 +53,25 @@ def test_a_negative_script_timeout_is_an_options_error(tmp_path: Path) -> None:
                              "--script-timeout", "0", "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
     assert code == 5, out + err
     assert "--script-timeout must be a positive number of seconds, got 0.0" in err
+
+
+def test_yaml_syntax_errors_show_the_line_with_a_caret(tmp_path: Path) -> None:
+    book = tmp_path / "broken.yml"
+    book.write_text("- name: broken\n  hosts: all\n  tasks:\n    - name: x\n     debug: {msg: hi}\n", encoding="utf-8")
+    code, out, err = _hvprov("plan", str(book), "-i", str(ROOT / "tests" / "data" / "inv" / "one.yml"),
+                             "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert code == 4, out + err
+    lines = err.splitlines()
+    at = next(i for i, s in enumerate(lines) if s.startswith(f"ERROR: {book}:5:6: YAML syntax error"))
+    assert lines[at + 1] == "         debug: {msg: hi}"
+    assert lines[at + 2] == "         ^ here"  # under column 6 of the line
+
+
+def test_lab_profiles_lists_the_simulated_editions(tmp_path: Path) -> None:
+    from hvprov.sim.profiles import PROFILES
+
+    code, out, err = _hvprov("lab", "profiles", cwd=tmp_path)
+    assert code == 0, err
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == sorted(PROFILES) and "2008r2-standard" in names and "hyperv-server-2008r2" in names
+    assert "Hyper-V Server 2008 R2 (SKU 42)" in out
