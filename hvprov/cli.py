@@ -487,7 +487,6 @@ def _print_warnings() -> None:
     logger = logging.getLogger("hvprov.warnings")
     if not any(getattr(h, "hvprov_cli", False) for h in logger.handlers):
         logger.addHandler(_Stderr())
-        logger.propagate = False
 
 
 def entry() -> None:
