@@ -75,3 +75,20 @@ def test_lab_profiles_lists_the_simulated_editions(tmp_path: Path) -> None:
     names = [line.split()[0] for line in out.splitlines()]
     assert names == sorted(PROFILES) and "2008r2-standard" in names and "hyperv-server-2008r2" in names
     assert "Hyper-V Server 2008 R2 (SKU 42)" in out
+
+
+def test_the_readme_first_inventory_and_playbook_work_against_the_lab(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your first inventory and playbook", 1)[1].split("\n## ", 1)[0]
+    inventory, playbook = (block.split("\n", 1)[1] for block in section.split("```yaml")[1:3])
+    inventory, playbook = inventory.split("```")[0], playbook.split("```")[0]
+    lines = [s for s in inventory.splitlines() if not s.strip().startswith(("ansible_host", "ansible_user", "hvprov_"))]
+    inventory = "\n".join(lines) + "\n      ansible_connection: sim\n      sim_profile: 2008r2-standard\n"
+    (tmp_path / "inventory.yml").write_text(inventory, encoding="utf-8")
+    (tmp_path / "site.yml").write_text(playbook, encoding="utf-8")
+    args = ["site.yml", "-i", "inventory.yml", "--lab-dir", str(tmp_path / "lab")]
+    code, out, err = _hvprov("apply", *args, cwd=tmp_path)
+    assert code == 0, out + err
+    assert "changed: [hv01] VM web01" in out and "1 host: 1 changed;" in out
+    code, out, err = _hvprov("plan", *args, "--detailed-exitcode", cwd=tmp_path)
+    assert code == 0, out + err  # converged
