@@ -293,11 +293,18 @@ def _do_inventory(args: argparse.Namespace) -> int:
 
 
 def _graph(inv: Any, group: str, depth: int) -> list[str]:
-    g = inv.groups[group]
-    lines = [f"{'  ' * depth}@{group}:"]
-    for child in g.children:
-        lines += _graph(inv, child, depth + 1)
-    lines += [f"{'  ' * (depth + 1)}{h}" for h in g.hosts]
+    """The group tree, children before hosts; iterative (a 3,000-deep chain must print)."""
+    lines: list[str] = []
+    stack: list[tuple[str, int, bool]] = [(group, depth, False)]
+    while stack:
+        name, level, hosts_now = stack.pop()
+        g = inv.groups[name]
+        if hosts_now:
+            lines += [f"{'  ' * (level + 1)}{safe_text(h)}" for h in g.hosts]
+            continue
+        lines.append(f"{'  ' * level}@{safe_text(name)}:")
+        stack.append((name, level, True))
+        stack.extend((child, level + 1, False) for child in reversed(g.children))
     return lines
 
 

@@ -92,3 +92,22 @@ def test_the_readme_first_inventory_and_playbook_work_against_the_lab(tmp_path: 
     assert "changed: [hv01] VM web01" in out and "1 host: 1 changed;" in out
     code, out, err = _hvprov("plan", *args, "--detailed-exitcode", cwd=tmp_path)
     assert code == 0, out + err  # converged
+
+
+def test_a_3000_deep_children_chain_loads_lists_and_runs(tmp_path: Path) -> None:
+    """Used to exit 250 (RecursionError): group depth, --graph and --list are iterative now."""
+    lines = ["[g0]", "h1 ansible_connection=sim"]
+    for i in range(1, 3001):
+        lines += [f"[g{i}:children]", f"g{i - 1}"]
+    inv = tmp_path / "deep.ini"
+    inv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out, err = _hvprov("plan", str(SITE), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert code == 0, out[-2000:] + err
+    assert "ok: [h1] debug => hello" in out
+    code, out, err = _hvprov("inventory", "-i", str(inv), "--graph", cwd=tmp_path)
+    assert code == 0, err
+    graph = out.splitlines()
+    assert graph[:3] == ["@all:", "  @ungrouped:", "  @g3000:"] and graph[-1].strip() == "h1" and len(graph) == 3004
+    code, out, err = _hvprov("inventory", "-i", str(inv), "--list", cwd=tmp_path)
+    assert code == 0, err
+    assert '"g1": {' in out
