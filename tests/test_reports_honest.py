@@ -176,3 +176,17 @@ def test_a_change_needing_a_restart_the_playbook_forbids_is_pending_and_blocked(
     code, text = _hvprov("apply", book, *base, "-e", "mem=1024")
     assert code == 2, text  # apply refuses to make it
     assert "failed: [hvs-a] VM web01 => VM web01 is running" in text
+
+
+def test_control_characters_in_vm_notes_from_the_host_are_escaped(tmp_path: Path) -> None:
+    base = ["-i", str(DATA / "review_inv.yml"), "--lab-dir", str(tmp_path / "lab")]
+    book = str(DATA / "vm_notes.yml")
+    code, text = _hvprov("apply", book, *base)
+    assert code == 0, text
+    code, text = _hvprov("lab", "alter", "hvs-a", "--set-vm", "web01:notes=\x1b]0;owned\x07\x1b[2J", "--lab-dir",
+                         str(tmp_path / "lab"))
+    assert code == 0, text
+    code, text = _hvprov("plan", book, *base, "--diff")
+    assert code == 0, text
+    assert "~ notes: \\x1b]0;owned\\x07\\x1b[2J → managed by hvprov" in text
+    assert not RAW_CONTROLS.search(text), repr(text)
