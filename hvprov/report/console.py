@@ -173,15 +173,15 @@ class ConsoleReporter:
         self._looped.discard(host)
         if r.status is Status.SKIPPED and not self.verbosity:
             return
-        if r.status in (Status.FAILED, Status.UNREACHABLE):
+        failed = r.status in (Status.FAILED, Status.UNREACHABLE)
+        if failed:
             self._last_fail[host] = r.msg
-        elif looped and not (self.diff or self._mode == "plan" or self.verbosity):
-            return  # the items said it all
-        label = "blocked" if r.blocked else self._label(r.status) + (" (ignored)" if r.ignored else "")
-        text = f"{label}: [{host}] {r.name}"
-        if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
-            text += f" => {r.msg}"
-        self._print(text, STYLE.get(r.status))
+        if failed or r.blocked or not looped:  # a loop's items have said it, line by line
+            label = "blocked" if r.blocked else self._label(r.status) + (" (ignored)" if r.ignored else "")
+            text = f"{label}: [{host}] {r.name}"
+            if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
+                text += f" => {r.msg}"
+            self._print(text, STYLE.get(r.status))
         if r.changes and (self.diff or self._mode == "plan" or self.verbosity):
             for c in r.changes:
                 for line in change_lines(c, self.diff):
