@@ -208,18 +208,12 @@ class _Selection(_Open):
     shard: list[int] | None = None
 
 
-class _Fingerprint(_Open):
-    hvprov_version: str
-    files: dict[str, str]
-    extra_vars: Any = None
-
-
 class _Inputs(_Open):
     playbook: str
     inventory: list[str]
     extra_vars: dict[str, Any] = {}
     selection: _Selection
-    fingerprint: _Fingerprint
+    fingerprint: dict[str, Any]  # its inside belongs to hvprov.plans (digests, keyed MACs)
 
 
 class _Plan(_Open):
