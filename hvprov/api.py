@@ -27,6 +27,7 @@ from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
 from .runner import Runner, RunOptions
 from .secrets import Secret, SecretRegistry, tag_by_name
+from .validate import check_extra_vars, check_inventory_hosts, check_limit, is_var_name
 from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
 
@@ -68,6 +69,7 @@ def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -
                 raise VariableError(f"extra vars file must hold a mapping, got {type(data).__name__}",
                                     location=Location(text[1:]))
             out.update(data)
+            check_extra_vars(data, Location(text[1:]), VariableError)
         elif text.startswith("{"):
             try:
                 data = json.loads(text)
@@ -76,6 +78,7 @@ def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -
             if not isinstance(data, Mapping):
                 raise VariableError("expected a mapping", location=where)
             out.update(data)
+            check_extra_vars(data, where, VariableError)
         else:
             import shlex
 
@@ -85,7 +88,7 @@ def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -
                 raise VariableError(f"cannot parse {raw!r}: {exc}", location=where) from None
             for part in parts:
                 key, sep, value = part.partition("=")
-                if not sep or not key.isidentifier():
+                if not sep or not is_var_name(key):
                     raise VariableError(f"expected key=value with a variable name, got {part!r}", location=where)
                 out[key] = value
     return out
@@ -136,6 +139,7 @@ def run(
     if default_password is not None:
         registry.add(default_password)
     inv = load_inventory(inventory, vault)
+    check_inventory_hosts(inv, InputError)  # ansible_connection local, ansible_port
     book = load_playbook_input(playbook, vault)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
@@ -155,6 +159,9 @@ def run(
         default_password=default_password,
         plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
     )
+    for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
+        if on_event is not None:
+            on_event({"event": "warning", "host": None, "message": text})
     result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
     if out is not None:
         if mode != "plan":

@@ -25,6 +25,7 @@ from typing import Any
 from . import __version__, api
 from .config import load_config, with_host_defaults
 from .errors import HvprovError, OptionsError
+from .report.text import safe_text
 
 EPILOG = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         lp = lab_sub.add_parser(name, help=text)
         lp.add_argument("hosts", nargs="*", help="only these hosts")
         lp.add_argument("--lab-dir")
+    lab_sub.add_parser("profiles", help="the simulated Windows Server editions (sim_profile values)")
     lp = lab_sub.add_parser("up", help="serve the inventory's sim hosts over WinRM (http+NTLM, https) and SSH on 127.0.0.1")
     lp.add_argument("-i", "--inventory", action="append", default=None, help="default inventories/lab.yml")
     lp.add_argument("--lab-dir")
@@ -153,6 +155,7 @@ def _do_run(args: argparse.Namespace) -> int:
     from .report.console import ConsoleReporter
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
+    from .validate import check_script_timeout
 
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
     saved = mode == "apply" and is_plan_file(args.playbook)
@@ -169,13 +172,16 @@ def _do_run(args: argparse.Namespace) -> int:
     from .plans import plan_key
 
     key = plan_key(None, getattr(args, "plan_key_file", None))
+    check_script_timeout(args.script_timeout)
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
     secrets = SecretRegistry()
     console = args.format == "console" and args.events != "-"
-    reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets) if console else None
+    heartbeat = float(os.environ.get("HVPROV_HEARTBEAT_SECONDS") or 30)
+    reporter = (ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
+                if console else None)
     sinks: list[Any] = [reporter] if reporter is not None else []
     events_sink = None
     if args.events:
@@ -334,7 +340,7 @@ def _do_inventory(args: argparse.Namespace) -> int:
         registry.collect(dict(h.vars))
     fmt = "yaml" if args.yaml else "toml" if args.toml else "json"
     if args.graph is not None:
-        text = render.graph(inv, args.graph, args.show_vars)
+        text = safe_text(render.graph(inv, args.graph, args.show_vars))  # names with control characters
     elif args.host:
         hosts = inv.select(args.host)
         if len(hosts) != 1:
@@ -377,6 +383,13 @@ def _do_lab(args: argparse.Namespace) -> int:
     from .sim import lab as labmod
     from .sim.store import LabStore
 
+    if args.lab_command == "profiles":
+        from .sim.profiles import PROFILES
+
+        width = max(len(n) for n in PROFILES)
+        for name in sorted(PROFILES):
+            print(f"{name.ljust(width)}  {PROFILES[name].summary}")
+        return 0
     lab_dir = _lab_dir(args)
     if args.lab_command == "import":
         from .fleetfacts import lab_import_cli
@@ -496,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code == 0 else 5
     verbose = getattr(args, "verbose", 0)
     handler = None
+    _print_warnings()
     if verbose >= 3:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -509,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HvprovError as exc:
         if verbose >= 3:
             traceback.print_exc()
-        print(f"ERROR: {exc}", file=sys.stderr)
+        print(f"ERROR: {safe_text(str(exc))}", file=sys.stderr)
         code = exc.exit_code
         if getattr(args, "detailed_exitcode", False) and code not in (99,):
             return 1
@@ -529,6 +543,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous)
         if handler is not None:  # a later main() in this process must not write to this stderr
             logging.getLogger("hvprov").removeHandler(handler)
+
+
+def _print_warnings() -> None:
+    """Warnings about the input (hvprov.validate.warn) as Ansible prints them."""
+    import logging
+
+    class _Stderr(logging.Handler):
+        hvprov_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:  # sys.stderr as it is now (tests swap it)
+            print(f"[WARNING]: {safe_text(record.getMessage())}", file=sys.stderr)
+
+    logger = logging.getLogger("hvprov.warnings")
+    if not any(getattr(h, "hvprov_cli", False) for h in logger.handlers):
+        logger.addHandler(_Stderr())
 
 
 def entry() -> None:

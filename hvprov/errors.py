@@ -18,6 +18,7 @@ paramiko, yaml, jinja2, pydantic) are mapped at the edge where they arise.
     ├── RemoteError                the script ran and reported a failure   (host -> failed)
     │   └── ResultParseError       the script's output had no valid result line
     ├── TaskError                  a module refused a task (limits, prerequisites)  (host -> failed)
+    │   └── BlockedChangeError     a change the playbook does not allow (a restart): pending in plans
     ├── LabError                   the simulated lab could not do what was asked
     └── InterruptedRun             Ctrl-C                                           exit 99
 
@@ -27,6 +28,7 @@ Messages never contain secret values: callers pass already-masked text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class HvprovError(Exception):
@@ -173,6 +175,16 @@ class TaskError(HvprovError):
     """A module refused the task before touching the host (a limit, a prerequisite)."""
 
     exit_code = 2
+
+
+class BlockedChangeError(TaskError):
+    """A change is needed that the playbook does not allow (e.g. a restart without
+    `allow_restart`). A plan shows it as pending and blocked (`plan --detailed-exitcode`: 2);
+    apply refuses it (the host fails) rather than make it."""
+
+    def __init__(self, message: str, *, change: Any = None) -> None:
+        self.change = change  # the hvprov.model.Change that is blocked
+        super().__init__(message)
 
 
 class LabError(HvprovError):

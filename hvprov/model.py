@@ -78,13 +78,14 @@ class TaskResult:
     data: dict[str, Any] = field(default_factory=dict)  # registered result (masked)
     duration: float = 0.0
     path: str = ""  # the task's place in the playbook, e.g. "plays[0].tasks[2]"
+    blocked: bool = False  # plan: its change needs what the playbook does not allow (BlockedChangeError)
 
     @property
     def changed(self) -> bool:
         return any(c.mutating for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "module": self.module,
             "status": self.status.value,
@@ -94,6 +95,9 @@ class TaskResult:
             "duration": round(self.duration, 4),
             "path": self.path,
         }
+        if self.blocked:
+            out["blocked"] = True
+        return out
 
 
 @dataclass(frozen=True)

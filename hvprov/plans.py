@@ -298,20 +298,26 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 
 def load_plan(path: str | Path) -> SavedPlan:
+    from .limits import read_input_text
+    from .validate import check_plan_document
+
+    text = read_input_text(path, InputError)
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("plan file not found", location=Location(str(path))) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a saved plan ({exc})", location=Location(str(path))) from None
+        doc = json.loads(text)
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+        raise InputError(f"not a saved plan ({getattr(exc, 'msg', exc)})", location=Location(str(path), line, col)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"not a saved plan (expected format {FORMAT!r})", location=Location(str(path)))
+    check_plan_document(doc, text, str(path))
     return SavedPlan(doc, str(path))
 
 
 def is_plan_file(path: str) -> bool:
-    if not path.endswith(".json"):
+    if not path.endswith(".json") or not os.path.exists(path):
         return False
+    if not os.path.isfile(path):  # a FIFO would block here: load_plan refuses it
+        return True
     try:
         with open(path, encoding="utf-8") as fh:
             head = fh.read(200)

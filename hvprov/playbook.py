@@ -20,6 +20,12 @@ from pydantic import ValidationError
 from . import modules as module_registry
 from .errors import InputError, Location, PlaybookError
 from .templating import Templar
+from .validate import (
+    check_loop_var,
+    missing_script_file,
+    numbers_given_booleans,
+    undefined_handlers,
+)
 from .yamlsrc import LocDict, LocList, load_yaml, location_at, location_of
 
 PLAY_KEYS = {
@@ -204,6 +210,9 @@ class _Loader:
         if not isinstance(lc, Mapping):
             self.err("loop_control must be a mapping", location_of(raw, "loop_control"), f"{fpath}.loop_control")
             lc = {}
+        for k in ("loop_var", "index_var"):
+            if (why := check_loop_var(lc.get(k))) is not None:
+                self.err(why, location_of(lc, k), f"{fpath}.loop_control.{k}")
         for k in lc:
             if k not in ("loop_var", "label", "index_var", "pause"):
                 self.err(f"unknown loop_control key {k!r}{suggest(str(k), ['loop_var', 'label', 'index_var', 'pause'])}",
@@ -275,6 +284,12 @@ class _Loader:
             except InputError as exc:
                 self.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
                 return
+        for key in numbers_given_booleans(model, args):
+            self.err(f"expected a number, got the boolean {str(args[key]).lower()} (from yes/no/true/false)", location_of(args, key),
+                     f"{fpath}.{key}")
+        if mod.name == "powershell" and (bad := missing_script_file(args.get("file"), Path(self.path).parent,
+                                                                    location_of(args, "file"), f"{fpath}.file")):
+            self.problems.append(PlaybookError(bad.detail, location=bad.location, field=bad.field))
         if _has_template(args):
             return
         try:
@@ -329,7 +344,7 @@ class _Loader:
                 self.err("vars_files entries must be literal file paths", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             p = (base / vf) if not Path(vf).is_absolute() else Path(vf)
-            if not p.is_file():
+            if not p.exists():
                 self.err(f"vars file not found: {p}", vf_loc, f"{fpath}.vars_files[{i}]")
                 continue
             try:
@@ -362,12 +377,15 @@ class _Loader:
             + self.tasks(raw.get("post_tasks"), location_of(raw, "post_tasks"), f"{fpath}.post_tasks")
         )
         name = raw.get("name")
+        handlers = self.tasks(raw.get("handlers"), location_of(raw, "handlers"), f"{fpath}.handlers", handler=True)
+        for bad in undefined_handlers(tasks, handlers):
+            self.problems.append(PlaybookError(bad.detail, location=bad.location, field=bad.field))
         return Play(
             name=str(name) if name is not None else str(hosts),
             hosts=hosts,
             location=where or Location(self.path),
             tasks=tasks,
-            handlers=self.tasks(raw.get("handlers"), location_of(raw, "handlers"), f"{fpath}.handlers", handler=True),
+            handlers=handlers,
             vars=merged_vars,
             vars_files=tuple(files),
             serial=tuple(serial),

@@ -40,6 +40,7 @@ from .secrets import SECRET_NAME_PATTERN, SecretRegistry, no_log_active, tag_by_
 from .session import HostSession
 from .taskexec import TaskExecutor, preflight
 from .templating import Templar
+from .validate import play_host_warnings
 
 EventSink = Callable[[dict[str, Any]], None]
 _SECRET_NAME = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
@@ -172,6 +173,8 @@ class Runner:
         except OptionsError as exc:
             raise PlaybookError(f"bad host pattern {pattern!r}: {exc}", location=play.hosts_location or play.location,
                                 field=field) from None
+        for text in play_host_warnings(self.inventory, pattern, play.name, len(hosts)):
+            self.emit("warning", message=text)
         if self.opts.limit:
             allowed = {h.name for h in self.inventory.select(self.opts.limit)}
             hosts = [h for h in hosts if h.name in allowed]
@@ -263,6 +266,7 @@ class Runner:
     def _write_review(self, out: Path) -> None:
         """<dir>/<host>/NN-<template>.ps1: every script the plan's changes would run (secrets masked)."""
         from .plans import write_atomic
+        from .report.text import one_line
 
         for name, st in sorted(self.states.items()):
             if not st.review:
@@ -274,8 +278,9 @@ class Runner:
                 for template, text in entry["scripts"]:
                     n += 1
                     stem = template.removesuffix(".ps1.j2").replace("/", "_")
-                    head = (f"# hvprov plan review: host {name}, task {entry['name']} ({entry['task']})\n"
-                            f"# changes: {'; '.join(entry['changes'])}\n"
+                    head = (f"# hvprov plan review: host {one_line(name)}, task {one_line(entry['name'])} "
+                            f"({one_line(entry['task'])})\n"  # a newline in a value cannot end the comment
+                            f"# changes: {one_line('; '.join(entry['changes']))}\n"
                             "# (ids of objects this plan creates show as 00000000-0000-0000-0000-000000000000)\n")
                     write_atomic(host_dir / f"{n:02d}-{stem}.ps1", self.secrets.scrub(head + text))
                 if entry["problem"]:
@@ -381,8 +386,10 @@ class Runner:
         ex = TaskExecutor(self, play, st)
         try:
             ex.run()
-        except InterruptedRun:
+        except InterruptedRun as exc:
             self.stop.set()
+            waiting = "waiting" in exc.message
+            st.msg = "interrupted while waiting (a rerun resumes)" if waiting else "interrupted"
         except TransportError as exc:
             st.status = Status.UNREACHABLE
             st.msg = self.secrets.scrub(exc.message)

@@ -13,10 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .connection import ConnectionSpec
 from .cmdfacts import POWERSHELL_FEATURES, PowerShellMissing, bootstrap_command, powershell_missing
 from .cmdfacts import read_facts as read_cmd_facts
-from .errors import HvprovError, InterruptedRun, ResultParseError, TaskError, TransportError, UnreachableError
+from .connection import ConnectionSpec
+from .errors import (
+    HvprovError,
+    InterruptedRun,
+    ResultParseError,
+    TaskError,
+    TransportError,
+    UnreachableError,
+)
 from .facts import HostFacts, parse_facts
 from .render import ScriptRenderer
 from .scriptresult import parse_result

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from . import modules as registry
 from .cmdfacts import bootstrap_enabled, ensure_powershell
 from .errors import (
+    BlockedChangeError,
     HvprovError,
     InputError,
     InterruptedRun,
@@ -26,6 +27,7 @@ from .inventory import Host
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
 from .playbook import Play, Task, describe_validation
+from .report.text import item_label
 from .secrets import mask, no_log_scope, retag, reveal, secrets_in, tag_by_name
 from .session import RecordingSession
 from .templating import BUILTIN_NAMES, Templar, unsafe
@@ -194,7 +196,7 @@ class TaskExecutor:
         changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                                c.unknown) for c in res.changes)  # data is for the module's apply, never shown
         res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
-                         res.ignored, scrub(res.data), res.duration, res.path)
+                         res.ignored, scrub(res.data), res.duration, res.path, res.blocked)
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
 
@@ -227,17 +229,32 @@ class TaskExecutor:
             for item in self._items(task, base):
                 vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
                 if not self._when(task, vars_):
+                    self._item_done(task, name, item, vars_, Status.SKIPPED, "")
                     continue
-                msg, data = self._item(task, vars_, changes)
+                mark = len(changes)
+                try:
+                    msg, data = self._item(task, vars_, changes)
+                except BaseException:
+                    del changes[mark:]  # planned, not made: a failed item never counts as a change
+                    raise
                 status = Status.OK
+                self._item_done(task, name, item, vars_,
+                                Status.CHANGED if any(c.mutating for c in changes[mark:]) else Status.OK, msg)
                 if msg:
                     msgs.append(msg)
                 results.append(data)
         except TransportError as exc:
             self._record(TaskResult(name, task.module, Status.UNREACHABLE, tuple(changes), exc.message, duration=time.monotonic() - t0))
             raise
+        except InterruptedRun:
+            raise  # Ctrl-C: the host is interrupted, not failed (runner._run_host)
         except InputError as exc:
             self.st.input_error = True
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except BlockedChangeError as exc:
+            if self.plan_mode and exc.change is not None:  # pending, blocked: not an error of the plan
+                return self._finish(task, name, Status.CHANGED, [*changes, exc.change], [str(exc)], results, t0,
+                                    blocked=True)
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
         except (TaskError, RemoteError) as exc:
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
@@ -250,6 +267,17 @@ class TaskExecutor:
         if status is Status.OK and any(c.mutating for c in changes):
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
+
+    def _item_done(self, task: Task, name: str, item: Any, vars_: dict[str, Any], status: Status, msg: str) -> None:
+        """One line per loop item on the console (Ansible's `=> (item=...)`)."""
+        if item is not _NO_ITEM:
+            label = item_label(self.r.templar, task, item, vars_)
+            try:
+                name = str(self.r.templar.template(task.name, vars_))
+            except InputError:
+                pass
+            self.r.emit("item_done", self.host.name, task=name, item=label, status=status.value,
+                        msg="" if task.no_log else msg)
 
     def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:
         """--scripts: the PowerShell this task's changes would run, rendered for review."""
@@ -302,7 +330,7 @@ class TaskExecutor:
             return task.name
 
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
-                results: list[dict[str, Any]], t0: float) -> TaskResult:
+                results: list[dict[str, Any]], t0: float, blocked: bool = False) -> TaskResult:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
             result["results"] = results
@@ -319,7 +347,7 @@ class TaskExecutor:
             msg = NO_LOG_MSG
             shown = tuple(self._censored(c) for c in changes)
         res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
-                         time.monotonic() - t0, path=task.path)
+                         time.monotonic() - t0, path=task.path, blocked=blocked)
         self._record(res)
         return self.st.tasks[-1]
 

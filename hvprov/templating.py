@@ -24,6 +24,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from . import jinja as ansible_builtin
+from . import limits
 from .errors import Location, VariableError
 from .jinja.lexer import LiteralBackslashes
 from .secrets import MASK, Secret, has_secret, mask, reveal, tag_by_name
@@ -35,11 +36,6 @@ def _to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("yes", "true", "on", "1", "y")
     return bool(value)
-
-
-def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
-    flags = re.IGNORECASE if ignorecase else 0
-    return re.sub(pattern, replacement, str(value), flags=flags)
 
 
 def _mandatory(value: Any, msg: str | None = None) -> Any:
@@ -65,8 +61,8 @@ FILTERS: dict[str, Any] = {
     "from_json": lambda v: json.loads(v),
     "to_yaml": lambda v: yaml.safe_dump(v, default_flow_style=False),
     "from_yaml": lambda v: yaml.safe_load(v),
-    "regex_replace": _regex_replace,
-    "regex_search": lambda v, p: (m.group(0) if (m := re.search(p, str(v))) else None),
+    "regex_replace": limits.regex_replace,
+    "regex_search": limits.regex_search,
     "mandatory": _mandatory,
     "combine": _combine,
     "dict2items": lambda d: [{"key": k, "value": v} for k, v in d.items()],
@@ -76,14 +72,24 @@ FILTERS: dict[str, Any] = {
 }
 
 TESTS: dict[str, Any] = {
-    "match": lambda v, p: re.match(p, str(v)) is not None,
-    "search": lambda v, p: re.search(p, str(v)) is not None,
+    "match": limits.regex_match_test,
+    "search": limits.regex_search_test,
     "contains": lambda seq, x: x in seq,
 }
 
 
-class _CondEnv(ImmutableSandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
-    """Native types (a list stays a list), sandboxed: templates cannot reach Python internals.
+class _Bounded(ImmutableSandboxedEnvironment):
+    """Sandboxed: templates cannot reach Python internals, nor compute huge values."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        limits.check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+class _CondEnv(_Bounded, jinja2.nativetypes.NativeEnvironment):
+    """Native types (a list stays a list), sandboxed and bounded (_Bounded).
     Used as is for conditionals (when, that): Jinja's own string escapes, as Ansible."""
 
 
@@ -91,7 +97,7 @@ class _Env(LiteralBackslashes, _CondEnv):
     """Templates: backslashes in string constants inside {{ }} are literal, as Ansible's lexer."""
 
 
-class _TextEnv(LiteralBackslashes, ImmutableSandboxedEnvironment):
+class _TextEnv(LiteralBackslashes, _Bounded):
     pass
 
 
@@ -136,6 +142,7 @@ class Templar:
             env.filters.update(FILTERS)
             env.tests.update(TESTS)
             ansible_builtin.install(env)  # ansible.builtin's filters, tests and lookups (short + FQCN)
+            limits.bound_filters(env.filters)  # widths and formats bounded (regexes: limits.BoundedRegex)
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 

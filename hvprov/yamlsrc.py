@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError, Location
+from .limits import alias_bomb, read_input_text
 from .secrets import Secret
 from .vault import YAML_TAGS, construct_vault, decrypt_if_vault, is_vault
 
@@ -57,6 +58,15 @@ class _Loader(yaml.SafeLoader):
     hv_filename = "<string>"
     hv_error_cls: type[InputError] = InputError
     hv_vault_secrets: Any = None  # vault.VaultSecrets for `!vault` values
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        why = alias_bomb(node)
+        if why:
+            raise self.hv_error_cls(why, location=_mark(self, node))
+        return self.construct_document(node)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
@@ -119,13 +129,30 @@ def load_yaml_text(
         loc = Location(filename, mark.line + 1, mark.column + 1) if mark else Location(filename)
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
-        raise error_cls(f"YAML syntax error: {problem}{context}", location=loc) from None
+        raise error_cls(f"YAML syntax error: {problem}{context}{'' if encrypted else _caret(text, mark)}", location=loc) from None
     except yaml.YAMLError as exc:
         raise error_cls(f"YAML error: {exc}", location=Location(filename)) from None
     except RecursionError:
         raise error_cls("YAML nested too deeply (more than Python can read)", location=Location(filename)) from None
     finally:
         loader.dispose()
+
+
+def _caret(text: str, mark: Any) -> str:
+    """The offending line and a caret under the column (as ansible-core shows YAML errors);
+    never for a vault-encrypted file (its decrypted lines may be secret)."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return ""
+    line = lines[mark.line].replace("\t", " ")
+    if len(line) > 160:
+        start = max(0, mark.column - 80)
+        line, column = line[start:start + 160], mark.column - start
+    else:
+        column = mark.column
+    return f"\n    {line}\n    {' ' * column}^ here"
 
 
 def _secret_leaves(value: Any, source: str) -> Any:
@@ -144,15 +171,7 @@ def _secret_leaves(value: Any, source: str) -> Any:
 
 def load_yaml(path: str | Path, error_cls: type[InputError] = InputError, vault: Any = None) -> Any:
     """Read and parse a YAML file (UTF-8)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error_cls("file not found", location=Location(str(path))) from None
-    except UnicodeDecodeError as exc:
-        raise error_cls(f"not UTF-8 text ({exc.reason})", location=Location(str(path))) from None
-    except OSError as exc:
-        raise error_cls(f"cannot read file: {exc.strerror}", location=Location(str(path))) from None
+    text = read_input_text(path, error_cls)
     return load_yaml_text(text, str(path), error_cls, vault)
 
 

@@ -1,6 +1,7 @@
-"""Bad input corpus (issue "Input errors"): every bad inventory, playbook, vars file and extra
-var is refused by the CLI with the documented exit code, ``file:line:``, the field path, a
-readable message, and no traceback.
+"""Bad input corpus (issue "Input errors", issue 11 item 3): every bad or hostile inventory,
+playbook, vars file, extra var and saved plan is refused by the CLI with the documented exit
+code, ``file:line:``, the field path, a readable message, and no traceback. Every case runs as
+its own ``python -m hvprov`` process under a 20-second limit: none may hang, none may exit 250.
 
 One file per case, with the header comments of tests/test_bad_input.py and a few more:
 
@@ -13,6 +14,11 @@ One file per case, with the header comments of tests/test_bad_input.py and a few
     # args: <extra CLI arguments, shlex syntax; {dir} is the case's folder>
     # inventory: <file relative to the case> (playbook cases; default tests/data/inv/one.yml)
     # playbook: <file relative to the case> (inventory cases; default inventories/_site.yml)
+    # argv: <the whole command line instead, shlex syntax> (e.g. `apply {dir}/_plan.json`)
+
+Placeholders in args/argv/expect-file: ``{dir}`` the case's folder, ``{fifo}`` a named pipe
+made for the case, ``{big}`` a 17 MB (sparse) file, ``{tmp}`` a temporary folder holding a FIFO
+named ``plan.json``.
 
 Folders (files starting with ``_`` are helpers, not cases):
   * ``tests/data/bad/playbooks2/``: playbooks (undefined variables in args, when, loop and
@@ -22,25 +28,30 @@ Folders (files starting with ``_`` are helpers, not cases):
   * ``tests/data/bad/inventories/``: inventories (YAML, INI, and ``<case>/inventory.yml``
     folders with broken group_vars/host_vars), each run with ``inventories/_site.yml``.
 
-``tests/data/bad/playbooks/`` (tests/test_bad_input.py) counts towards the corpus size.
+  * ``tests/data/bad/playbooks/``: the first playbooks (formerly tests/test_bad_input.py);
+  * ``tests/data/bad/hostile/``: input made to hang or crash hvprov (alias bombs, FIFOs,
+    /dev/zero, huge numbers and strings, backtracking regexes, unknown filters, deep group
+    chains, hand-edited saved plans).
 Runs go as far as they get against simulated hosts in a temporary ``--lab-dir``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from hvprov.cli import main
-
 BAD = Path(__file__).parent / "data" / "bad"
 DEFAULT_INVENTORY = Path(__file__).parent / "data" / "inv" / "one.yml"
 DEFAULT_PLAYBOOK = BAD / "inventories" / "_site.yml"
-CATEGORIES = ("playbooks2", "vars", "inventories")
+CATEGORIES = ("playbooks", "playbooks2", "vars", "inventories", "hostile")
+LIMIT_SECONDS = 20
 INVENTORY_SUFFIXES = {".yml", ".yaml", ".json", ".ini", ""}
 
 
@@ -59,7 +70,7 @@ def _header(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         m = re.match(
-            r"#\s*(expect(?:-line|-field|-file|-code)?|args|inventory|playbook):\s*(.*)$", line
+            r"#\s*(expect(?:-line|-field|-file|-code)?|args|argv|inventory|playbook):\s*(.*)$", line
         )
         if m:
             out[m.group(1)] = m.group(2).strip()
@@ -83,8 +94,18 @@ def _cases() -> list[Case]:
 CASES = _cases()
 
 
+def _subst(text: str, case: Case, tmp: Path) -> str:
+    for name, value in (("{dir}", case.path.parent), ("{fifo}", tmp / "fifo"), ("{big}", tmp / "big.yml"),
+                        ("{tmp}", tmp)):
+        text = text.replace(name, str(value))
+    return text
+
+
 def _argv(case: Case, lab: Path) -> list[str]:
     exp, here = case.expect, case.path.parent
+    if "argv" in exp:
+        argv = [_subst(a, case, lab.parent) for a in shlex.split(exp["argv"])]
+        return argv + (["--lab-dir", str(lab)] if argv[0] in ("plan", "apply") else [])
     if case.category == "inventories":
         playbook = here / exp["playbook"] if "playbook" in exp else DEFAULT_PLAYBOOK
         argv = ["plan", str(playbook), "-i", str(case.path)]
@@ -92,21 +113,16 @@ def _argv(case: Case, lab: Path) -> list[str]:
         inventory = here / exp["inventory"] if "inventory" in exp else DEFAULT_INVENTORY
         argv = ["plan", str(case.path), "-i", str(inventory)]
     argv += ["--lab-dir", str(lab)]
-    argv += [a.replace("{dir}", str(here)) for a in shlex.split(exp.get("args", ""))]
+    argv += [_subst(a, case, lab.parent) for a in shlex.split(exp.get("args", ""))]
     return argv
 
 
 def test_corpus_size_and_headers(capsys: pytest.CaptureFixture[str]) -> None:
-    existing = sorted((BAD / "playbooks").glob("*.yml"))
     per = {c: sum(1 for case in CASES if case.category == c) for c in CATEGORIES}
     with capsys.disabled():
-        print(
-            f"\n[bad-input corpus] playbooks {len(existing)} (tests/test_bad_input.py), "
-            + ", ".join(f"{k} {v}" for k, v in per.items())
-            + f"; total {len(existing) + len(CASES)}"
-        )
-    assert len(CASES) >= 25
-    assert len(existing) + len(CASES) >= 40
+        print("\n[bad-input corpus] " + ", ".join(f"{k} {v}" for k, v in per.items()) + f"; total {len(CASES)}")
+    assert len(CASES) >= 100
+    assert per["hostile"] >= 20
     for case in CASES:
         assert "expect" in case.expect, f"{case.id}: no '# expect:' header"
         assert set(case.expect) <= {
@@ -116,19 +132,28 @@ def test_corpus_size_and_headers(capsys: pytest.CaptureFixture[str]) -> None:
             "expect-file",
             "expect-code",
             "args",
+            "argv",
             "inventory",
             "playbook",
         }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_refused_with_location(
-    case: Case, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_bad_input_is_refused_with_location(case: Case, tmp_path: Path) -> None:
     exp = case.expect
-    code = main(_argv(case, tmp_path / "lab"))
-    out, err = capsys.readouterr()
-    text = out + err
+    os.mkfifo(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "plan.json")
+    with open(tmp_path / "big.yml", "wb") as fh:
+        fh.truncate(17 * 1024 * 1024)
+    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hvprov", *_argv(case, tmp_path / "lab")], capture_output=True,
+                              text=True, timeout=LIMIT_SECONDS, stdin=subprocess.DEVNULL, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{case.id}: hvprov still running after {LIMIT_SECONDS} s (a hang)")
+    code, text = proc.returncode, proc.stdout + proc.stderr
+    assert code != 250, text
+    assert code in (4, 5), f"exit {code}:\n{text}"
     wanted_code = int(exp.get("expect-code", "4"))
     assert code == wanted_code, f"exit {code}, expected {wanted_code}:\n{text}"
     assert "Traceback" not in text, text
@@ -141,6 +166,8 @@ def test_bad_input_is_refused_with_location(
             located = str(case.path)
         elif where.startswith("--"):
             located = where
+        elif where.startswith("{"):
+            located = _subst(where, case, tmp_path)
         else:
             located = str(case.path.parent / where)
         line = exp.get("expect-line")

@@ -98,3 +98,23 @@ def test_kill_mid_apply_leaves_no_corrupt_file_and_rerun_converges(tmp_path: Pat
     assert not (tmp_path / "never.json").exists()
     _all_state_files_valid(tmp_path)
     _converges(tmp_path)
+
+
+def test_ctrl_c_while_hosts_wait_for_a_reboot_marks_them_interrupted_and_a_rerun_resumes(tmp_path: Path) -> None:
+    """Issue 11 item 4: waiting hosts are `interrupted`, not failed; the next run carries on."""
+    proc = _start(tmp_path, "--results", str(tmp_path / "partial.json"))
+    _wait_for_reboots(tmp_path, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 99, (out, err)
+    doc = json.loads((tmp_path / "partial.json").read_text())
+    waiting = [n for n, h in doc["hosts"].items() if h["msg"].startswith("interrupted while waiting")]
+    assert waiting, doc["hosts"]
+    for name in waiting:
+        h = doc["hosts"][name]
+        assert h["status"] != "failed" and all(t["status"] != "failed" for t in h["tasks"]), h
+        row = next(line for line in out.splitlines() if line.startswith(name + " ") and " : ok=" in line)
+        assert "failed=0" in row and row.endswith("(interrupted)"), row
+        assert f"interrupted: [{name}] interrupted while waiting" in out
+    assert "failed: [" not in out
+    _converges(tmp_path)

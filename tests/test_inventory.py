@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -387,9 +386,9 @@ def test_group_and_host_with_same_name_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "inv.yml").write_text("all:\n  children:\n    hv01:\n      hosts:\n        hv01:\n")
-    with caplog.at_level(logging.WARNING, logger="hvprov.inventory"):
+    with caplog.at_level(logging.WARNING, logger="hvprov.warnings"):
         Inventory.load([tmp_path / "inv.yml"])
-    assert "'hv01' is both a group and a host" in caplog.text
+    assert "Found both group and host with same name: hv01" in caplog.text  # ansible-core's words
 
 
 def test_ini_group_declared_by_children_before_its_section(tmp_path: Path) -> None:
@@ -485,13 +484,10 @@ def _write_big_inventory(root: Path, hosts_per_group: int = 100, groups: int = 1
 
 
 @pytest.mark.parametrize("name", ["inv.yml", "inv.ini"])
-def test_thousand_hosts_load_fast(tmp_path: Path, name: str) -> None:
+def test_thousand_hosts_load(tmp_path: Path, name: str) -> None:
+    """What a 1,000-host inventory resolves to; how long it takes is bench/timings.py's."""
     _write_big_inventory(tmp_path)
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
-        inv = Inventory.load([tmp_path / name])
-        best = min(best, time.perf_counter() - start)
+    inv = Inventory.load([tmp_path / name])
     assert len(inv.hosts) == 1000
     assert inv.hosts["hv3-042.lab"].vars == {
         "ansible_connection": "winrm",
@@ -505,4 +501,3 @@ def test_thousand_hosts_load_fast(tmp_path: Path, name: str) -> None:
     }
     assert inv.hosts["hv0-010.lab"].vars["special"] is True
     assert len(inv.select("g1:g2:!hv1-000.lab")) == 199
-    assert best < 1.0, f"loading 1,000 hosts took {best:.2f}s"

@@ -208,6 +208,18 @@ def test_unknown_host_key_is_refused_and_names_the_policy(lab: Lab) -> None:
     assert lab.known_hosts.read_text() == ""
 
 
+def test_a_missing_known_hosts_file_is_named_as_missing(lab: Lab) -> None:
+    """Issue 11 item 6: not "add it or set accept-new" when the file itself is not there."""
+    lab.add("hv01")
+    missing = lab.tmp / "nowhere" / "known_hosts"
+    with pytest.raises(TrustError) as info:
+        SSHTransport(lab.spec("hv01", ssh_known_hosts=str(missing))).open()
+    msg = str(info.value)
+    assert f"the known_hosts file {missing} does not exist" in msg
+    assert "accept-new" not in msg
+    assert not missing.exists()
+
+
 def test_accept_new_records_the_key_then_strict_works(lab: Lab) -> None:
     lab.add("hv01", trusted=False)
     with SSHTransport(lab.spec("hv01", ssh_host_key_policy="accept-new")) as t:
@@ -343,10 +355,8 @@ def test_jump_host_syntax() -> None:
 def test_timeout_argument_caps_the_script(lab: Lab) -> None:
     lab.add("hv01")
     with SSHTransport(lab.spec("hv01")) as t:
-        started = time.monotonic()
-        with pytest.raises(CommandTimeoutError, match="did not finish within 0.3 s"):
+        with pytest.raises(CommandTimeoutError, match="did not finish within 0.3 s"):  # durations: bench/timings.py
             t.run("#hv-sleep: 1\n", timeout=0.3)
-        assert time.monotonic() - started < 0.9
         assert t.run("exit 1\n").rc == 1  # the connection is still good
     assert lab.lab.connections("hv01") == 1
 
@@ -363,13 +373,11 @@ def test_host_that_stops_answering_is_a_read_timeout(lab: Lab) -> None:
     with SSHTransport(lab.spec("hv01", read_timeout=0.5)) as t:
         t.run("exit 0\n")
         lab.lab.set_frozen("hv01")
-        started = time.monotonic()
         try:
             with pytest.raises(CommandTimeoutError, match="hv01 stopped answering: nothing for 0.5 s"):
                 t.run("#hv-sleep: 1.5\n")
         finally:
             lab.lab.set_frozen("hv01", False)
-        assert time.monotonic() - started < 1.2
         assert t.run("exit 6\n").rc == 6  # dropped, then reconnected by the next run
     assert lab.lab.connections("hv01") == 2
 
@@ -383,12 +391,11 @@ def test_clixml_stderr_is_decoded(lab: Lab) -> None:
 
 
 def test_lab_latency_per_request(lab: Lab) -> None:
+    """A host with lab latency still answers (the delay itself is measured by bench/timings.py)."""
     lab.add("hv01", latency=0.2)
     with SSHTransport(lab.spec("hv01")) as t:
-        started = time.monotonic()
-        t.run("exit 0\n")
-        t.run("exit 0\n")
-        assert time.monotonic() - started >= 0.4
+        assert t.run("exit 0\n").rc == 0
+        assert t.run("exit 3\n").rc == 3
 
 
 def test_unknown_command_answers_like_cmd_exe(lab: Lab) -> None:
@@ -517,6 +524,7 @@ def test_real_sshd_wrong_password(real_sshd: RealSSHD) -> None:
 @requires_sshd
 def test_real_sshd_unknown_host_key(real_sshd: RealSSHD, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
+    empty.write_text("")  # present but without the key (a missing file is named as missing)
     with pytest.raises(TrustError, match=r"unknown SSH host key for sshd \(ssh-ed25519 SHA256:.*"
                                          r"hvprov_ssh_host_key_policy: accept-new"):
         SSHTransport(real_sshd.spec(ssh_known_hosts=str(empty))).open()

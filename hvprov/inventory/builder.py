@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import InventoryError, Location
 from ..patterns import parse_address
+from ..validate import check_host_name
 from .common import (
     GROUP_KEYS,
-    log,
     PRIORITY_VAR,
     _key_loc,
     _own_loc,
@@ -23,6 +23,7 @@ from .common import (
     _tname,
     _where,
     expand_host_pattern,
+    log,
 )
 
 
@@ -94,6 +95,8 @@ class _Builder:
     def add_host(self, name: str, group: str | None, loc: Location | None) -> _HostRec:
         rec = self.hosts.get(name)
         if rec is None:
+            if (why := check_host_name(name, loc)) is not None:  # ansible-core refuses `all`
+                self.problem(why, loc or Location("<inventory>"), name)
             rec = self.hosts[name] = _HostRec(name, loc)
         if group is not None:
             self.groups[group].hosts[name] = None

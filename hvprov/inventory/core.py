@@ -96,7 +96,9 @@ class Inventory:
         out: dict[str, Any] = {}
         seen: set[str] = set()
 
-        def visit(name: str) -> None:
+        stack = ["all"]  # depth first, children in order, without recursion (deep chains)
+        while stack:
+            name = stack.pop()
             g = self.groups[name]
             entry: dict[str, Any] = {}
             if name != "all" and g.hosts:
@@ -105,12 +107,9 @@ class Inventory:
                 entry["children"] = list(g.children)
             if entry:
                 out[name] = entry
-            for child in g.children:
-                if child not in seen:
-                    seen.add(child)
-                    visit(child)
-
-        visit("all")
+            fresh = [c for c in g.children if c not in seen]
+            seen.update(fresh)
+            stack.extend(reversed(fresh))
         hostvars = {h.name: mask(dict(h.vars)) for h in self.hosts.values() if h.vars}
         out["_meta"] = {"hostvars": hostvars}
         return out

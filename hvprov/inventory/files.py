@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InventoryError, Location
+from ..limits import read_input_text
 from ..vault import decrypt_if_vault
 from ..yamlsrc import load_yaml, load_yaml_text
 from .builder import _Builder
-from .sources import script_data, toml_data
 from .common import (
     _DIR_SKIP_EXTS,
     _DIR_SKIP_NAMES,
@@ -24,6 +24,7 @@ from .common import (
     _plain,
     _tname,
 )
+from .sources import script_data, toml_data
 
 
 def _looks_like_yaml(text: str) -> bool:
@@ -45,9 +46,7 @@ def _parse_file(b: _Builder, path: Path) -> None:
         b.end_file(file)
         return
     try:
-        text = decrypt_if_vault(path.read_text(encoding="utf-8-sig"), b.vault, file)
-    except UnicodeDecodeError as exc:
-        raise InventoryError(f"not UTF-8 text ({exc.reason})", location=Location(file)) from None
+        text = decrypt_if_vault(read_input_text(path, InventoryError, encoding="utf-8-sig"), b.vault, file)
     except OSError as exc:
         raise InventoryError(
             f"cannot read the inventory: {exc.strerror}", location=Location(file)

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InventoryError, Location
+from ..limits import parents_first
+from ..validate import warn
 from .builder import _Builder
-from .common import _raise_problems, log
+from .common import _raise_problems
 from .files import _VarsDir
 from .model import Group, Host
 
@@ -58,26 +60,17 @@ def _finish(b: _Builder) -> tuple[dict[str, Host], dict[str, Group], list[str]]:
         )
 
     for name in set(groups) & set(b.hosts):
-        log.warning("inventory: %r is both a group and a host", name)
+        warn(f"Found both group and host with same name: {name}")  # ansible-core's warning
 
     # depth (longest path from all) and ancestors, memoised over the DAG
     depth: dict[str, int] = {"all": 0}
     ancestors: dict[str, frozenset[str]] = {"all": frozenset({"all"})}
 
-    def depth_of(name: str) -> int:
-        d = depth.get(name)
-        if d is None:
-            d = depth[name] = 1 + max(depth_of(p) for p in groups[name].parents)
-        return d
-
-    def ancestors_of(name: str) -> frozenset[str]:
-        a = ancestors.get(name)
-        if a is None:
-            acc = {name}
-            for p in groups[name].parents:
-                acc |= ancestors_of(p)
-            a = ancestors[name] = frozenset(acc)
-        return a
+    for name in parents_first(groups, lambda g: groups[g].parents):  # iterative: deep chains
+        if name not in depth:
+            depth[name] = 1 + max(depth[p] for p in groups[name].parents)
+            ancestors[name] = frozenset({name}.union(*(ancestors[p] for p in groups[name].parents)))
+    depth_of, ancestors_of = depth.__getitem__, ancestors.__getitem__
 
     # ungrouped: hosts in no group but all/ungrouped (as Ansible's reconcile_inventory)
     ungrouped = groups["ungrouped"]

@@ -57,7 +57,9 @@ def list_doc(inv: Inventory, export: bool = False, limit: str | None = None) -> 
     seen: set[str] = set()
     out: dict[str, Any] = {}
 
-    def visit(name: str) -> None:
+    stack = ["all"]  # depth first, children in order, without recursion (deep chains)
+    while stack:
+        name = stack.pop()
         g = inv.groups[name]
         entry: dict[str, Any] = {}
         if name != "all":
@@ -68,12 +70,10 @@ def list_doc(inv: Inventory, export: bool = False, limit: str | None = None) -> 
         _prune(entry)
         if entry:
             out[name] = entry
-        for child in g.children:
-            if child not in seen:
-                seen.add(child)
-                visit(child)
+        fresh = [c for c in g.children if c not in seen]
+        seen.update(fresh)
+        stack.extend(reversed(fresh))
 
-    visit("all")
     hostvars = {}
     for h in inv.select(limit):
         hv = host_vars(inv, h.name, export)
@@ -163,21 +163,27 @@ def graph(inv: Inventory, group: str = "all", show_vars: bool = False) -> str:
     def show(values: Mapping[str, Any], depth: int) -> list[str]:
         return [name("{%s = %s}" % (k, v), depth) for k, v in sorted(values.items())]
 
-    def walk(gname: str, depth: int) -> list[str]:
+    lines: list[str] = []
+    todo: list[tuple[str, int] | list[str]] = [(group, 0)]  # without recursion (deep chains)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, list):
+            lines += item
+            continue
+        gname, depth = item
         g = inv.groups[gname]
-        lines = [name(f"@{gname}:", depth)]
-        for child in g.children:
-            lines += walk(child, depth + 1)
+        lines.append(name(f"@{gname}:", depth))
+        after: list[str] = []
         if gname != "all":
             for h in g.hosts:
-                lines.append(name(h, depth + 1))
+                after.append(name(h, depth + 1))
                 if show_vars:
-                    lines += show(host_vars(inv, h), depth + 2)
+                    after += show(host_vars(inv, h), depth + 2)
         if show_vars:
-            lines += show(group_vars(inv, gname), depth + 1)
-        return lines
-
-    return "\n".join(walk(group, 0))
+            after += show(group_vars(inv, gname), depth + 1)
+        todo.append(after)
+        todo.extend((child, depth + 1) for child in reversed(g.children))
+    return "\n".join(lines)
 
 
 def dump(doc: Any, fmt: str) -> str:

@@ -23,6 +23,7 @@ import jinja2
 import yaml
 from jinja2.filters import pass_environment
 
+from ..limits import BoundedRegex
 from . import sizes
 from .lists import (
     FilterError,
@@ -144,14 +145,14 @@ def _flags(ignorecase: Any, multiline: Any) -> int:
 
 def regex_replace(value: Any = "", pattern: str = "", replacement: str = "", ignorecase: bool = False,
                   multiline: bool = False, count: int = 0, mandatory_count: int = 0) -> str:
-    output, subs = re.compile(pattern, _flags(ignorecase, multiline)).subn(replacement, _text(value), count=count)
+    output, subs = BoundedRegex(pattern, _flags(ignorecase, multiline)).subn(replacement, _text(value), count=count)
     if mandatory_count and mandatory_count != subs:
         raise FilterError(f"'{pattern}' should match {mandatory_count} times, but matches {count} times in '{value}'")
     return output
 
 
 def regex_findall(value: Any, regex: str, multiline: bool = False, ignorecase: bool = False) -> list[Any]:
-    return re.findall(regex, _text(value), _flags(ignorecase, multiline))
+    return BoundedRegex(regex, _flags(ignorecase, multiline)).findall(_text(value))  # type: ignore[no-any-return]
 
 
 def regex_search(value: Any, regex: str, *args: str, **kwargs: Any) -> Any:
@@ -163,7 +164,7 @@ def regex_search(value: Any, regex: str, *args: str, **kwargs: Any) -> Any:
             groups.append(int(re.match(r"\\(\d+)", arg).group(1)))  # type: ignore[union-attr]
         else:
             raise FilterError("Unknown argument")
-    m = re.search(regex, _text(value), _flags(kwargs.get("ignorecase"), kwargs.get("multiline")))
+    m = BoundedRegex(regex, _flags(kwargs.get("ignorecase"), kwargs.get("multiline"))).search(_text(value))
     if m:
         return [m.group(g) for g in groups] if groups else m.group()
     return None

@@ -9,6 +9,7 @@ import re
 from collections.abc import MutableMapping, MutableSequence
 from typing import Any
 
+from ..limits import BoundedRegex
 from . import versions
 
 
@@ -70,7 +71,7 @@ def finished(result: Any) -> bool:
 def regex(value: Any = "", pattern: str = "", ignorecase: bool = False, multiline: bool = False,
           match_type: str = "search") -> bool:
     flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
-    compiled = re.compile(pattern, flags=flags)
+    compiled = BoundedRegex(pattern, flags)
     return bool(getattr(compiled, match_type, compiled.search)(str(value)))
 
 

@@ -17,8 +17,8 @@ from .hyperv_common import (
     find_vhd,
     os_name,
     require_hypervisor,
-    unverified_aware,
     template,
+    unverified_aware,
     vms_using_disk,
 )
 

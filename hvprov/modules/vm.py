@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..errors import TaskError
+from ..errors import BlockedChangeError, TaskError
 from ..facts import HostFacts, Vm, VmDisk, VmNic
 from ..model import Action, Change
 from ..units import human, parse_memory_mb
@@ -23,8 +23,8 @@ from .hyperv_common import (
     find_vm,
     os_name,
     require_hypervisor,
-    unverified_aware,
     template,
+    unverified_aware,
     windows_name,
 )
 from .vhd import check_limits, validate_windows_path, vhd_size
@@ -265,8 +265,10 @@ class HypervVm(Module):
         if diff:
             if needs_off and running and args.state == "running" and not args.allow_restart:
                 what = ", ".join(f"{k} ({have[k]} → {want[k]})" for k in needs_off)
-                raise TaskError(f"VM {args.name} is running and changing {what} needs it off: set allow_restart: true "
-                                "to let hvprov turn it off and on again (disruptive)")
+                blocked = Change(res, Action.UPDATE, before={k: have[k] for k in diff}, after={k: want[k] for k in diff},
+                                 reason="blocked: needs the VM off and allow_restart is false", disruptive=True)
+                raise BlockedChangeError(f"VM {args.name} is running and changing {what} needs it off: set allow_restart: "
+                                         "true to let hvprov turn it off and on again (disruptive)", change=blocked)
             if needs_off and running and args.state == "off":
                 changes.append(Change(res, Action.STOP, before={"state": "running"}, after={"state": "off"},
                                       reason="state off", disruptive=True, data={"id": current.id}))

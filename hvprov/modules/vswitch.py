@@ -14,8 +14,8 @@ from .hyperv_common import (
     find_adapter,
     find_switch,
     require_hypervisor,
-    unverified_aware,
     template,
+    unverified_aware,
     vms_on_switch,
     windows_name,
 )

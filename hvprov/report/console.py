@@ -1,17 +1,27 @@
-"""Ansible-like console output: a line per host and task, diffs, a PLAY RECAP, a live view."""
+"""Ansible-like console output: a line per host and task as each completes, diffs, a PLAY
+RECAP, a live view of what every host is doing (terminals) or a heartbeat (pipes, CI).
+
+Result lines are printed the moment a task (or a loop item) completes, as ansible-playbook
+does; a terminal additionally gets a live area below them, one row per working host (never
+wrapped, so Rich erases exactly the rows it drew). Every text from a host or an input file
+goes through `safe_text`: terminal control characters are shown escaped, never sent raw.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..model import Action, Change, RunResult, Status, TaskResult
 from ..secrets import SecretRegistry
+from .text import plural, safe_text, show_value
 
 STYLE = {
     Status.OK: "green",
@@ -22,14 +32,7 @@ STYLE = {
 }
 SYMBOL = {"create": "+", "install": "+", "start": ">", "update": "~", "delete": "-", "remove": "-",
           "stop": "#", "reboot": "!", "run": "?", "verify": "="}
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    return str(v)
+LIVE_ROWS = 20
 
 
 def change_lines(c: Change, diff: bool) -> list[str]:
@@ -45,11 +48,11 @@ def change_lines(c: Change, diff: bool) -> list[str]:
         for k in keys:
             b, a = c.before.get(k, None), c.after.get(k, None)
             if k in c.before and k in c.after and b != a:
-                lines.append(f"    ~ {k}: {_value(b)} → {_value(a)}")
+                lines.append(f"    ~ {k}: {show_value(b)} → {show_value(a)}")
             elif k in c.after and k not in c.before:
-                lines.append(f"    + {k}: {_value(a)}")
+                lines.append(f"    + {k}: {show_value(a)}")
             elif k in c.before and k not in c.after:
-                lines.append(f"    - {k}: {_value(b)}")
+                lines.append(f"    - {k}: {show_value(b)}")
     return lines
 
 
@@ -57,36 +60,40 @@ class ConsoleReporter:
     """Receives events (thread-safe: the runner serialises calls) and prints as they happen."""
 
     def __init__(self, console: Console | None = None, *, diff: bool = False, verbosity: int = 0,
-                 secrets: SecretRegistry | None = None, live: bool | None = None) -> None:
+                 secrets: SecretRegistry | None = None, live: bool | None = None,
+                 heartbeat: float = 30.0) -> None:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.diff = diff
         self.verbosity = verbosity
         self.secrets = secrets or SecretRegistry()
         self._live_wanted = self.console.is_terminal if live is None else live
         self._live: Live | None = None
-        self._current: dict[str, str] = {}
-        self._blocks: dict[str, list[tuple[str, str | None]]] = {}  # per-host lines until the host is done
+        self._current: dict[str, tuple[str, float]] = {}  # host -> (what it is doing, since)
         self._last_fail: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._looped: set[str] = set()  # hosts whose running task reported loop items
+        self._lock = threading.RLock()
         self._mode = "apply"
+        self._heartbeat = heartbeat
+        self._last_output = time.monotonic()
+        self._stop_beat = threading.Event()
+        self._beat: threading.Thread | None = None
 
+    # -- output -----------------------------------------------------------------
     def _print(self, text: str, style: str | None = None) -> None:
-        self.console.print(escape(self.secrets.scrub(text)), style=style, soft_wrap=True)
-
-    def _host_line(self, host: str, text: str, style: str | None = None) -> None:
-        """Lines of one host are printed together when it finishes the play (readable plans)."""
-        self._blocks.setdefault(host, []).append((text, style))
-
-    def _flush(self, host: str) -> None:
-        for text, style in self._blocks.pop(host, []):
-            self._print(text, style)
+        self.console.print(escape(safe_text(self.secrets.scrub(text))), style=style, soft_wrap=True)
+        self._last_output = time.monotonic()
 
     def _table(self) -> Table:
         t = Table.grid(padding=(0, 2))
-        for host, what in sorted(self._current.items())[:20]:
-            t.add_row(f"[bold]{escape(host)}[/]", escape(self.secrets.scrub(what)))
-        if len(self._current) > 20:
-            t.add_row("…", f"{len(self._current) - 20} more hosts working")
+        t.add_column(no_wrap=True, overflow="ellipsis")
+        t.add_column(no_wrap=True, overflow="ellipsis")
+        rows = sorted(self._current.items())
+        for host, (what, _) in rows[:LIVE_ROWS]:
+            t.add_row(Text(safe_text(host), style="bold"), Text(safe_text(self.secrets.scrub(what))))
+        if len(rows) > LIVE_ROWS:
+            t.add_row("…", f"{len(rows) - LIVE_ROWS} more hosts working")
+        if not rows:  # never an empty renderable: the live area always has a row to erase
+            t.add_row("", "")
         return t
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -96,53 +103,91 @@ class ConsoleReporter:
     def _handle(self, ev: dict[str, Any]) -> None:
         kind, host = ev["event"], ev.get("host")
         if kind == "run_started":
-            self._mode = ev.get("mode", "apply")
-            title = "PLAN (dry run: nothing will be changed)" if self._mode == "plan" else "APPLY"
-            self._print(f"{title} {ev.get('playbook', '')}", "bold")
-            if self._live_wanted:
-                self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True)
-                self._live.start()
+            self._start(ev)
         elif kind == "play_started":
             self._print(f"\nPLAY [{ev['name']}] " + "*" * max(3, 60 - len(ev["name"])), "bold")
+        elif kind == "warning":
+            self._print(f"[WARNING]: {ev.get('message', '')}", "magenta")
         elif kind == "play_aborted":
             self._print(f"PLAY ABORTED [{ev['name']}]: {ev['reason']}", "bold red")
         elif kind == "task_started" and host:
-            self._current[host] = ev.get("task", "")
+            self._current[host] = (ev.get("task", ""), time.monotonic())
         elif kind == "progress" and host:
-            self._current[host] = ev.get("message", "")
+            self._current[host] = (ev.get("message", ""), self._current.get(host, ("", time.monotonic()))[1])
             if self.verbosity:
-                self._host_line(host, f"  [{host}] {ev.get('message', '')}", "dim")
+                self._print(f"  [{host}] {ev.get('message', '')}", "dim")
+        elif kind == "item_done" and host:
+            self._item_done(host, ev)
         elif kind == "task_done" and host:
             self._task_done(host, ev["result"])
         elif kind == "host_done" and host:
             self._current.pop(host, None)
             if ev.get("status") in ("failed", "unreachable") and ev.get("msg") and ev["msg"] != self._last_fail.get(host):
-                self._host_line(host, f"{ev['status']}: [{host}] {ev['msg']}", STYLE[Status(ev["status"])])
-            self._flush(host)
+                self._print(f"{ev['status']}: [{host}] {ev['msg']}", STYLE[Status(ev["status"])])
+            elif str(ev.get("msg", "")).startswith("interrupted"):
+                self._print(f"interrupted: [{host}] {ev['msg']}", "magenta")
         elif kind == "script_run" and host and self.verbosity >= 3:
-            self._host_line(host, f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
+            self._print(f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
         if self._live is not None:
             self._live.update(self._table())
 
+    def _start(self, ev: dict[str, Any]) -> None:
+        self._mode = ev.get("mode", "apply")
+        title = "PLAN (dry run: nothing will be changed)" if self._mode == "plan" else "APPLY"
+        self._print(f"{title} {ev.get('playbook', '')}", "bold")
+        if self._live_wanted:
+            self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True,
+                              vertical_overflow="crop")
+            self._live.start()
+        elif self._heartbeat > 0 and self._beat is None:
+            self._beat = threading.Thread(target=self._beats, name="hvprov-heartbeat", daemon=True)
+            self._beat.start()
+
+    def _beats(self) -> None:
+        """Pipes and CI: a line at least every `heartbeat` seconds while hosts work silently."""
+        while not self._stop_beat.wait(min(1.0, self._heartbeat)):
+            with self._lock:
+                now = time.monotonic()
+                if self._current and now - self._last_output >= self._heartbeat:
+                    parts = [f"{h}: {what} ({now - since:.0f} s)" for h, (what, since) in sorted(self._current.items())]
+                    shown = "; ".join(parts[:5]) + (f"; {len(parts) - 5} more" if len(parts) > 5 else "")
+                    self._print(f"... still working ({plural(len(parts), 'host')}): {shown}", "dim")
+
+    def _label(self, status: Status) -> str:
+        if self._mode == "plan" and status is Status.CHANGED:
+            return "would change"
+        return status.value
+
+    def _item_done(self, host: str, ev: dict[str, Any]) -> None:
+        status = Status(ev["status"])
+        self._looped.add(host)
+        if status is Status.SKIPPED and not self.verbosity:
+            return
+        text = f"{self._label(status)}: [{host}] {ev.get('task', '')} => (item={ev.get('item', '')})"
+        if ev.get("msg"):
+            text += f" {ev['msg']}"
+        self._print(text, STYLE.get(status))
+
     def _task_done(self, host: str, r: TaskResult) -> None:
+        looped = host in self._looped
+        self._looped.discard(host)
         if r.status is Status.SKIPPED and not self.verbosity:
             return
-        label = r.status.value
-        if self._mode == "plan" and r.status is Status.CHANGED:
-            label = "would change"
-        if r.ignored:
-            label += " (ignored)"
-        text = f"{label}: [{host}] {r.name}"
-        if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
-            text += f" => {r.msg}"
-        if r.status in (Status.FAILED, Status.UNREACHABLE):
+        failed = r.status in (Status.FAILED, Status.UNREACHABLE)
+        if failed:
             self._last_fail[host] = r.msg
-        self._host_line(host, text, STYLE.get(r.status))
+        if failed or r.blocked or not looped:  # a loop's items have said it, line by line
+            label = "blocked" if r.blocked else self._label(r.status) + (" (ignored)" if r.ignored else "")
+            text = f"{label}: [{host}] {r.name}"
+            if r.msg and (r.status is not Status.OK or self.verbosity or r.module in ("debug", "assert")):
+                text += f" => {r.msg}"
+            self._print(text, STYLE.get(r.status))
         if r.changes and (self.diff or self._mode == "plan" or self.verbosity):
             for c in r.changes:
                 for line in change_lines(c, self.diff):
-                    self._host_line(host, "    " + line, "yellow" if c.mutating else "dim")
+                    self._print("    " + line, "yellow" if c.mutating else "dim")
 
+    # -- documents and the recap -------------------------------------------------
     def show_document(self, doc: dict[str, Any], title: str = "") -> None:
         """Render a run document or saved plan (dicts, as written to JSON)."""
         self._mode = doc.get("mode", "plan")
@@ -160,36 +205,48 @@ class ConsoleReporter:
                         self._print("    " + line, "yellow" if change.mutating else "dim")
         s = doc.get("summary", {})
         unknown = f" ({s['unknown']} unknown until applied)" if s.get("unknown") else ""
-        self._print(f"\n{len(doc['hosts'])} hosts; {s.get('changes', 0)} changes{unknown}", "bold")
+        self._print(f"\n{plural(len(doc['hosts']), 'host')}; {plural(s.get('changes', 0), 'change')}{unknown}", "bold")
 
     def close(self) -> None:
-        for host in list(self._blocks):
-            self._flush(host)
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self._stop_beat.set()
+        with self._lock:
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
 
     def recap(self, result: RunResult) -> None:
         self.close()
         self._print("\nPLAY RECAP " + "*" * 60, "bold")
-        width = max((len(n) for n in result.hosts), default=10)
+        width = max((len(safe_text(n)) for n in result.hosts), default=10)
         for name in sorted(result.hosts):
             h = result.hosts[name]
-            counts = {s: 0 for s in ("ok", "changed", "unreachable", "failed", "skipped", "ignored")}
-            for t in h.tasks:
-                if t.ignored:
-                    counts["ignored"] += 1
-                elif t.status.value in counts:
-                    counts[t.status.value] += 1
-            if h.status is Status.CHANGED or h.status is Status.OK:
-                counts["ok"] += counts["changed"]
-            line = (f"{name.ljust(width)} : ok={counts['ok']:<3} changed={counts['changed']:<3} "
+            counts = recap_counts(h.tasks, h.status)
+            line = (f"{safe_text(name).ljust(width)} : ok={counts['ok']:<3} changed={counts['changed']:<3} "
                     f"unreachable={counts['unreachable']:<3} failed={counts['failed']:<3} "
                     f"skipped={counts['skipped']:<3} ignored={counts['ignored']:<3} "
                     f"changes={h.change_count:<3} unknown={h.unknown_count:<3} round_trips={h.round_trips}")
+            if h.msg.startswith("interrupted"):
+                line += "  (interrupted)"
             self._print(line, STYLE[h.status])
         s = result.summary()
         verb = "to make" if result.mode == "plan" else "made"
-        self._print(f"\n{len(result.hosts)} hosts: " + ", ".join(f"{v} {k}" for k, v in s["hosts"].items() if v)
-                    + f"; {s['changes']} changes {verb}" + (f" ({s['unknown']} unknown until applied)" if s["unknown"] else "")
+        self._print(f"\n{plural(len(result.hosts), 'host')}: " + ", ".join(f"{v} {k}" for k, v in s["hosts"].items() if v)
+                    + f"; {plural(s['changes'], 'change')} {verb}"
+                    + (f" ({s['unknown']} unknown until applied)" if s["unknown"] else "")
                     + (" (interrupted)" if result.interrupted else ""), "bold")
+
+
+def recap_counts(tasks: tuple[TaskResult, ...], host_status: Status) -> dict[str, int]:
+    """The PLAY RECAP numbers of one host. A host that failed or was unreachable outside any task
+    (a stale plan, a bad sim_profile) counts one, so the row agrees with the summary."""
+    counts = {s: 0 for s in ("ok", "changed", "unreachable", "failed", "skipped", "ignored")}
+    for t in tasks:
+        if t.ignored:
+            counts["ignored"] += 1
+        elif t.status.value in counts:
+            counts[t.status.value] += 1
+    if host_status in (Status.CHANGED, Status.OK):
+        counts["ok"] += counts["changed"]
+    if host_status in (Status.FAILED, Status.UNREACHABLE) and counts[host_status.value] == 0:
+        counts[host_status.value] = 1
+    return counts

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..secrets import SecretRegistry, mask
-from .console import SYMBOL, _value
+from .console import SYMBOL
+from .text import show_value as _value
 
 # Characters outside XML 1.0's Char production (also lone surrogates and U+FFFE/U+FFFF).
 _ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -198,10 +198,10 @@ class LabServers:
             "lab-winrm-https.yml": lambda p: {"ansible_connection": "winrm", "ansible_port": p["https"],
                                               "ansible_winrm_scheme": "https", "ansible_winrm_transport": "ntlm",
                                               "hvprov_winrm_max_envelope_kb": "auto",
-                                              "ansible_winrm_ca_trust_path": str(self.wsman.ca_cert)},
+                                              "ansible_winrm_ca_trust_path": str(Path(self.wsman.ca_cert).resolve())},
             "lab-ssh.yml": lambda p: {"ansible_connection": "ssh", "ansible_port": p["ssh"],
-                                      "ansible_ssh_private_key_file": str(self.client_key),
-                                      "hvprov_ssh_known_hosts": str(self.lab_dir / "ssh" / "known_hosts")},
+                                      "ansible_ssh_private_key_file": str(Path(self.client_key).resolve()),
+                                      "hvprov_ssh_known_hosts": str((self.lab_dir / "ssh" / "known_hosts").resolve())},
         }
         groups = self._groups()
         written = {}

@@ -573,6 +573,11 @@ class SSHTransport(Transport):
                 "host was reinstalled, remove the old entry from known_hosts"
             )
         policy = self.spec.ssh_host_key_policy
+        if policy == "strict" and not path.exists():
+            raise TrustError(
+                f"cannot check the SSH host key of {label} ({fp}): the known_hosts file {path} does not exist "
+                "(hvprov_ssh_known_hosts names it; default ~/.ssh/known_hosts)"
+            )
         if policy == "strict":
             raise TrustError(
                 f"unknown SSH host key for {label} ({fp}); add it to known_hosts or set "
