@@ -165,7 +165,7 @@ def run(
 
 
 def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selection: Mapping[str, Any]) -> dict[str, Any]:
-    vars_files = [f for play in book.plays for f in play.vars_files]
+    vars_files = list(dict.fromkeys(f for play in book.plays for f in (*play.vars_files, *play.files)))
     return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection)
 
 

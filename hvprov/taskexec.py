@@ -1,12 +1,11 @@
-"""Running one play's tasks on one host (plan or apply), and the pre-flight variable check."""
+"""Running one task on one host (plan or apply): its variables, loop, conditions, module."""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,110 +20,37 @@ from .errors import (
     TransportError,
     VariableError,
 )
-from .inventory import Host
+from .hostiter import Outcome
+from .hostvars import PlayContext, compose, drop_omitted
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
-from .playbook import Play, Task, describe_validation
+from .playbook import describe_validation
+from .preflight import probe_paths
+from .runctx import HostState
 from .secrets import Secret, mask, reveal
 from .session import RecordingSession
-from .templating import BUILTIN_NAMES, Templar, unsafe
+from .tasktree import Node, Task
+from .templating import unsafe
 from .yamlsrc import location_at, location_of
-
-if TYPE_CHECKING:
-    from .runner import Runner, _HostState
 
 log = logging.getLogger("hvprov")
 
-MAGIC = frozenset({
-    "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts",
-    "ansible_check_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_batch",
-    "playbook_dir", "ansible_loop", "ansible_index_var",
-})
 NO_LOG_MSG = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
-_GUARDED = r"\b{name}\b(?:[^|{{}}]*?\bis\s+(?:not\s+)?(?:un)?defined|\s*\|\s*(?:default|d)\b)"
-
-
-def _task_text(task: Task) -> str:
-    return repr((task.args, task.when, task.loop, task.name, task.changed_when, task.failed_when))
-
-
-def _task_refs(templar: Templar, task: Task) -> dict[str, tuple[str, Location]]:
-    """name -> field where it is referenced (host-independent; cached on the Templar)."""
-    cache = templar.__dict__.setdefault("_refs_cache", {})
-    key = id(task)
-    if key in cache:
-        return cache[key]
-    refs: dict[str, tuple[str, Location]] = {}
-    parts: list[tuple[str, Any, bool, Location]] = []
-    if isinstance(task.args, Mapping):
-        parts += [(f"{task.path}.{task.module}.{k}", v, False, location_of(task.args, k) or task.location)
-                  for k, v in task.args.items()]
-    else:
-        parts.append((f"{task.path}.{task.module}", task.args, False, task.location))
-    parts += [(f"{task.path}.name", task.name, False, task.location), (f"{task.path}.loop", task.loop, False, task.location)]
-    parts += [(f"{task.path}.when", w, isinstance(w, str), task.location) for w in task.when]
-    for key_name, exprs in (("changed_when", task.changed_when), ("failed_when", task.failed_when)):
-        parts += [(f"{task.path}.{key_name}", e, isinstance(e, str), task.location) for e in exprs or ()]
-    text = _task_text(task)
-    for fieldpath, value, bare, loc in parts:
-        try:
-            names = templar.undeclared(value, bare=bare)
-        except VariableError as exc:
-            raise VariableError(exc.detail, location=loc, field=fieldpath) from None
-        for name in names:
-            if re.search(_GUARDED.format(name=re.escape(name)), text):
-                continue  # `x is defined` / `x | default(...)` guards make it legal
-            refs.setdefault(name, (fieldpath, loc))
-    cache[key] = refs
-    return refs
-
-
-def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> None:
-    """Undefined top-level variables are input errors before any host is touched."""
-    known = set(host.vars) | set(play.vars) | set(extra_vars) | MAGIC | BUILTIN_NAMES
-    for task in play.tasks + play.handlers:
-        local = known | set(task.vars) | ({task.loop_var, "ansible_loop"} if task.loop is not None else set())
-        if task.register:
-            local.add(task.register)
-        for name, (fieldpath, loc) in _task_refs(templar, task).items():
-            if name not in local:
-                raise VariableError(f"undefined variable {name!r} for host {host.name}", location=loc, field=fieldpath)
-        if task.register:
-            known.add(task.register)
-        if task.module == "set_fact" and isinstance(task.args, Mapping):
-            known |= {str(k) for k in task.args}
-
-
-def probe_paths(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> list[str]:
-    """VHD paths the play's tasks name, rendered without facts (best effort), for the facts script."""
-    base = {**host.vars, **play.vars, **extra_vars, "inventory_hostname": host.name}
-    found: list[str] = []
-    for task in play.tasks:
-        if task.module not in ("hyperv_vhd", "hyperv_vm") or not isinstance(task.args, Mapping):
-            continue
-        try:
-            items = [None] if task.loop is None else templar.template(task.loop, base)
-            for item in items if isinstance(items, list) else []:
-                vars_ = base if item is None else {**base, task.loop_var: item}
-                if task.module == "hyperv_vhd":  # render only the path fields, not the whole task
-                    paths = [templar.template(task.args.get("path"), vars_)]
-                else:
-                    disks = templar.template(task.args.get("disks") or [], vars_)
-                    paths = [d.get("path") if isinstance(d, Mapping) else d for d in disks or []]
-                found += [p for p in paths if isinstance(p, str) and p not in found]
-        except (InputError, TypeError, AttributeError):
-            continue  # depends on facts or registered values: the host will be asked when it runs
-    return found
 
 
 class TaskExecutor:
-    def __init__(self, runner: Runner, play: Play, st: _HostState) -> None:
-        self.r = runner
-        self.play = play
+    """Runs tasks of one play on one host; returns each task's `Outcome` to the host's walker."""
+
+    def __init__(self, pctx: PlayContext, st: HostState) -> None:
+        self.r = pctx.ctx
+        self.pctx = pctx
+        self.play = pctx.play
         self.st = st
         self.session = st.session
         self.host = st.host
-        self.plan_mode = runner.opts.mode == "plan"
+        self.plan_mode = self.r.opts.mode == "plan"
+        self.extra: Mapping[str, Any] = {}
+        self.set_vars: dict[str, Any] = {}
 
     # -- selection -----------------------------------------------------------
     def selected(self, task: Task) -> bool:
@@ -140,23 +66,11 @@ class TaskExecutor:
 
     # -- variables -----------------------------------------------------------
     def variables(self, task: Task) -> dict[str, Any]:
-        v: dict[str, Any] = dict(self.host.vars)
-        v.update(self.play.vars)
-        if self.session.has_facts:
-            v["hvprov_facts"] = self.session.facts_dict()
-        v.update(self.st.facts_vars)
-        v.update(task.vars)
-        v.update(self.r.opts.extra_vars)
-        v["inventory_hostname"] = self.host.name
-        v["inventory_hostname_short"] = self.host.name.split(".")[0]
-        v["group_names"] = [g for g in self.host.groups if g != "all"]
-        v["ansible_check_mode"] = self.plan_mode
-        v["hvprov_mode"] = self.r.opts.mode
-        v["playbook_dir"] = str(self.r.playbook.base_dir)
-        return v
+        return compose(self.pctx, self.host, task, self.extra)
 
-    # -- the play on this host -------------------------------------------------
-    def run(self) -> None:
+    # -- the host's start of a play -------------------------------------------
+    def prepare(self) -> None:
+        """Probe paths, gather facts (when the play asks, or a saved plan must be checked)."""
         paths = probe_paths(self.r.templar, self.play, self.host, self.r.opts.extra_vars)
         if any(p not in self.session.probe_paths for p in paths):
             self.session.probe_paths = sorted(set(self.session.probe_paths) | set(paths))
@@ -165,14 +79,6 @@ class TaskExecutor:
         if self.r.saved_plan is not None and not self.st.plan_checked:
             self.r.check_saved_facts(self.host.name, self.session.facts_dict())
             self.st.plan_checked = True
-        notified: list[str] = []
-        for task in self.play.tasks:
-            if not self._one(task, notified):
-                return
-        for handler in self.play.handlers:
-            if handler.name in notified or set(handler.listen) & set(notified):
-                if not self._one(handler, []):
-                    return
 
     def _gather(self) -> None:
         t0 = time.monotonic()
@@ -189,7 +95,7 @@ class TaskExecutor:
         self._record(TaskResult("Gathering Facts", "facts", Status.OK, duration=time.monotonic() - t0))
 
     def _record(self, res: TaskResult) -> None:
-        scrub = self.r._scrub
+        scrub = self.r.scrub
         changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                                c.unknown, c.data) for c in res.changes)
         res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
@@ -197,20 +103,75 @@ class TaskExecutor:
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
 
-    def _one(self, task: Task, notified: list[str]) -> bool:
-        """Run one task; False when the host must stop."""
+    # -- one step ----------------------------------------------------------------
+    def step(self, task: Task, extra: Mapping[str, Any]) -> Outcome:
+        """Run one task (or evaluate an include or a meta task) on this host."""
         if self.r.stop.is_set():
             raise InterruptedRun("interrupted")
         if not self.selected(task):
-            return True
+            return Outcome(Status.SKIPPED, includes=[])
+        self.extra, self.set_vars = extra, {}
+        if task.module == "meta":
+            return self._meta(task)
+        if task.module in ("include_tasks", "include_role"):
+            return self._include(task)
         res = self._run_task(task)
-        if res.status is Status.FAILED and not res.ignored:
-            self.st.status = Status.FAILED
-            self.st.msg = res.msg
-            return False
-        if res.status is Status.CHANGED:
-            notified.extend(task.notify)
-        return True
+        result = dict(self.st.facts_vars.get(task.register, {})) if task.register else dict(res.data)
+        return Outcome(res.status, res.ignored, res.msg, result, dict(self.set_vars))
+
+    def _meta(self, task: Task) -> Outcome:
+        base = self.variables(task)
+        if not self._when(task, base):
+            return Outcome(Status.SKIPPED)
+        return Outcome(Status.OK, meta=str(task.args))
+
+    def _include(self, task: Task) -> Outcome:
+        """include_tasks / include_role: the variables of each inclusion (one per loop item)."""
+        t0 = time.monotonic()
+        base = self.variables(task)
+        includes: list[dict[str, Any]] = []
+        children: tuple[Node, ...] | None = None
+        try:
+            for i, item in enumerate(self._items(task, base)):
+                vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
+                if task.index_var and item is not _NO_ITEM:
+                    vars_[task.index_var] = i
+                if not self._when(task, vars_):
+                    continue
+                own = {} if item is _NO_ITEM else {task.loop_var: item}
+                if task.index_var and item is not _NO_ITEM:
+                    own[task.index_var] = i
+                includes.append({**task.vars, **own})
+                if task.children is None and children is None:
+                    children = self._load_children(task, vars_)
+        except InputError as exc:
+            self.st.input_error = True
+            return self._include_done(task, Status.FAILED, str(exc), t0)
+        status = Status.OK if includes else Status.SKIPPED
+        self._include_done(task, status, "", t0)
+        return Outcome(status, includes=includes, children=children)
+
+    def _include_done(self, task: Task, status: Status, msg: str, t0: float) -> Outcome:
+        name = task.name if task.named else f"{task.module}: {task.args.get('file') or task.args.get('name')}"
+        self._record(TaskResult(name, task.module, status, msg=msg, ignored=status is Status.FAILED and task.ignore_errors,
+                                duration=time.monotonic() - t0, path=task.path))
+        return Outcome(status, ignored=status is Status.FAILED and task.ignore_errors, msg=msg, includes=[])
+
+    def _load_children(self, task: Task, vars_: Mapping[str, Any]) -> tuple[Node, ...]:
+        """include_tasks with a templated file name: read it now (its problems fail this task)."""
+        from pathlib import Path
+
+        from .errors import PlaybookError
+        from .taskload import Scope, TaskLoader
+
+        name = self.r.templar.template(task.args["file"], vars_, task.location, f"{task.path}.include_tasks")
+        loader = TaskLoader(self.r.playbook_path, None, Path(self.play.playbook_dir or "."))
+        nodes = loader.load_file(str(name), task.location, f"{task.path}.include_tasks",
+                                 Scope(base=Path(task.args["base"]), role=task.role))
+        if loader.problems or nodes is None:
+            first = loader.problems[0]
+            raise PlaybookError(first.detail, location=first.location, field=first.field)
+        return nodes
 
     def _run_task(self, task: Task) -> TaskResult:
         t0 = time.monotonic()
@@ -222,11 +183,19 @@ class TaskExecutor:
         results: list[dict[str, Any]] = []
         status = Status.SKIPPED
         try:
-            for item in self._items(task, base):
+            for i, item in enumerate(self._items(task, base)):
                 vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
+                if task.index_var and item is not _NO_ITEM:
+                    vars_[task.index_var] = i
                 if not self._when(task, vars_):
+                    if item is not _NO_ITEM:
+                        results.append({"changed": False, "skipped": True, **self._loop_keys(task, item, i)})
                     continue
+                before = len(changes)
                 msg, data = self._item(task, vars_, changes)
+                if item is not _NO_ITEM:
+                    data = {**data, "failed": False, "changed": any(c.mutating for c in changes[before:]),
+                            **self._loop_keys(task, item, i)}
                 status = Status.OK
                 if msg:
                     msgs.append(msg)
@@ -248,6 +217,14 @@ class TaskExecutor:
         if status is Status.OK and any(c.mutating for c in changes):
             status = Status.CHANGED
         return self._finish(task, name, status, changes, msgs, results, t0)
+
+    @staticmethod
+    def _loop_keys(task: Task, item: Any, index: int) -> dict[str, Any]:
+        """What ansible-core adds to each loop item's result."""
+        keys = {task.loop_var: item, "ansible_loop_var": task.loop_var}
+        if task.index_var:
+            keys.update({task.index_var: index, "ansible_index_var": task.index_var})
+        return keys
 
     def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:
         """--scripts: the PowerShell this task's changes would run, rendered for review."""
@@ -315,9 +292,12 @@ class TaskExecutor:
 
     def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
         vars_ = {**self.variables(task), **({task.register: result} if task.register else {}), "result": result}
-        if task.failed_when is not None and all(self._eval(task, e, vars_, "failed_when") for e in task.failed_when):
-            result["failed"] = True
-            return Status.FAILED
+        if task.failed_when is not None:
+            failed = all(self._eval(task, e, vars_, "failed_when") for e in task.failed_when)
+            result["failed_when_result"] = failed
+            if failed:
+                result["failed"] = True
+                return Status.FAILED
         if task.changed_when is not None and not self.plan_mode:
             changed = all(self._eval(task, e, vars_, "changed_when") for e in task.changed_when)
             result["changed"] = changed
@@ -345,7 +325,7 @@ class TaskExecutor:
         """Plan (and apply) one loop item; appends its changes to `changes` before applying."""
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
-        raw = self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}")
+        raw = drop_omitted(self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}"))
         if _has_secret(raw):  # modules take plain values; every output is scrubbed of them
             self.r.secrets.collect(raw)
             raw = reveal(raw)
@@ -354,7 +334,7 @@ class TaskExecutor:
         except ValidationError as exc:
             e = exc.errors()[0]
             loc = location_at(task.args, tuple(e["loc"])) or task.location
-            raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook.path),
+            raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook_path),
                              field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
         facts = self.session.facts if module.needs_facts else None
         ctx = PlanContext(self.host.name, self.plan_mode, vars_,
@@ -368,6 +348,7 @@ class TaskExecutor:
         msg = planned.msg
         if planned.set_vars:
             self.st.facts_vars.update(unsafe(planned.set_vars))
+            self.set_vars.update(unsafe(planned.set_vars))
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not self.plan_mode:

@@ -1,0 +1,203 @@
+"""Strategies: how a batch of hosts goes through a play (ansible-core's linear and free).
+
+linear (Ansible's default): every host of the batch runs a task before any host starts the
+next one; a task with any_errors_fatal (or run_once) that fails stops every host of the batch,
+max_fail_percentage is checked after each task, run_once runs on the first host and gives its
+result to all, `meta: end_play` is evaluated once, on the first host. Hosts still run their
+part of a task in parallel (forks), and a host that reboots keeps reporting progress.
+free: each host goes through the play on its own, as fast as it can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from .errors import HvprovError, InputError, InterruptedRun, TaskError, TransportError
+from .hostiter import EndHost, EndPlay, HostWalker, Outcome, Step, Walk
+from .hostvars import PlayContext
+from .model import Status
+from .runctx import HostState
+from .taskexec import TaskExecutor
+from .tasktree import Task
+from .templating import unsafe
+
+BREAK = "break"  # the play (and the playbook) stops: max_fail_percentage, or the whole batch failed
+
+
+class BatchRun:
+    """One batch of one play; `run()` returns BREAK when the playbook must stop."""
+
+    def __init__(self, pctx: PlayContext, batch: list[HostState], executor: Executor, strategy: str) -> None:
+        self.pctx = pctx
+        self.ctx = pctx.ctx
+        self.play = pctx.play
+        self.batch = batch
+        self.pool = executor
+        self.strategy = strategy
+        self.execs = {st.host.name: TaskExecutor(pctx, st) for st in batch}
+        self.walkers: dict[str, HostWalker] = {}
+        self.gens: dict[str, Walk] = {}
+        self.pending: dict[str, Step] = {}
+        self.end_play = False
+
+    # -- one host, one call (on a worker thread) ---------------------------------
+    def _guard(self, st: HostState, call: Callable[[], Outcome]) -> Outcome:
+        try:
+            return call()
+        except InterruptedRun:
+            self.ctx.stop.set()
+            return Outcome(Status.SKIPPED, meta="interrupted")
+        except TransportError as exc:
+            st.status, st.msg = Status.UNREACHABLE, self.ctx.secrets.scrub(exc.message)
+            return Outcome(Status.UNREACHABLE, msg=st.msg)
+        except InputError as exc:
+            st.input_error = True
+            return Outcome(Status.FAILED, msg=self.ctx.secrets.scrub(str(exc)))
+        except (TaskError, HvprovError) as exc:
+            return Outcome(Status.FAILED, msg=self.ctx.secrets.scrub(str(exc)))
+        except Exception as exc:  # a bug must fail this host, not the run
+            return Outcome(Status.FAILED, msg=f"internal error: {type(exc).__name__}: {self.ctx.secrets.scrub(str(exc))}")
+
+    def _prepare(self, st: HostState) -> Outcome:
+        def call() -> Outcome:
+            self.execs[st.host.name].prepare()
+            return Outcome(Status.OK)
+        return self._guard(st, call)
+
+    def _exec(self, st: HostState, step: Step) -> Outcome:
+        return self._guard(st, lambda: self.execs[st.host.name].step(step.task, step.extra))
+
+    # -- walkers -----------------------------------------------------------------
+    def _start(self, st: HostState) -> None:
+        def set_failed(task: Task, out: Outcome) -> None:
+            st.facts_vars["ansible_failed_task"] = unsafe({"name": task.name if task.named else "", "action": task.module, "path": task.path})
+            st.facts_vars["ansible_failed_result"] = unsafe({**out.result, "failed": True, "msg": out.msg})
+
+        walker = HostWalker(self.play, set_failed)
+        self.walkers[st.host.name] = walker
+        self.gens[st.host.name] = walker.run()
+        self._advance(st, None)
+
+    def _advance(self, st: HostState, out: Outcome | None) -> None:
+        name = st.host.name
+        gen = self.gens[name]
+        self.pending.pop(name, None)
+        try:
+            self.pending[name] = next(gen) if out is None else gen.send(out)
+            return
+        except StopIteration as stop:
+            ok = bool(stop.value)
+        except EndHost:
+            ok = st.status is not Status.UNREACHABLE
+        except EndPlay:
+            ok, self.end_play = True, True
+        if not ok and not st.down:
+            failure = self.walkers[name].failure
+            st.status = Status.FAILED
+            st.msg = failure[1].msg if failure else "failed"
+
+    def _stop_others(self, reason: str) -> None:
+        for st in self.batch:
+            if st.host.name in self.pending:
+                self.gens[st.host.name].close()
+                del self.pending[st.host.name]
+                if not st.down:
+                    st.status, st.msg = Status.FAILED, reason
+
+    # -- the batch -----------------------------------------------------------------
+    def run(self) -> str | None:
+        for st in self.batch:
+            self.ctx.emit("host_started", st.host.name, play=self.play.name)
+        live = []
+        for st, out in zip(self.batch, self._map(self._prepare, self.batch)):
+            if out.meta == "interrupted" or out.failed or out.status is Status.UNREACHABLE:
+                if out.failed:
+                    st.status, st.msg = Status.FAILED, out.msg
+            else:
+                live.append(st)
+        if not self.ctx.stop.is_set():
+            if self.strategy == "free":
+                self._map(self._run_free, live)
+            else:
+                for st in live:
+                    self._start(st)
+                verdict = self._run_linear()
+                if verdict:
+                    self._finish()
+                    return verdict
+        self._finish()
+        failed = sum(1 for st in self.batch if st.down)
+        return BREAK if self.batch and failed == len(self.batch) else None
+
+    def _map(self, fn: Callable[[HostState], Any], states: list[HostState]) -> list[Any]:
+        futures = [self.pool.submit(fn, st) for st in states]
+        return [f.result() for f in futures]
+
+    def _run_free(self, st: HostState) -> None:
+        self._start(st)
+        while st.host.name in self.pending and not self.ctx.stop.is_set() and not self.end_play:
+            self._advance(st, self._exec(st, self.pending[st.host.name]))
+
+    def _run_linear(self) -> str | None:
+        by_name = {st.host.name: st for st in self.batch}
+        while self.pending and not self.ctx.stop.is_set():
+            order = [st for st in self.batch if st.host.name in self.pending]
+            first = order[0]
+            task = self.pending[first.host.name].task
+            once = task.run_once or (task.module == "meta" and task.args == "end_play")
+            group = [st for st in order if self.pending[st.host.name].task is task]
+            runners = [first] + [st for st in order if st not in group] if once else order
+            outs = dict(zip((st.host.name for st in runners),
+                            self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners)))
+            if once:
+                self._share(task, outs[first.host.name], group, outs)
+            failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE]
+            for name, out in outs.items():
+                self._advance(by_name[name], out)
+            fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
+            if failed and (fatal or task.run_once) and not task.ignore_errors:
+                self.ctx.emit("play_aborted", name=self.play.name, reason="any_errors_fatal")
+                self._stop_others(f"not run further: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
+                return BREAK
+            if self.play.max_fail_percentage is not None:
+                down = sum(1 for st in self.batch if st.status is Status.FAILED)
+                if down * 100.0 / len(self.batch) > self.play.max_fail_percentage:
+                    self.ctx.emit("play_aborted", name=self.play.name,
+                                  reason=f"{down} of {len(self.batch)} hosts failed, over max_fail_percentage "
+                                         f"{self.play.max_fail_percentage:g}")
+                    self._stop_others("not run further: max_fail_percentage exceeded")
+                    return BREAK
+            if self.end_play:
+                for st in list(order):
+                    if st.host.name in self.pending:
+                        self.gens[st.host.name].close()
+                        del self.pending[st.host.name]
+                return None
+        return None
+
+    def _share(self, task: Task, out: Outcome, group: list[HostState], outs: dict[str, Outcome]) -> None:
+        """run_once / end_play: the first host's outcome counts for every host at that task."""
+        for st in group[1:]:
+            if task.register:
+                st.facts_vars[task.register] = unsafe(out.result)
+            if out.set_vars:
+                st.facts_vars.update(out.set_vars)
+            outs[st.host.name] = dataclasses.replace(out, status=Status.SKIPPED if out.failed else out.status)
+
+    def _finish(self) -> None:
+        for name in list(self.pending):
+            self.gens[name].close()
+        self.pending.clear()
+        for st in self.batch:
+            if st.status is not Status.UNREACHABLE:  # a dead host cannot release; a later run takes it over
+                try:
+                    st.session.release_lease()
+                except Exception:  # noqa: BLE001 - best effort, never masks the host's result
+                    pass
+            if st.input_error:
+                self.ctx.input_errors = True
+            self.ctx.emit("host_done", st.host.name, status=st.status.value, msg=st.msg,
+                          round_trips=st.session.round_trips)
