@@ -52,9 +52,12 @@ def _task_refs(templar: Templar, task: Task) -> dict[str, tuple[str, Location]]:
     return refs
 
 
-def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> None:
-    """Undefined top-level variables are input errors before any host is touched."""
-    known = set(host.vars) | set(play.vars) | set(extra_vars) | MAGIC | BUILTIN_NAMES
+def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any],
+              carried: set[str] | None = None) -> set[str]:
+    """Undefined top-level variables are input errors before any host is touched. `carried`:
+    names set (set_fact, register) by earlier plays; returns them with this play's added."""
+    known = set(host.vars) | set(play.vars) | set(extra_vars) | MAGIC | BUILTIN_NAMES | (carried or set())
+    facts: set[str] = set(carried or ())
     for r in play.roles:
         known |= set(r.defaults) | set(r.vars)
     for task in play.tasks + play.handlers:
@@ -72,8 +75,11 @@ def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str,
                 raise VariableError(f"undefined variable {name!r} for host {host.name}", location=loc, field=fieldpath)
         if task.register:
             known.add(task.register)
+            facts.add(task.register)
         if task.module == "set_fact" and isinstance(task.args, Mapping):
             known |= {str(k) for k in task.args}
+            facts |= {str(k) for k in task.args}
+    return facts
 
 
 def probe_paths(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any]) -> list[str]:

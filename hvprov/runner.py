@@ -121,9 +121,10 @@ class Runner:
             max_workers=max(1, self.opts.forks), thread_name_prefix=f"{RUN_THREAD_PREFIX}{self.run_id.rpartition(':')[2]}")
         try:
             plays = [(play, self._select(i, play)) for i, play in enumerate(self.playbook.plays)]
+            carried: dict[str, set[str]] = {}
             for play, hosts in plays:  # pre-flight: undefined variables are input errors (exit 4) before any host is touched
                 for h in hosts:
-                    preflight(self.ctx.templar, play, h, self.opts.extra_vars)
+                    carried[h.name] = preflight(self.ctx.templar, play, h, self.opts.extra_vars, carried.get(h.name))
                     connection_vars(h, self.opts.extra_vars, self.ctx.templar)  # undefined there: exit 4 too
                 if not isinstance(executor, ThreadPoolExecutor):
                     _check_portable(play, self.opts.strategy)
