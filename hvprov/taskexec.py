@@ -329,8 +329,11 @@ class TaskExecutor:
         if _has_secret(raw):  # modules take plain values; every output is scrubbed of them
             self.r.secrets.collect(raw)
             raw = reveal(raw)
+        if not isinstance(raw, Mapping):
+            raise InputError(f"module arguments must be a mapping, got {type(raw).__name__} {raw!r:.60}",
+                             location=where, field=f"{task.path}.{task.module}")
         try:
-            args = module.ArgsModel.model_validate(raw if isinstance(raw, Mapping) else {})
+            args = module.ArgsModel.model_validate(raw)
         except ValidationError as exc:
             e = exc.errors()[0]
             loc = location_at(task.args, tuple(e["loc"])) or task.location

@@ -7,7 +7,6 @@ imports fold it into the imported tasks, dynamic includes keep their children as
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,12 +80,53 @@ def free_form(module: str, raw: str) -> dict[str, Any]:
     if module in ("debug", "fail") and "=" not in raw:
         return {"msg": raw}
     out: dict[str, Any] = {}
-    for part in shlex.split(raw):
+    for part in split_args(raw):
         key, sep, value = part.partition("=")
         if not sep:
             raise ValueError(f"expected key=value, got {part!r}")
         out[key] = value
     return out
+
+
+def split_args(raw: str) -> list[str]:
+    """Ansible's split_args: whitespace separates, except inside quotes and Jinja2 blocks."""
+    parts: list[str] = []
+    buf: list[str] = []
+    quote = ""
+    depth = 0
+    i = 0
+    while i < len(raw):
+        two = raw[i:i + 2]
+        ch = raw[i]
+        if not quote and two in ("{{", "{%", "{#"):
+            depth += 1
+            buf.append(two)
+            i += 2
+            continue
+        if not quote and depth and two in ("}}", "%}", "#}"):
+            depth -= 1
+            buf.append(two)
+            i += 2
+            continue
+        if quote:
+            if ch == quote and (i == 0 or raw[i - 1] != "\\"):
+                quote = ""
+            else:
+                buf.append(ch)
+        elif ch in ("'", '"') and not depth:
+            quote = ch
+        elif ch.isspace() and not depth:
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    if quote or depth:
+        raise ValueError(f"unbalanced quotes or Jinja2 braces in {raw!r}")
+    if buf:
+        parts.append("".join(buf))
+    return parts
 
 
 def _short(key: str) -> str:
