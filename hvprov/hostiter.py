@@ -50,6 +50,12 @@ class EndPlay(Exception):
     """meta: end_play: the play ends for every host."""
 
 
+class ForcedFailure(Exception):
+    """Thrown into a walker when another host's failure is fatal (any_errors_fatal, run_once):
+    as ansible-core's mark_host_failed, the host goes to its block's rescue (or always) if it
+    is in one, else it stops."""
+
+
 Walk = Generator[Step, Outcome, bool]
 
 
@@ -81,17 +87,24 @@ class HostWalker:
         return True
 
     def block(self, block: Block, extra: Mapping[str, Any]) -> Walk:
-        ok = yield from self.nodes(block.block, extra)
+        ok = yield from self._forced(self.nodes(block.block, extra))
         if not ok and block.rescue:
             if self.failure is not None:
                 self._set_failed(*self.failure)
             self.failure = None
-            ok = yield from self.nodes(block.rescue, extra)
+            ok = yield from self._forced(self.nodes(block.rescue, extra))
         failure = self.failure
-        ok_always = yield from self.nodes(block.always, extra)
+        ok_always = yield from self._forced(self.nodes(block.always, extra))
         if ok_always and failure is not None:
             self.failure = failure  # the block's own failure is what the host fails with
         return ok and ok_always
+
+    def _forced(self, walk: Walk) -> Walk:
+        """A section of a block; a ForcedFailure thrown into it fails the section."""
+        try:
+            return (yield from walk)
+        except ForcedFailure:
+            return False
 
     def task(self, task: Task, extra: Mapping[str, Any], handler: bool = False) -> Walk:
         out = yield Step(task, extra, handler)

@@ -3,7 +3,7 @@
 Lowest to highest (ansible-core's VariableManager.get_vars, the levels hvprov has):
 role defaults (every public role of the play, then the task's own role), inventory variables
 (group_vars/host_vars merged by the inventory), play vars and vars_files, role vars, block and
-task vars, include parameters, set_fact / registered results / include_vars, role parameters,
+task vars, set_fact / registered results / include_vars, role parameters, include parameters,
 extra vars; then the magic variables.
 """
 
@@ -119,11 +119,11 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
         v["hvprov_facts"] = st.session.facts_dict()
     if task is not None:
         v.update(task.vars)
-    v.update(include_vars)
     if st is not None:
         v.update(st.facts_vars)
     if role is not None:
         v.update(role.params)
+    v.update(include_vars)
     v.update(ctx.opts.extra_vars)
     v.update(magic(pctx, host, role))
     return v

@@ -79,6 +79,7 @@ class _PlayLoader(TaskLoader):
         scope = Scope(base=base, ignore_errors=self._flag(raw, "ignore_errors", fpath, None),
                       no_log=self._flag(raw, "no_log", fpath, None), run_once=self._flag(raw, "run_once", fpath, None))
         pre = self.tasks(raw.get("pre_tasks"), location_of(raw, "pre_tasks"), f"{fpath}.pre_tasks", scope)
+        before_roles = len(self.handlers)
         main: list[Node] = []
         entries = raw.get("roles") or []
         if not isinstance(entries, list):
@@ -89,11 +90,14 @@ class _PlayLoader(TaskLoader):
             name, params, escope = self.roles.entry(self, entry, eloc, f"{fpath}.roles[{i}]", scope)
             nodes, _ = self.roles.load(self, name, eloc, f"{fpath}.roles[{i}]", params, escope, public=True)
             main += nodes
+        role_handlers = self.handlers[before_roles:]
+        del self.handlers[before_roles:]
         main += self.tasks(raw.get("tasks"), location_of(raw, "tasks"), f"{fpath}.tasks", scope)
         post = self.tasks(raw.get("post_tasks"), location_of(raw, "post_tasks"), f"{fpath}.post_tasks", scope)
         own_handlers = [h for h in self.tasks(raw.get("handlers"), location_of(raw, "handlers"), f"{fpath}.handlers",
                                               dataclasses.replace(scope, handler=True)) if isinstance(h, Task)]
-        handlers = tuple(self.handlers) + tuple(own_handlers)
+        # ansible-core: handlers of `roles:` first, then the play's own, then those of roles imported or included by tasks
+        handlers = tuple(role_handlers) + tuple(own_handlers) + tuple(self.handlers)
         sections = (pre, tuple(main), post)
         flat = tuple(t for sec in sections for t in walk(sec))
         if strategy == "free" and any(t.run_once for t in flat):

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from .errors import HvprovError, InputError, InterruptedRun, TaskError, TransportError
-from .hostiter import EndHost, EndPlay, HostWalker, Outcome, Step, Walk
+from .hostiter import EndHost, EndPlay, ForcedFailure, HostWalker, Outcome, Step, Walk
 from .hostvars import PlayContext
 from .model import Status
 from .runctx import HostState
@@ -42,6 +42,8 @@ class BatchRun:
         self.gens: dict[str, Walk] = {}
         self.pending: dict[str, Step] = {}
         self.end_play = False
+        self.break_play = False
+        self.fatal_marked: dict[str, str] = {}  # host -> why: failed by another host's fatal failure
 
     # -- one host, one call (on a worker thread) ---------------------------------
     def _guard(self, st: HostState, call: Callable[[], Outcome]) -> Outcome:
@@ -81,15 +83,20 @@ class BatchRun:
         self.gens[st.host.name] = walker.run()
         self._advance(st, None)
 
-    def _advance(self, st: HostState, out: Outcome | None) -> None:
+    def _advance(self, st: HostState, out: Outcome | None, force: bool = False) -> None:
         name = st.host.name
         gen = self.gens[name]
         self.pending.pop(name, None)
         try:
-            self.pending[name] = next(gen) if out is None else gen.send(out)
+            if force:
+                self.pending[name] = gen.throw(ForcedFailure())
+            else:
+                self.pending[name] = next(gen) if out is None else gen.send(out)
             return
         except StopIteration as stop:
             ok = bool(stop.value)
+        except ForcedFailure:
+            ok = False
         except EndHost:
             ok = st.status is not Status.UNREACHABLE
         except EndPlay:
@@ -98,14 +105,6 @@ class BatchRun:
             failure = self.walkers[name].failure
             st.status = Status.FAILED
             st.msg = failure[1].msg if failure else "failed"
-
-    def _stop_others(self, reason: str) -> None:
-        for st in self.batch:
-            if st.host.name in self.pending:
-                self.gens[st.host.name].close()
-                del self.pending[st.host.name]
-                if not st.down:
-                    st.status, st.msg = Status.FAILED, reason
 
     # -- the batch -----------------------------------------------------------------
     def run(self) -> str | None:
@@ -160,23 +159,33 @@ class BatchRun:
             fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
             if failed and (fatal or task.run_once) and not task.ignore_errors:
                 self.ctx.emit("play_aborted", name=self.play.name, reason="any_errors_fatal")
-                self._stop_others(f"not run further: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
-                return BREAK
-            if self.play.max_fail_percentage is not None:
-                down = sum(1 for st in self.batch if st.status is Status.FAILED)
-                if down * 100.0 / len(self.batch) > self.play.max_fail_percentage:
-                    self.ctx.emit("play_aborted", name=self.play.name,
-                                  reason=f"{down} of {len(self.batch)} hosts failed, over max_fail_percentage "
-                                         f"{self.play.max_fail_percentage:g}")
-                    self._stop_others("not run further: max_fail_percentage exceeded")
-                    return BREAK
+                self._fail_others(failed, f"failed: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
+            mfp = self.play.max_fail_percentage
+            down = sum(1 for st in self.batch if st.status is Status.FAILED)
+            if mfp is not None and outs and not self.break_play and down * 100.0 / len(self.batch) > mfp:
+                self.ctx.emit("play_aborted", name=self.play.name,
+                              reason=f"{down} of {len(self.batch)} hosts failed, over max_fail_percentage {mfp:g}")
+                self.break_play = True
+                self._fail_others(failed, "failed: max_fail_percentage exceeded")
             if self.end_play:
                 for st in list(order):
                     if st.host.name in self.pending:
                         self.gens[st.host.name].close()
                         del self.pending[st.host.name]
-                return None
-        return None
+                break
+        return BREAK if self.break_play else None
+
+    def _fail_others(self, failed: list[str], reason: str) -> None:
+        """any_errors_fatal, max_fail_percentage: every other host fails where it stands (its
+        rescue, if any, runs); all count as failed for the rest of the playbook, as in ansible-core."""
+        for st in self.batch:
+            if st.host.name in failed or st.down:
+                continue
+            self.fatal_marked[st.host.name] = reason
+            if st.host.name in self.pending:
+                self._advance(st, None, force=True)
+                if st.down:
+                    st.msg = reason
 
     def _share(self, task: Task, out: Outcome, group: list[HostState], outs: dict[str, Outcome]) -> None:
         """run_once / end_play: the first host's outcome counts for every host at that task."""
@@ -192,6 +201,8 @@ class BatchRun:
             self.gens[name].close()
         self.pending.clear()
         for st in self.batch:
+            if st.host.name in self.fatal_marked and not st.down:
+                st.status, st.msg = Status.FAILED, self.fatal_marked[st.host.name]
             if st.status is not Status.UNREACHABLE:  # a dead host cannot release; a later run takes it over
                 try:
                     st.session.release_lease()

@@ -187,9 +187,14 @@ class TaskExecutor:
                 vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
                 if task.index_var and item is not _NO_ITEM:
                     vars_[task.index_var] = i
-                if not self._when(task, vars_):
+                false = self._false_condition(task, vars_)
+                if false is not None:
                     if item is not _NO_ITEM:
-                        results.append({"changed": False, "skipped": True, **self._loop_keys(task, item, i)})
+                        results.append({"changed": False, "skipped": True, "skip_reason": "Conditional result was False",
+                                        "false_condition": false, **self._loop_keys(task, item, i)})
+                    else:
+                        results.append({"changed": False, "skipped": True, "skip_reason": "Conditional result was False",
+                                        "false_condition": false})
                     continue
                 before = len(changes)
                 msg, data = self._item(task, vars_, changes)
@@ -272,6 +277,10 @@ class TaskExecutor:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
             result["results"] = results
+            if status is not Status.FAILED:
+                result["msg"] = "All items completed"
+            if status is Status.SKIPPED:
+                result["skipped"] = True
         elif results:
             result.update(results[0])
         if status in (Status.OK, Status.CHANGED) and (task.changed_when is not None or task.failed_when is not None):
@@ -319,7 +328,14 @@ class TaskExecutor:
         return items
 
     def _when(self, task: Task, vars_: dict[str, Any]) -> bool:
-        return all(bool(self._eval(task, w, vars_, "when")) for w in task.when)
+        return self._false_condition(task, vars_) is None
+
+    def _false_condition(self, task: Task, vars_: dict[str, Any]) -> Any:
+        """The first `when` condition that is false (None: all hold)."""
+        for w in task.when:
+            if not self._eval(task, w, vars_, "when"):
+                return w
+        return None
 
     def _item(self, task: Task, vars_: dict[str, Any], changes: list[Change]) -> tuple[str, dict[str, Any]]:
         """Plan (and apply) one loop item; appends its changes to `changes` before applying."""
