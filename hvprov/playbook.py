@@ -10,13 +10,13 @@ same file:line:column.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import Location, PlaybookError
 from .roles import RoleLoader
+from .taskargs import describe_validation, suggest
 from .taskload import TASK_KEYS, Scope, TaskLoader, as_list
 from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, walk
 from .templating import Templar
@@ -39,11 +39,6 @@ _PLAY_UNSUPPORTED = {
     "module_defaults": "module_defaults is not supported",
     "check_mode": "check_mode per play is not supported: plan is hvprov's check mode",
 }
-
-
-def suggest(word: str, choices: Sequence[str] | set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _PlayLoader(TaskLoader):
@@ -201,43 +196,6 @@ class _PlayLoader(TaskLoader):
         except PlaybookError as exc:
             self.problems.append(exc)
             return []
-
-
-def _nested_fields(model: Any, path: Sequence[Any]) -> set[str]:
-    """Field names of the (sub)model a pydantic error path ends in (for "did you mean")."""
-    import typing
-
-    current = model
-    for part in path:
-        if isinstance(part, int) or current is None:
-            continue
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return set()
-        nxt = None
-        for arg in [field.annotation, *typing.get_args(field.annotation)]:
-            for inner in [arg, *typing.get_args(arg)]:
-                if hasattr(inner, "model_fields"):
-                    nxt = inner
-        current = nxt
-    return set(getattr(current, "model_fields", {}) or {})
-
-
-def describe_validation(e: Mapping[str, Any], model: Any = None) -> str:
-    """A pydantic error as 'what is wrong (expected …, got …)'."""
-    if e.get("type") == "extra_forbidden" and model is not None and e.get("loc"):
-        *parent, key = e["loc"]
-        fields = _nested_fields(model, parent)
-        return f"unknown argument {key!r}{suggest(str(key), fields)}" + (
-            f" (expected one of: {', '.join(sorted(fields))})" if fields else "")
-    got = e.get("input")
-    got_text = f"{type(got).__name__} {got!r:.60}" if got is not None else "nothing"
-    msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
-    if e.get("type") == "missing":
-        return "required argument is missing"
-    if e.get("type") == "extra_forbidden":
-        return "unknown argument"
-    return f"{msg} (got {got_text})"
 
 
 def load_playbook(path: str | Path, vault: Any = None, roles_path: Sequence[Path] | None = None) -> Playbook:

@@ -68,8 +68,6 @@ class RoleLoader:
     def load(self, loader: Any, name: Any, where: Location | None, fpath: str, params: Mapping[str, Any],
              scope: Any, public: bool, froms: Mapping[str, str] | None = None, depth: int = 0) -> tuple[list[Node], RoleInfo | None]:
         """The role's nodes (dependencies first) and its RoleInfo; handlers go to loader.handlers."""
-        from .taskload import Scope
-
         if not isinstance(name, str) or not name or Templar.is_template(name):
             loader.err(f"a role needs a literal name, got {name!r}", where, fpath)
             return [], None

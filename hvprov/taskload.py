@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import modules as module_registry
-from .errors import InputError, Location, PlaybookError
+from .errors import Location, PlaybookError
 from .tasktree import DYNAMIC, META_ACTIONS, Block, Node, RoleInfo, Task
 from .templating import Templar
-from .yamlsrc import LocDict, location_at, location_of
+from .taskargs import check_args, free_form, has_template, suggest
+from .yamlsrc import LocDict, location_of
 
 TASK_KEYS = {
     "name", "when", "loop", "with_items", "with_list", "loop_control", "register", "tags",
@@ -71,62 +70,6 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-def free_form(module: str, raw: str) -> dict[str, Any]:
-    """Ansible's `module: k=v k2=v2` short form (and a bare script for powershell)."""
-    if module == "powershell":
-        return {"script": raw}
-    if module in ("debug", "fail") and "=" not in raw:
-        return {"msg": raw}
-    out: dict[str, Any] = {}
-    for part in split_args(raw):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"expected key=value, got {part!r}")
-        out[key] = value
-    return out
-
-
-def split_args(raw: str) -> list[str]:
-    """Ansible's split_args: whitespace separates, except inside quotes and Jinja2 blocks."""
-    parts: list[str] = []
-    buf: list[str] = []
-    quote = ""
-    depth = 0
-    i = 0
-    while i < len(raw):
-        two = raw[i:i + 2]
-        ch = raw[i]
-        if not quote and two in ("{{", "{%", "{#"):
-            depth += 1
-            buf.append(two)
-            i += 2
-            continue
-        if not quote and depth and two in ("}}", "%}", "#}"):
-            depth -= 1
-            buf.append(two)
-            i += 2
-            continue
-        if quote:
-            if ch == quote and (i == 0 or raw[i - 1] != "\\"):
-                quote = ""
-            else:
-                buf.append(ch)
-        elif ch in ("'", '"') and not depth:
-            quote = ch
-        elif ch.isspace() and not depth:
-            if buf:
-                parts.append("".join(buf))
-                buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    if quote or depth:
-        raise ValueError(f"unbalanced quotes or Jinja2 braces in {raw!r}")
-    if buf:
-        parts.append("".join(buf))
-    return parts
 
 
 def _short(key: str) -> str:
@@ -324,8 +267,6 @@ class TaskLoader:
             mod = module_registry.get(mkey)
             if mod is None:
                 known = set(module_registry.MODULES) | set(module_registry.ALIASES) | TASK_KEYS | STRUCTURE
-                from .playbook import suggest
-
                 self.err(f"unknown module or task keyword {mkey!r}{suggest(mkey, known)}", mloc, f"{fpath}.{mkey}")
                 return None
             module = mod.name
@@ -361,8 +302,6 @@ class TaskLoader:
         lc = self.mapping(raw, "loop_control", fpath)
         for k in lc:
             if k not in ("loop_var", "label", "index_var", "pause", "extended"):
-                from .playbook import suggest
-
                 self.err(f"unknown loop_control key {k!r}{suggest(str(k), ['loop_var', 'label', 'index_var', 'pause'])}",
                          location_of(lc, k), f"{fpath}.loop_control.{k}")
         register = raw.get("register")
@@ -430,39 +369,4 @@ class TaskLoader:
         return {"file": name, "base": str(scope.base)}, children, scope.role
 
     def check_args(self, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
-        from .playbook import describe_validation, suggest
-
-        model = mod.ArgsModel
-        fields = set(model.model_fields)
-        extra_ok = model.model_config.get("extra") == "allow"
-        for key in args:
-            if key not in fields and not extra_ok:
-                self.err(f"unknown argument {key!r} for module {mod.name}{suggest(str(key), fields)}"
-                         f" (expected one of: {', '.join(sorted(fields))})", location_of(args, key), f"{fpath}.{key}")
-        for key, value in args.items():
-            try:
-                self.templar.undeclared(value)
-            except InputError as exc:
-                self.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
-                return
-        if has_template(args):
-            return
-        try:
-            model.model_validate(dict(args))
-        except ValidationError as exc:
-            for e in exc.errors():
-                loc = [str(x) for x in e["loc"]]
-                if loc and loc[0] in args and loc[0] not in fields and not extra_ok:
-                    continue  # already reported as unknown
-                self.err(describe_validation(e, model), location_at(args, tuple(e["loc"])) or where,
-                         f"{fpath}.{'.'.join(loc)}" if loc else fpath)
-
-
-def has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return Templar.is_template(value)
-    if isinstance(value, Mapping):
-        return any(has_template(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_template(v) for v in value)
-    return False
+        check_args(self, mod, args, where, fpath)
