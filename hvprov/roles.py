@@ -128,7 +128,7 @@ class RoleLoader:
             loader.problems.append(exc)
             return []
         loader.files.append(str(path))
-        return list(loader.tasks(data, Location(str(path)), str(path), scope))
+        return list(loader.tasks(data, Location(str(path)), loader.rel(path), scope))
 
     def entry(self, loader: Any, raw: Any, where: Location | None, fpath: str, scope: Any) -> tuple[Any, dict[str, Any], Any]:
         """A `roles:` / dependencies entry: (name, params, scope with its when/tags)."""

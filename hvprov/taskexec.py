@@ -28,7 +28,7 @@ from .playbook import describe_validation
 from .preflight import probe_paths
 from .runctx import HostState
 from .secrets import Secret, mask, reveal
-from .session import RecordingSession
+from .planreview import match_saved, review_entry
 from .tasktree import Node, Task
 from .templating import unsafe
 from .yamlsrc import location_at, location_of
@@ -232,32 +232,10 @@ class TaskExecutor:
         return keys
 
     def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:
-        """--scripts: the PowerShell this task's changes would run, rendered for review."""
-        rec = RecordingSession(self.host.name, self.r.renderer, facts, module.predict(facts, changes))
-        try:
-            module.apply(args, changes, rec)
-            problem = ""
-        except Exception as exc:  # noqa: BLE001 - review output must not stop the plan
-            problem = f"{type(exc).__name__}: {exc}"
-        self.st.review.append({"task": task.path, "name": task.name,
-                               "changes": [f"{c.action.value} {c.resource}" for c in changes],
-                               "scripts": rec.scripts, "problem": self.r.secrets.scrub(problem)})
+        self.st.review.append(review_entry(self.r, self.host.name, task, module, args, changes, facts))
 
     def _match_saved(self, task: Task, planned: tuple[Change, ...]) -> None:
-        """Apply exactly the saved plan: the changes planned now must be the ones saved."""
-        saved = self.r.saved_plan.task_changes(self.host.name, task.path) or []
-        cursor = self.st.plan_cursor.get(task.path, 0)
-        now = [mask(c.to_dict()) for c in planned]
-        expect = saved[cursor:cursor + len(now)]
-        self.st.plan_cursor[task.path] = cursor + len(now)
-        if now != expect:
-            from .plans import StalePlanError
-
-            def show(cs: list[dict[str, Any]]) -> str:
-                return ", ".join(f"{c['action']} {c['resource']}" for c in cs) or "nothing"
-
-            raise StalePlanError(f"plan is stale for {self.host.name}: task {task.path} would now change "
-                                 f"{show(now)} but the plan has {show(expect)}; make a new plan")
+        match_saved(self.r.saved_plan, self.st, self.host.name, task, planned)
 
     def _name(self, task: Task, base: dict[str, Any]) -> str:
         """The task's name rendered; for a loop naming `item`, the rendered names of all items."""

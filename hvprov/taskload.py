@@ -214,7 +214,14 @@ class TaskLoader:
             return None
         self.files.append(str(found))
         inner = dataclasses.replace(scope, base=found.parent, depth=scope.depth + 1)
-        return self.tasks(data, Location(str(found)), str(found), inner)
+        return self.tasks(data, Location(str(found)), self.rel(found), inner)
+
+    def rel(self, path: Path) -> str:
+        """A task file's name in field paths (and saved plans): relative to the playbook's directory."""
+        try:
+            return str(path.resolve().relative_to(self.playbook_dir.resolve()))
+        except ValueError:
+            return str(path)
 
     def import_tasks(self, raw: Mapping[str, Any], key: str, where: Location | None, fpath: str,
                      scope: Scope) -> list[Node]:
