@@ -44,9 +44,20 @@ class PlayContext:
     states: Mapping[str, HostState]
     groups: Mapping[str, list[str]]
     batch: list[Host] = field(default_factory=list)
+    snapshot: dict[str, list[str]] | None = None  # linear: the play's hosts as of this task
 
     def active(self, hosts: list[Host]) -> list[str]:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
+
+    def freeze(self) -> None:
+        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host)."""
+        self.snapshot = None
+        self.snapshot = {"hosts": self.active(self.hosts), "batch": self.active(self.batch or self.hosts)}
+
+    def play_hosts(self, which: str) -> list[str]:
+        if self.snapshot is not None:
+            return list(self.snapshot[which])
+        return self.active(self.hosts if which == "hosts" else (self.batch or self.hosts))
 
 
 def inventory_groups(inventory: Inventory) -> dict[str, list[str]]:
@@ -139,9 +150,9 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "groups": pctx.groups,
         "hostvars": HostVars(pctx),
         "ansible_play_hosts_all": [h.name for h in pctx.hosts],
-        "ansible_play_hosts": pctx.active(pctx.hosts),
-        "ansible_play_batch": pctx.active(pctx.batch or pctx.hosts),
-        "play_hosts": pctx.active(pctx.batch or pctx.hosts),
+        "ansible_play_hosts": pctx.play_hosts("hosts"),
+        "ansible_play_batch": pctx.play_hosts("batch"),
+        "play_hosts": pctx.play_hosts("batch"),
         "ansible_play_name": pctx.play.name,
         "ansible_check_mode": ctx.opts.mode == "plan",
         "hvprov_mode": ctx.opts.mode,

@@ -123,7 +123,10 @@ class BatchRun:
             else:
                 for st in live:
                     self._start(st)
-                verdict = self._run_linear()
+                try:
+                    verdict = self._run_linear()
+                finally:
+                    self.pctx.snapshot = None
                 if verdict:
                     self._finish()
                     return verdict
@@ -149,6 +152,7 @@ class BatchRun:
             once = task.run_once or (task.module == "meta" and task.args == "end_play")
             group = [st for st in order if self.pending[st.host.name].task is task]
             runners = [first] + [st for st in order if st not in group] if once else order
+            self.pctx.freeze()
             outs = dict(zip((st.host.name for st in runners),
                             self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners)))
             if once:
