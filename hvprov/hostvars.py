@@ -131,6 +131,7 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
     if task is not None:
         v.update(task.vars)
     if st is not None:
+        v.update(st.included_vars)
         v.update(st.facts_vars)
     if role is not None:
         v.update(role.params)

@@ -76,6 +76,9 @@ def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str,
         if task.register:
             known.add(task.register)
             facts.add(task.register)
+        if task.module == "include_vars" and isinstance(task.args, Mapping):
+            known |= set(task.args["vars"])
+            facts |= set(task.args["vars"])
         if task.module == "set_fact" and isinstance(task.args, Mapping):
             known |= {str(k) for k in task.args}
             facts |= {str(k) for k in task.args}

@@ -93,6 +93,7 @@ class HostState:
         self.msg = ""
         self.input_error = False
         self.facts_vars: dict[str, Any] = {}  # set_fact / register, across plays
+        self.included_vars: dict[str, Any] = {}  # include_vars (just below set_fact)
         self.started = time.monotonic()
         self.plan_checked = False
         self.remote_trips = 0  # round trips and scripts of jobs run on a portable executor

@@ -115,6 +115,8 @@ class TaskExecutor:
             return self._meta(task)
         if task.module in ("include_tasks", "include_role"):
             return self._include(task)
+        if task.module == "include_vars":
+            return self._include_vars(task)
         res = self._run_task(task)
         result = dict(self.st.facts_vars.get(task.register, {})) if task.register else dict(res.data)
         return Outcome(res.status, res.ignored, res.msg, result, dict(self.set_vars))
@@ -124,6 +126,20 @@ class TaskExecutor:
         if not self._when(task, base):
             return Outcome(Status.SKIPPED)
         return Outcome(Status.OK, meta=str(task.args))
+
+    def _include_vars(self, task: Task) -> Outcome:
+        """include_vars: the file's variables, just below set_fact (ansible-core's vars cache)."""
+        t0 = time.monotonic()
+        base = self.variables(task)
+        if not self._when(task, base):
+            res = self._finish(task, task.name, Status.SKIPPED, [], [], [], t0)
+            return Outcome(Status.SKIPPED, result=dict(res.data))
+        values = dict(task.args["vars"])
+        self.st.included_vars.update(values)
+        self.r.secrets.collect(values)
+        data = {"ansible_facts": values, "ansible_included_var_files": [task.args["file"]]}
+        res = self._finish(task, task.name, Status.OK, [], [], [data], t0)
+        return Outcome(res.status, res.ignored, res.msg, dict(self.st.facts_vars.get(task.register, {})) if task.register else {})
 
     def _include(self, task: Task) -> Outcome:
         """include_tasks / include_role: the variables of each inclusion (one per loop item)."""
@@ -261,6 +277,8 @@ class TaskExecutor:
                 result["skipped"] = True
         elif results:
             result.update(results[0])
+        if task.module == "include_vars" and not result["msg"]:
+            del result["msg"]
         if status in (Status.OK, Status.CHANGED) and (task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
         if task.register:

@@ -28,7 +28,7 @@ BLOCK_KEYS = {"block", "rescue", "always", "name", "when", "tags", "vars", "igno
               "run_once", "no_log"}
 STRUCTURE = {"include_tasks", "import_tasks", "include_role", "import_role", "meta",
              "ansible.builtin.include_tasks", "ansible.builtin.import_tasks", "ansible.builtin.include_role",
-             "ansible.builtin.import_role", "ansible.builtin.meta"}
+             "ansible.builtin.import_role", "ansible.builtin.meta", "include_vars", "ansible.builtin.include_vars"}
 UNSUPPORTED = {
     "become": "privilege escalation does not apply to Windows hosts: connect as an administrator",
     "delegate_to": "delegate_to is not supported",
@@ -358,6 +358,8 @@ class TaskLoader:
             return args, None, scope.role
         if module == "include_role":
             return self.roles.include_role(self, raw, mkey, mloc, fpath, scope)
+        if module == "include_vars":
+            return self.include_vars(args, mloc, f"{fpath}.{mkey}", scope), None, scope.role
         name = args.get("file") if isinstance(args, Mapping) else args
         if isinstance(args, Mapping):
             for k in args:
@@ -374,6 +376,38 @@ class TaskLoader:
             if children is None:
                 return None, None, None
         return {"file": name, "base": str(scope.base)}, children, scope.role
+
+    def include_vars(self, args: Any, where: Location | None, fpath: str, scope: Scope) -> dict[str, Any] | None:
+        """include_vars of a literal file, read now (its variables are known to the pre-flight check);
+        found beside the including file, in the role's vars/, then in the playbook's directory."""
+        name = args.get("file") if isinstance(args, Mapping) else args
+        if isinstance(args, Mapping):
+            for k in args:
+                if k not in ("file", "name"):
+                    self.err(f"include_vars {k!r} is not supported (file and name are)", location_of(args, k), f"{fpath}.{k}")
+        if not isinstance(name, str) or not name or Templar.is_template(name):
+            self.err("include_vars needs a literal file name", where, fpath)
+            return None
+        cands = [Path(name)] if Path(name).is_absolute() else [scope.base / name] + (
+            [Path(scope.role.path) / "vars" / name] if scope.role else []) + [self.playbook_dir / name]
+        found = next((c for c in cands if c.is_file()), None)
+        if found is None:
+            self.err(f"vars file not found: {name}", where, fpath)
+            return None
+        from .yamlsrc import load_yaml
+
+        try:
+            data = load_yaml(found, PlaybookError, self.vault)
+        except PlaybookError as exc:
+            self.problems.append(exc)
+            return None
+        if data is not None and not isinstance(data, Mapping):
+            self.err(f"a vars file must hold a mapping, got {type(data).__name__}", Location(str(found)), fpath)
+            return None
+        self.files.append(str(found))
+        target = args.get("name") if isinstance(args, Mapping) else None
+        values = dict(data or {})
+        return {"file": str(found.resolve()), "vars": {str(target): values} if target else values}
 
     def check_args(self, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
         check_args(self, mod, args, where, fpath)
