@@ -18,6 +18,7 @@ from typing import Any
 from .inventory import Host, Inventory
 from .runctx import HostState, RunContext
 from .tasktree import Play, Task
+from .templating import Templar
 
 ANSIBLE_VERSION = {"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"}
 OMIT = "__omit_place_holder__" + hashlib.sha1(b"hvprov").hexdigest()
@@ -92,7 +93,7 @@ class HostVars:
         host = self.pctx.inventory.hosts.get(name)
         if host is None:
             raise KeyError(name)
-        return compose(self.pctx, host, None, {})
+        return _Rendered(self.pctx, compose(self.pctx, host, None, {}))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.pctx.inventory.hosts)
@@ -108,6 +109,37 @@ class HostVars:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default
+
+
+class _Rendered(Mapping[str, Any]):
+    """One host's variables in hostvars: a value written as a template is rendered (against that
+    host's variables) when it is read, as ansible-core does."""
+
+    def __init__(self, pctx: PlayContext, variables: dict[str, Any]) -> None:
+        self._pctx = pctx
+        self._vars = variables
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._vars[key]
+        if key == "hostvars" or not _holds_template(value):
+            return value
+        return self._pctx.ctx.templar.template(value, self._vars)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return Templar.is_template(value)
+    if isinstance(value, dict):
+        return any(_holds_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_template(v) for v in value)
+    return False
 
 
 def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class HostJob:
     run_id: str
     groups: dict[str, list[str]] = field(default_factory=dict)
     batch: tuple[str, ...] = ()
+    included_vars: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class HostJobResult:
     status: str = "ok"
     msg: str = ""
     facts_vars: dict[str, Any] = field(default_factory=dict)
+    included_vars: dict[str, Any] = field(default_factory=dict)
     round_trips: int = 0
     scripts_run: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -79,6 +81,7 @@ def run_host_job(job: HostJob) -> HostJobResult:
                            default_password=job.options.default_password)
     st = HostState(job.host, ctx.new_session(job.host, spec))
     st.facts_vars = dict(job.facts_vars)
+    st.included_vars = dict(job.included_vars)
     st.status, st.msg = Status(job.status), job.msg
     inventory: Any = _OneHost(job.host)
     pctx = PlayContext(ctx, job.play, inventory, [job.host], {job.host.name: st}, job.groups, [job.host])
@@ -88,7 +91,7 @@ def run_host_job(job: HostJob) -> HostJobResult:
     finally:
         st.session.close()
     return HostJobResult(
-        tasks=list(st.tasks), status=st.status.value, msg=st.msg, facts_vars=st.facts_vars,
+        tasks=list(st.tasks), status=st.status.value, msg=st.msg, facts_vars=st.facts_vars, included_vars=st.included_vars,
         round_trips=st.session.round_trips, scripts_run=st.session.scripts_run, events=events,
         initial_facts=st.session.initial_facts,
         state=state_view(st.session) if st.session.has_facts else None, input_error=st.input_error,

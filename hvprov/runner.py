@@ -229,7 +229,7 @@ class Runner:
         for h in batch:
             st = self.states[h.name]
             job = HostJob(h, play, self.playbook.path, options, dict(st.facts_vars), st.status.value, st.msg,
-                          secrets, self.run_id, dict(self.groups), tuple(x.name for x in batch))
+                          secrets, self.run_id, dict(self.groups), tuple(x.name for x in batch), dict(st.included_vars))
             jobs[h.name] = executor.submit(run_host_job, job)
         for name, future in jobs.items():
             st = self.states[name]
@@ -240,6 +240,7 @@ class Runner:
                         self.ctx.on_event(event)
             st.tasks.extend(out.tasks)
             st.status, st.msg, st.facts_vars = Status(out.status), out.msg, out.facts_vars
+            st.included_vars = out.included_vars
             st.remote_trips += out.round_trips
             st.remote_scripts += out.scripts_run
             st.input_error = st.input_error or out.input_error

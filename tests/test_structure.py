@@ -165,3 +165,15 @@ def test_handlers_of_a_failed_host_do_not_run_and_rescue_clears_the_failure(tmp_
     assert ran(r, "h1") == [("c", "changed"), ("f", "failed"), ("r", "ok"), ("f2", "skipped"), ("h", "ok")]
     assert r.hosts["h1"].tasks[2].data["msg"] == "x" and r.hosts["h1"].status.value == "ok"
     assert ran(r, "h2") == [("c", "changed"), ("f", "skipped"), ("f2", "failed")]  # no handler on a failed host
+
+
+def test_any_errors_fatal_sends_other_hosts_to_their_rescue_and_counts_them_failed(tmp_path: Path) -> None:
+    pb = play([{"block": [{"name": "f", "fail": {"msg": "x"}, "when": "inventory_hostname == 'h1'"},
+                          {"name": "in", "debug": {"msg": "in"}}],
+                "rescue": [{"name": "r", "debug": {"msg": "r"}}]},
+               {"name": "after", "debug": {"msg": "after"}}], any_errors_fatal=True)
+    pb.append({"name": "two", "hosts": "all", "gather_facts": False, "tasks": [{"name": "second", "debug": {"msg": "2"}}]})
+    r = hvprov.apply(pb, inventory("h1", "h2"), lab_dir=tmp_path)
+    assert ran(r, "h1") == [("f", "failed"), ("r", "ok"), ("after", "ok"), ("second", "ok")]
+    assert ran(r, "h2") == [("f", "skipped"), ("r", "ok"), ("after", "ok")]  # excluded from the next play
+    assert r.hosts["h1"].status.value == "ok" and r.hosts["h2"].status.value == "failed"
