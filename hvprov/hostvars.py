@@ -27,10 +27,9 @@ ROLE_MAGIC = frozenset({"role_path", "role_name", "ansible_role_name"})
 MAGIC = frozenset({
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts", "hostvars",
     "ansible_check_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_hosts_all",
-    "ansible_play_batch", "playbook_dir", "ansible_loop", "ansible_index_var", "inventory_dir", "inventory_file",
+    "ansible_play_batch", "playbook_dir", "inventory_dir", "inventory_file",
     "ansible_run_tags", "ansible_skip_tags", "ansible_version",
-    "omit", "ansible_failed_task", "ansible_failed_result", "ansible_parent_role_names", "ansible_play_name",
-    "ansible_loop_var",
+    "omit", "ansible_failed_task", "ansible_failed_result", "ansible_play_name",
 })
 
 

@@ -61,13 +61,17 @@ def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str,
     for r in play.roles:
         known |= set(r.defaults) | set(r.vars)
     for task in play.tasks + play.handlers:
-        local = known | set(task.vars) | ({task.loop_var, "ansible_loop"} if task.loop is not None else set())
+        local = known | set(task.vars) | ({task.loop_var, "ansible_loop_var"} if task.loop is not None else set())
+        if task.loop_extended:
+            local.add("ansible_loop")
         if task.index_var:
-            local.add(task.index_var)
+            local |= {task.index_var, "ansible_index_var"}
         if task.role is not None:
             local |= set(task.role.defaults) | set(task.role.vars) | set(task.role.params) | ROLE_MAGIC
         if task.module in ("include_tasks", "include_role"):  # the included tasks see the include's loop item
-            known |= {task.loop_var} | set(task.vars)
+            known |= {task.loop_var, "ansible_loop_var"} | set(task.vars)
+            known |= ({"ansible_loop"} if task.loop_extended else set()) | (
+                {task.index_var, "ansible_index_var"} if task.index_var else set())
         if task.register:
             local.add(task.register)
         for name, (fieldpath, loc) in _task_refs(templar, task).items():

@@ -148,15 +148,12 @@ class TaskExecutor:
         includes: list[dict[str, Any]] = []
         children: tuple[Node, ...] | None = None
         try:
-            for i, item in enumerate(self._items(task, base)):
-                vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
-                if task.index_var and item is not _NO_ITEM:
-                    vars_[task.index_var] = i
+            items = self._items(task, base)
+            for i, item in enumerate(items):
+                own = {} if item is _NO_ITEM else self._loop_keys(task, item, i, items)
+                vars_ = {**base, **own}
                 if not self._when(task, vars_):
                     continue
-                own = {} if item is _NO_ITEM else {task.loop_var: item}
-                if task.index_var and item is not _NO_ITEM:
-                    own[task.index_var] = i
                 includes.append({**task.vars, **own})
                 if task.children is None and children is None:
                     children = self._load_children(task, vars_)
@@ -199,15 +196,17 @@ class TaskExecutor:
         results: list[dict[str, Any]] = []
         status = Status.SKIPPED
         try:
-            for i, item in enumerate(self._items(task, base)):
-                vars_ = base if item is _NO_ITEM else {**base, task.loop_var: item}
-                if task.index_var and item is not _NO_ITEM:
-                    vars_[task.index_var] = i
+            items = self._items(task, base)
+            for i, item in enumerate(items):
+                keys = {} if item is _NO_ITEM else self._loop_keys(task, item, i, items)
+                vars_ = {**base, **keys} if keys else base
+                if i and task.loop_pause:
+                    self.session.sleep(task.loop_pause)
                 false = self._false_condition(task, vars_)
                 if false is not None:
                     if item is not _NO_ITEM:
                         results.append({"changed": False, "skipped": True, "skip_reason": "Conditional result was False",
-                                        "false_condition": false, **self._loop_keys(task, item, i)})
+                                        "false_condition": false, **keys})
                     else:
                         results.append({"changed": False, "skipped": True, "skip_reason": "Conditional result was False",
                                         "false_condition": false})
@@ -215,8 +214,7 @@ class TaskExecutor:
                 before = len(changes)
                 msg, data = self._item(task, vars_, changes)
                 if item is not _NO_ITEM:
-                    data = {**data, "failed": False, "changed": any(c.mutating for c in changes[before:]),
-                            **self._loop_keys(task, item, i)}
+                    data = {**data, "failed": False, "changed": any(c.mutating for c in changes[before:]), **keys}
                 status = Status.OK
                 if msg:
                     msgs.append(msg)
@@ -240,11 +238,22 @@ class TaskExecutor:
         return self._finish(task, name, status, changes, msgs, results, t0)
 
     @staticmethod
-    def _loop_keys(task: Task, item: Any, index: int) -> dict[str, Any]:
-        """What ansible-core adds to each loop item's result."""
+    def _loop_keys(task: Task, item: Any, index: int, items: list[Any]) -> dict[str, Any]:
+        """What ansible-core adds to each loop item's variables and result (loop_control)."""
         keys = {task.loop_var: item, "ansible_loop_var": task.loop_var}
         if task.index_var:
             keys.update({task.index_var: index, "ansible_index_var": task.index_var})
+        if task.loop_extended:
+            n = len(items)
+            loop = {"index": index + 1, "index0": index, "first": index == 0, "last": index + 1 == n, "length": n,
+                    "revindex": n - index, "revindex0": n - index - 1}
+            if task.loop_allitems:
+                loop["allitems"] = items
+            if index + 1 < n:
+                loop["nextitem"] = items[index + 1]
+            if index:
+                loop["previtem"] = items[index - 1]
+            keys["ansible_loop"] = loop
         return keys
 
     def _record_scripts(self, task: Task, module: Any, args: Any, changes: tuple[Change, ...], facts: Any) -> None:

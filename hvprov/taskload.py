@@ -45,6 +45,7 @@ UNSUPPORTED = {
     "throttle": "throttle is not supported",
 }
 MAX_DEPTH = 20
+LOOP_CONTROL = ["loop_var", "label", "index_var", "pause", "extended", "extended_allitems"]
 
 
 @dataclass(frozen=True)
@@ -308,9 +309,13 @@ class TaskLoader:
             loop = [x for item in loop for x in (item if isinstance(item, list) else [item])]
         lc = self.mapping(raw, "loop_control", fpath)
         for k in lc:
-            if k not in ("loop_var", "label", "index_var", "pause", "extended"):
-                self.err(f"unknown loop_control key {k!r}{suggest(str(k), ['loop_var', 'label', 'index_var', 'pause'])}",
+            if k not in LOOP_CONTROL:
+                self.err(f"unknown loop_control key {k!r}{suggest(str(k), LOOP_CONTROL)}",
                          location_of(lc, k), f"{fpath}.loop_control.{k}")
+        pause = lc.get("pause", 0)
+        if isinstance(pause, bool) or not isinstance(pause, (int, float)) or pause < 0:
+            self.err(f"loop_control.pause expects seconds, got {pause!r}", location_of(lc, "pause"), f"{fpath}.loop_control.pause")
+            pause = 0
         register = raw.get("register")
         if register is not None and (not isinstance(register, str) or not register.isidentifier()):
             self.err(f"register needs a variable name, got {register!r}", location_of(raw, "register"), f"{fpath}.register")
@@ -332,6 +337,10 @@ class TaskLoader:
             when=scope.when + tuple(as_list(raw.get("when"))),
             loop=loop, loop_var=str(lc.get("loop_var", "item")), loop_label=lc.get("label"),
             index_var=str(lc["index_var"]) if lc.get("index_var") else None,
+            loop_extended=bool(self.bool(lc.get("extended"), location_of(lc, "extended"), f"{fpath}.loop_control.extended")),
+            loop_allitems=bool(self.bool(lc.get("extended_allitems"), location_of(lc, "extended_allitems"),
+                                         f"{fpath}.loop_control.extended_allitems", True)),
+            loop_pause=float(pause),
             register=register,
             tags=tuple(dict.fromkeys(scope.tags + self.tags(raw.get("tags"), location_of(raw, "tags"), f"{fpath}.tags"))),
             ignore_errors=bool(ignore), no_log=bool(no_log),

@@ -41,6 +41,9 @@ class Task:
     loop_var: str = "item"
     loop_label: Any = None
     index_var: str | None = None
+    loop_extended: bool = False
+    loop_allitems: bool = True
+    loop_pause: float = 0.0
     register: str | None = None
     tags: tuple[str, ...] = ()
     ignore_errors: bool = False
