@@ -225,8 +225,8 @@ class TaskExecutor:
         except InputError as exc:
             self.st.input_error = True
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
-        except (TaskError, RemoteError) as exc:
-            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
+        except (TaskError, RemoteError) as exc:  # the module failed: failed_when may still decide
+            return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0, module_failed=True)
         except HvprovError as exc:
             return self._finish(task, name, Status.FAILED, changes, [str(exc)], results, t0)
         except Exception as exc:  # a bug: fail this task and host, keep the run going, say what it was
@@ -276,7 +276,7 @@ class TaskExecutor:
             return task.name
 
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
-                results: list[dict[str, Any]], t0: float) -> TaskResult:
+                results: list[dict[str, Any]], t0: float, module_failed: bool = False) -> TaskResult:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
             result["results"] = results
@@ -288,7 +288,8 @@ class TaskExecutor:
             result.update(results[0])
         if task.module == "include_vars" and not result["msg"]:
             del result["msg"]
-        if status in (Status.OK, Status.CHANGED) and (task.changed_when is not None or task.failed_when is not None):
+        if (status in (Status.OK, Status.CHANGED) or module_failed) and (
+                task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
         if task.register:
             self.st.facts_vars[task.register] = unsafe(result)  # results are data, never templates
@@ -305,17 +306,21 @@ class TaskExecutor:
         return self.st.tasks[-1]
 
     def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
+        """changed_when, then failed_when (which may also clear a module's failure), as ansible-core."""
         vars_ = {**self.variables(task), **({task.register: result} if task.register else {}), "result": result}
-        if task.failed_when is not None:
-            failed = all(self._eval(task, e, vars_, "failed_when") for e in task.failed_when)
-            result["failed_when_result"] = failed
-            if failed:
-                result["failed"] = True
-                return Status.FAILED
         if task.changed_when is not None and not self.plan_mode:
             changed = all(self._eval(task, e, vars_, "changed_when") for e in task.changed_when)
             result["changed"] = changed
-            return Status.CHANGED if changed else Status.OK
+            if status is not Status.FAILED:
+                status = Status.CHANGED if changed else Status.OK
+        if task.failed_when is not None:
+            failed = bool(all(self._eval(task, e, vars_, "failed_when") for e in task.failed_when))
+            result["failed_when_result"] = failed
+            result["failed"] = failed
+            if failed:
+                return Status.FAILED
+            if status is Status.FAILED:
+                return Status.CHANGED if result.get("changed") else Status.OK
         return status
 
     def _eval(self, task: Task, expr: Any, vars_: dict[str, Any], key: str) -> Any:
