@@ -45,6 +45,9 @@ UNSUPPORTED = {
     "throttle": "throttle is not supported",
 }
 MAX_DEPTH = 20
+CONNECTION_VARS = ("ansible_user", "ansible_password", "ansible_host", "ansible_port", "ansible_connection",
+                   "ansible_winrm_", "ansible_ssh_", "ansible_shell_type", "ansible_private_key_file", "hvprov_host",
+                   "hvprov_user", "hvprov_password", "hvprov_port", "hvprov_connection", "hvprov_winrm_", "hvprov_ssh_")
 LOOP_CONTROL = ["loop_var", "label", "index_var", "pause", "extended", "extended_allitems"]
 
 
@@ -120,6 +123,11 @@ class TaskLoader:
         if not isinstance(value, Mapping):
             self.err(f"{key} must be a mapping, got {type(value).__name__}", location_of(raw, key), f"{fpath}.{key}")
             return {}
+        if key == "vars":
+            for name in value:
+                if isinstance(name, str) and name.startswith(CONNECTION_VARS):
+                    self.err(f"connection variable {name!r} in vars is not supported (a host keeps one connection "
+                             "for the run): set it in the inventory or with -e", location_of(value, name), f"{fpath}.vars.{name}")
         return value
 
     # -- lists ---------------------------------------------------------------
