@@ -70,7 +70,7 @@ class BatchRun:
         return self._guard(st, call)
 
     def _exec(self, st: HostState, step: Step) -> Outcome:
-        return self._guard(st, lambda: self.execs[st.host.name].step(step.task, step.extra))
+        return self._guard(st, lambda: self.execs[st.host.name].step(step.task, step.extra, step.handler))
 
     # -- walkers -----------------------------------------------------------------
     def _start(self, st: HostState) -> None:

@@ -104,11 +104,12 @@ class TaskExecutor:
         self.r.emit("task_done", self.host.name, result=res)
 
     # -- one step ----------------------------------------------------------------
-    def step(self, task: Task, extra: Mapping[str, Any]) -> Outcome:
-        """Run one task (or evaluate an include or a meta task) on this host."""
+    def step(self, task: Task, extra: Mapping[str, Any], handler: bool = False) -> Outcome:
+        """Run one task (or evaluate an include or a meta task) on this host. Tags do not
+        select handlers (ansible-core's PlayIterator does not filter them)."""
         if self.r.stop.is_set():
             raise InterruptedRun("interrupted")
-        if not self.selected(task):
+        if not handler and not self.selected(task):
             return Outcome(Status.SKIPPED, includes=[])
         self.extra, self.set_vars = extra, {}
         if task.module == "meta":

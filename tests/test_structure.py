@@ -178,3 +178,11 @@ def test_any_errors_fatal_sends_other_hosts_to_their_rescue_and_counts_them_fail
     assert ran(r, "h1") == [("f", "failed"), ("r", "ok"), ("after", "ok"), ("second", "ok")]
     assert ran(r, "h2") == [("f", "skipped"), ("r", "ok"), ("after", "ok")]  # excluded from the next play
     assert r.hosts["h1"].status.value == "ok" and r.hosts["h2"].status.value == "failed"
+
+
+def test_tags_select_tasks_not_handlers(tmp_path: Path) -> None:
+    pb = play([{"name": "t", "debug": {"msg": "t"}, "changed_when": True, "notify": "h", "tags": ["x"]},
+               {"name": "other", "debug": {"msg": "o"}}],
+              handlers=[{"name": "h", "debug": {"msg": "h"}}])
+    r = hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, tags=["x"])
+    assert ran(r, "h1") == [("t", "changed"), ("h", "ok")]
