@@ -170,8 +170,9 @@ class _PlayLoader(TaskLoader):
                         depth: int) -> list[Play]:
         key = "import_playbook" if "import_playbook" in raw else "ansible.builtin.import_playbook"
         for k in raw:
-            if k not in (key, "name"):
+            if k not in (key, "name", "tags"):
                 self.err(f"{k!r} on import_playbook is not supported", location_of(raw, k), f"{fpath}.{k}")
+        tags = self.tags(raw.get("tags"), location_of(raw, "tags"), f"{fpath}.tags")
         name = raw[key]
         loc = location_of(raw, key)
         if not isinstance(name, str) or Templar.is_template(name):
@@ -190,7 +191,8 @@ class _PlayLoader(TaskLoader):
             saved = self.path
             self.path = str(p)
             try:
-                return self.playbook(data, str(p), p.parent, top_dir, depth + 1)
+                plays = self.playbook(data, str(p), p.parent, top_dir, depth + 1)
+                return [dataclasses.replace(pl, tags=tuple(dict.fromkeys(pl.tags + tags))) for pl in plays]
             finally:
                 self.path = saved
         except PlaybookError as exc:

@@ -186,3 +186,12 @@ def test_tags_select_tasks_not_handlers(tmp_path: Path) -> None:
               handlers=[{"name": "h", "debug": {"msg": "h"}}])
     r = hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, tags=["x"])
     assert ran(r, "h1") == [("t", "changed"), ("h", "ok")]
+
+
+def test_import_playbook_tags_go_to_its_plays(tmp_path: Path) -> None:
+    (tmp_path / "site.yml").write_text("- hosts: all\n  gather_facts: false\n  tasks:\n    - name: in site\n      debug: msg=s\n")
+    pb = tmp_path / "main.yml"
+    pb.write_text("- import_playbook: site.yml\n  tags: [site]\n"
+                  "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: top\n      debug: msg=t\n")
+    r = hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, tags=["site"])
+    assert ran(r, "h1") == [("in site", "ok")]
