@@ -18,7 +18,7 @@ from .errors import Location, PlaybookError
 from .roles import RoleLoader
 from .taskargs import describe_validation, suggest
 from .taskload import TASK_KEYS, Scope, TaskLoader, as_list
-from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, walk
+from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, prefix_when, walk
 from .templating import Templar
 from .yamlsrc import LocList, load_yaml, location_of
 
@@ -57,7 +57,7 @@ class _PlayLoader(TaskLoader):
         if not isinstance(hosts, str) or not hosts.strip():
             self.err("a play needs 'hosts' (a host pattern)", location_of(raw, "hosts") or where, f"{fpath}.hosts")
             hosts = ""
-        merged_vars, files = self.play_vars(raw, fpath, base)
+        own_vars, file_vars, files = self.play_vars(raw, fpath, base)
         serial = self.serial(raw, fpath)
         mfp = raw.get("max_fail_percentage")
         if mfp is not None and (isinstance(mfp, bool) or not isinstance(mfp, (int, float)) or not 0 <= mfp <= 100):
@@ -102,7 +102,8 @@ class _PlayLoader(TaskLoader):
         name = raw.get("name")
         return Play(
             name=str(name) if name is not None else str(hosts), hosts=hosts, location=where or Location(self.path),
-            tasks=flat, handlers=handlers, vars=merged_vars, vars_files=tuple(files), serial=tuple(serial),
+            tasks=flat, handlers=handlers, vars={**own_vars, **file_vars}, vars_files=tuple(files), serial=tuple(serial),
+            own_vars=own_vars, file_vars=file_vars,
             max_fail_percentage=float(mfp) if mfp is not None else None,
             gather_facts=bool(self.bool(raw.get("gather_facts"), location_of(raw, "gather_facts"), f"{fpath}.gather_facts", True)),
             tags=self.tags(raw.get("tags"), location_of(raw, "tags"), f"{fpath}.tags"),
@@ -111,8 +112,10 @@ class _PlayLoader(TaskLoader):
             roles=tuple(self.public_roles), files=tuple(self.files[first_file:]), playbook_dir=str(top_dir.resolve()),
         )
 
-    def play_vars(self, raw: Mapping[str, Any], fpath: str, base: Path) -> tuple[dict[str, Any], list[str]]:
-        merged_vars = dict(self.mapping(raw, "vars", fpath))
+    def play_vars(self, raw: Mapping[str, Any], fpath: str, base: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """The play's `vars`, the variables of its vars_files (above them), the files."""
+        own_vars = dict(self.mapping(raw, "vars", fpath))
+        merged_vars: dict[str, Any] = {}
         files: list[str] = []
         for i, vf in enumerate(as_list(raw.get("vars_files"))):
             vf_loc = location_of(raw.get("vars_files"), i) or location_of(raw, "vars_files")
@@ -135,7 +138,7 @@ class _PlayLoader(TaskLoader):
                 continue
             merged_vars.update(data)
             files.append(str(p))
-        return merged_vars, files
+        return own_vars, merged_vars, files
 
     def serial(self, raw: Mapping[str, Any], fpath: str) -> list[int | str]:
         serial: list[int | str] = []
@@ -170,9 +173,11 @@ class _PlayLoader(TaskLoader):
                         depth: int) -> list[Play]:
         key = "import_playbook" if "import_playbook" in raw else "ansible.builtin.import_playbook"
         for k in raw:
-            if k not in (key, "name", "tags"):
+            if k not in (key, "name", "tags", "vars", "when"):
                 self.err(f"{k!r} on import_playbook is not supported", location_of(raw, k), f"{fpath}.{k}")
         tags = self.tags(raw.get("tags"), location_of(raw, "tags"), f"{fpath}.tags")
+        ivars = dict(self.mapping(raw, "vars", fpath))
+        when = tuple(as_list(raw.get("when")))
         name = raw[key]
         loc = location_of(raw, key)
         if not isinstance(name, str) or Templar.is_template(name):
@@ -192,12 +197,23 @@ class _PlayLoader(TaskLoader):
             self.path = str(p)
             try:
                 plays = self.playbook(data, str(p), p.parent, top_dir, depth + 1)
-                return [dataclasses.replace(pl, tags=tuple(dict.fromkeys(pl.tags + tags))) for pl in plays]
+                return [imported(pl, tags, ivars, when) for pl in plays]
             finally:
                 self.path = saved
         except PlaybookError as exc:
             self.problems.append(exc)
             return []
+
+
+def imported(play: Play, tags: tuple[str, ...], ivars: Mapping[str, Any], when: tuple[Any, ...]) -> Play:
+    """A play of an imported playbook, as ansible-core's PlaybookInclude leaves it: the import's
+    vars over the play's own `vars` (vars_files still above), its tags added, its `when` put in
+    front of every task's and on fact gathering."""
+    own = {**play.own_vars, **ivars}
+    sections = tuple(prefix_when(sec, when) for sec in play.sections) if when else play.sections
+    return dataclasses.replace(
+        play, tags=tuple(dict.fromkeys(play.tags + tags)), own_vars=own, vars={**own, **play.file_vars},
+        sections=sections, tasks=tuple(t for sec in sections for t in walk(sec)), gather_when=when + play.gather_when)
 
 
 def load_playbook(path: str | Path, vault: Any = None, roles_path: Sequence[Path] | None = None) -> Playbook:

@@ -74,7 +74,10 @@ class TaskExecutor:
         paths = probe_paths(self.r.templar, self.play, self.host, self.r.opts.extra_vars)
         if any(p not in self.session.probe_paths for p in paths):
             self.session.probe_paths = sorted(set(self.session.probe_paths) | set(paths))
-        if self.play.gather_facts or (self.r.saved_plan is not None and not self.st.plan_checked):
+        gather = self.play.gather_facts and (not self.play.gather_when or all(
+            self.r.templar.evaluate(w, compose(self.pctx, self.host, None, {}), self.play.location, "import_playbook.when")
+            if isinstance(w, str) else w for w in self.play.gather_when))
+        if gather or (self.r.saved_plan is not None and not self.st.plan_checked):
             self._gather()
         if self.r.saved_plan is not None and not self.st.plan_checked:
             self.r.check_saved_facts(self.host.name, self.session.facts_dict())

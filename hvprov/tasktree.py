@@ -10,7 +10,7 @@ validated) at load time when their file name is literal; they expand per host at
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -100,6 +100,9 @@ class Play:
     files: tuple[str, ...] = ()  # every file the play was loaded from (imports, roles)
     playbook_dir: str = ""
     run_once_used: bool = False
+    own_vars: Mapping[str, Any] = field(default_factory=dict)  # `vars:` (vars = own_vars + file_vars)
+    file_vars: Mapping[str, Any] = field(default_factory=dict)  # from vars_files
+    gather_when: tuple[Any, ...] = ()  # an import_playbook's when: gather facts only where it holds
 
 
 @dataclass(frozen=True)
@@ -123,3 +126,16 @@ def walk(nodes: tuple[Node, ...]) -> Iterator[Task]:
             yield n
             if n.children:
                 yield from walk(n.children)
+
+
+def prefix_when(nodes: tuple[Node, ...], when: tuple[Any, ...]) -> tuple[Node, ...]:
+    """Every task of a tree with `when` conditions put in front of its own."""
+    out: list[Node] = []
+    for n in nodes:
+        if isinstance(n, Block):
+            out.append(replace(n, block=prefix_when(n.block, when), rescue=prefix_when(n.rescue, when),
+                               always=prefix_when(n.always, when)))
+        else:
+            kids = prefix_when(n.children, when) if n.children else n.children
+            out.append(replace(n, when=when + n.when, children=kids))
+    return tuple(out)

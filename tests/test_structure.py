@@ -195,3 +195,12 @@ def test_import_playbook_tags_go_to_its_plays(tmp_path: Path) -> None:
                   "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: top\n      debug: msg=t\n")
     r = hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, tags=["site"])
     assert ran(r, "h1") == [("in site", "ok")]
+
+
+def test_import_playbook_when_also_decides_fact_gathering(tmp_path: Path) -> None:
+    (tmp_path / "site.yml").write_text("- hosts: all\n  tasks:\n    - name: t\n      debug: msg={{ inventory_hostname }}\n")
+    pb = tmp_path / "main.yml"
+    pb.write_text("- import_playbook: site.yml\n  when: inventory_hostname == 'h1'\n")
+    r = hvprov.plan(pb, inventory("h1", "h2"), lab_dir=tmp_path)
+    assert ran(r, "h1") == [("Gathering Facts", "ok"), ("t", "ok")]
+    assert ran(r, "h2") == [("t", "skipped")] and r.hosts["h2"].round_trips == 0
