@@ -44,12 +44,16 @@ def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None) ->
     return Inventory.load(list(source), vault=vault)
 
 
-def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None) -> Playbook:
+def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None,
+                        roles_path: Sequence[str | Path] | None = None) -> Playbook:
+    """`roles_path`: directories searched for roles after `<playbook dir>/roles` (default:
+    ANSIBLE_ROLES_PATH, else Ansible's default roles path)."""
+    paths = [Path(p).expanduser() for p in roles_path] if roles_path is not None else None
     if isinstance(source, Playbook):
         return source
     if isinstance(source, (str, Path)):
-        return load_playbook(source, vault)
-    return playbook_from_data(list(source), vault=vault)
+        return load_playbook(source, vault, paths)
+    return playbook_from_data(list(source), vault=vault, roles_path=paths)
 
 
 def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -> dict[str, Any]:
@@ -116,6 +120,7 @@ def run(
     scripts_dir: str | Path | None = None,
     vault: VaultSecrets | None = None,
     default_password: Secret | None = None,
+    roles_path: Sequence[str | Path] | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -135,7 +140,7 @@ def run(
     if default_password is not None:
         registry.add(default_password)
     inv = load_inventory(inventory, vault)
-    book = load_playbook_input(playbook, vault)
+    book = load_playbook_input(playbook, vault, roles_path)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")

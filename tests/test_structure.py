@@ -204,3 +204,16 @@ def test_import_playbook_when_also_decides_fact_gathering(tmp_path: Path) -> Non
     r = hvprov.plan(pb, inventory("h1", "h2"), lab_dir=tmp_path)
     assert ran(r, "h1") == [("Gathering Facts", "ok"), ("t", "ok")]
     assert ran(r, "h2") == [("t", "skipped")] and r.hosts["h2"].round_trips == 0
+
+
+def test_roles_path_is_searched_after_the_playbook_roles_dir(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    for where, word in ((shared / "r1", "shared"), (shared / "r2", "shared"), (tmp_path / "pb" / "roles" / "r1", "local")):
+        (where / "tasks").mkdir(parents=True)
+        (where / "tasks" / "main.yml").write_text(f"- name: {where.name}\n  debug: msg={word}\n")
+    pb = tmp_path / "pb" / "site.yml"
+    pb.write_text("- hosts: all\n  gather_facts: false\n  roles: [r1, r2]\n")
+    r = hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, roles_path=[shared])
+    assert [(t.name, t.data["msg"]) for t in r.hosts["h1"].tasks] == [("r1", "local"), ("r2", "shared")]
+    with pytest.raises(InputError, match="role 'r2' not found"):
+        hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, roles_path=[])
