@@ -34,14 +34,16 @@ InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, An
 PlaybookInput = Playbook | str | Path | Sequence[Mapping[str, Any]]
 
 
-def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None) -> Inventory:
+def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None,
+                   playbook_dir: Path | None = None) -> Inventory:
+    """`playbook_dir`: the playbook's group_vars/ and host_vars/ are read too, as Ansible does."""
     if isinstance(source, Inventory):
         return source
     if isinstance(source, Mapping):
-        return Inventory.from_dict(source)
+        return Inventory.from_dict(source, base_dir=playbook_dir)
     if isinstance(source, (str, Path)):
-        return Inventory.load([source], vault=vault)
-    return Inventory.load(list(source), vault=vault)
+        return Inventory.load([source], vault=vault, playbook_dir=playbook_dir)
+    return Inventory.load(list(source), vault=vault, playbook_dir=playbook_dir)
 
 
 def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None,
@@ -139,7 +141,7 @@ def run(
             registry.add(password)
     if default_password is not None:
         registry.add(default_password)
-    inv = load_inventory(inventory, vault)
+    inv = load_inventory(inventory, vault, Path(playbook).parent if isinstance(playbook, (str, Path)) else None)
     book = load_playbook_input(playbook, vault, roles_path)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
@@ -185,7 +187,7 @@ def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> Ru
     sel = inputs["selection"]
     vault = kwargs.get("vault")
     book = load_playbook(inputs["playbook"], vault)
-    inv = Inventory.load(inputs["inventory"], vault=vault)
+    inv = Inventory.load(inputs["inventory"], vault=vault, playbook_dir=Path(inputs["playbook"]).parent)
     current = _fingerprint(book, inv, evars, sel)
     problems = saved.check_inputs(current)
     if problems:

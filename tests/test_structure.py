@@ -217,3 +217,19 @@ def test_roles_path_is_searched_after_the_playbook_roles_dir(tmp_path: Path) -> 
     assert [(t.name, t.data["msg"]) for t in r.hosts["h1"].tasks] == [("r1", "local"), ("r2", "shared")]
     with pytest.raises(InputError, match="role 'r2' not found"):
         hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, roles_path=[])
+
+
+def test_group_vars_and_host_vars_beside_the_playbook(tmp_path: Path) -> None:
+    """The precedence ansible-playbook 2.19.14 printed for this layout: "pb-all inv-web pb-web pb-host"
+    (playbook group_vars/all > inventory group_vars/all; inventory group_vars/web > playbook all;
+    playbook host_vars > inline host vars)."""
+    files = {"inv/hosts.yml": "all:\n  children:\n    web:\n      hosts:\n        h1:\n          z: inline\n",
+             "inv/group_vars/all.yml": "x: inv-all\ny: inv-all\nw: inv-all\n", "inv/group_vars/web.yml": "y: inv-web\n",
+             "group_vars/all.yml": "x: pb-all\ny: pb-all\n", "group_vars/web.yml": "w: pb-web\n",
+             "host_vars/h1.yml": "z: pb-host\nansible_connection: sim\n",
+             "site.yml": "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: '{{ x }} {{ y }} {{ w }} {{ z }}'\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    r = hvprov.apply(tmp_path / "site.yml", str(tmp_path / "inv" / "hosts.yml"), lab_dir=tmp_path)
+    assert r.hosts["h1"].tasks[0].data["msg"] == "pb-all inv-web pb-web pb-host"
