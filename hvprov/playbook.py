@@ -99,6 +99,15 @@ class _PlayLoader(TaskLoader):
             bad = next(t for t in flat if t.run_once)
             self.err("run_once with strategy free runs once per host that reaches it first in ansible-core: "
                      "use strategy linear", bad.location, f"{bad.path}.run_once")
+        if strategy == "free":  # ansible-core only warns that these are "not supported" with free
+            for key in ("any_errors_fatal", "max_fail_percentage"):
+                if raw.get(key) not in (None, False):
+                    self.err(f"{key} is not supported with strategy free (ansible-core ignores it there): "
+                             "use strategy linear", location_of(raw, key), f"{fpath}.{key}")
+            bad_t = next((t for t in flat if t.any_errors_fatal), None)
+            if bad_t is not None:
+                self.err("any_errors_fatal is not supported with strategy free (ansible-core ignores it there): "
+                         "use strategy linear", bad_t.location, f"{bad_t.path}.any_errors_fatal")
         name = raw.get("name")
         return Play(
             name=str(name) if name is not None else str(hosts), hosts=hosts, location=where or Location(self.path),
