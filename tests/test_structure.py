@@ -235,3 +235,19 @@ def test_group_vars_and_host_vars_beside_the_playbook(tmp_path: Path) -> None:
         (tmp_path / rel).write_text(text)
     r = hvprov.apply(tmp_path / "site.yml", str(tmp_path / "inv" / "hosts.yml"), lab_dir=tmp_path)
     assert r.hosts["h1"].tasks[0].data["msg"] == "pb-all inv-web pb-web pb-host"
+
+
+def test_a_reboot_holds_the_next_task_in_linear_but_keeps_reporting_progress(tmp_path: Path) -> None:
+    inv = {"all": {"vars": {"ansible_connection": "sim", "sim": {"reboot_seconds": 0.3}},
+                   "hosts": {"h1": {"sim_profile": "2008r2-standard"}, "h2": {"sim_profile": "2008r2-standard"}}}}
+    pb = play([{"name": "role", "windows_feature": {"name": "Hyper-V"}, "when": "inventory_hostname == 'h1'"},
+               {"name": "reboot", "reboot": {"delay": 0, "poll_interval": 0.1}},
+               {"name": "after", "debug": {"msg": "after"}}], gather_facts=True)
+    events: list[dict[str, Any]] = []
+    r = hvprov.apply(pb, inv, lab_dir=tmp_path, on_event=events.append)
+    assert r.hosts["h1"].status.value == "changed" and ran(r, "h2")[-1] == ("after", "ok")
+    kinds = [(e["event"], e["host"], e.get("task") or (e["result"].name if "result" in e else None)) for e in events]
+    h1_reboot_done = kinds.index(("task_done", "h1", "reboot"))
+    progress = [i for i, k in enumerate(kinds) if k[0] == "progress" and k[1] == "h1"]
+    assert progress and min(progress) < h1_reboot_done  # the rebooting host reports while it waits
+    assert kinds.index(("task_started", "h2", "after")) > h1_reboot_done  # linear: h2 waits for the task to end everywhere
