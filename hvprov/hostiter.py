@@ -19,11 +19,15 @@ from .model import Status
 from .tasktree import DYNAMIC, Block, Node, Play, Task
 
 
+Pos = tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class Step:
     task: Task
     extra: Mapping[str, Any] = field(default_factory=dict)  # include parameters and loop items in force
     handler: bool = False
+    pos: Pos = ()  # where in the play (document order): linear runs the earliest step of the batch first
 
 
 @dataclass
@@ -67,34 +71,34 @@ class HostWalker:
         self._set_failed = set_failed  # makes ansible_failed_task/result visible to the rescue
 
     def run(self) -> Walk:
-        for section in self.play.sections:
-            if not (yield from self.nodes(section, {})):
+        for i, section in enumerate(self.play.sections):
+            if not (yield from self.nodes(section, {}, (i, 0))):
                 return False
-            if not (yield from self.flush()):
+            if not (yield from self.flush((i, 1))):
                 return False
         return True
 
-    def nodes(self, nodes: tuple[Node, ...], extra: Mapping[str, Any]) -> Walk:
-        for node in nodes:
+    def nodes(self, nodes: tuple[Node, ...], extra: Mapping[str, Any], pos: Pos) -> Walk:
+        for i, node in enumerate(nodes):
             if isinstance(node, Block):
-                ok = yield from self.block(node, extra)
+                ok = yield from self.block(node, extra, pos + (i,))
             elif node.module in DYNAMIC:
-                ok = yield from self.include(node, extra)
+                ok = yield from self.include(node, extra, pos + (i,))
             else:
-                ok = yield from self.task(node, extra)
+                ok = yield from self.task(node, extra, pos + (i,))
             if not ok:
                 return False
         return True
 
-    def block(self, block: Block, extra: Mapping[str, Any]) -> Walk:
-        ok = yield from self._forced(self.nodes(block.block, extra))
+    def block(self, block: Block, extra: Mapping[str, Any], pos: Pos) -> Walk:
+        ok = yield from self._forced(self.nodes(block.block, extra, pos + (0,)))
         if not ok and block.rescue:
             if self.failure is not None:
                 self._set_failed(*self.failure)
             self.failure = None
-            ok = yield from self._forced(self.nodes(block.rescue, extra))
+            ok = yield from self._forced(self.nodes(block.rescue, extra, pos + (1,)))
         failure = self.failure
-        ok_always = yield from self._forced(self.nodes(block.always, extra))
+        ok_always = yield from self._forced(self.nodes(block.always, extra, pos + (2,)))
         if ok_always and failure is not None:
             self.failure = failure  # the block's own failure is what the host fails with
         return ok and ok_always
@@ -106,8 +110,8 @@ class HostWalker:
         except ForcedFailure:
             return False
 
-    def task(self, task: Task, extra: Mapping[str, Any], handler: bool = False) -> Walk:
-        out = yield Step(task, extra, handler)
+    def task(self, task: Task, extra: Mapping[str, Any], pos: Pos, handler: bool = False) -> Walk:
+        out = yield Step(task, extra, handler, pos)
         if out.status is Status.UNREACHABLE:
             self.failure = (task, out)
             raise EndHost(out.msg)
@@ -117,30 +121,32 @@ class HostWalker:
         if out.status is Status.CHANGED:
             self.notified.extend(task.notify)
         if out.meta == "flush_handlers":
-            return (yield from self.flush())
+            return (yield from self.flush(pos + (1,)))
         if out.meta == "end_host":
             raise EndHost("meta: end_host")
         if out.meta == "end_play":
             raise EndPlay("meta: end_play")
         return True
 
-    def include(self, task: Task, extra: Mapping[str, Any]) -> Walk:
-        out = yield Step(task, extra)
+    def include(self, task: Task, extra: Mapping[str, Any], pos: Pos) -> Walk:
+        out = yield Step(task, extra, False, pos)
         if out.failed:
             self.failure = (task, out)
             return False
         children = task.children if task.children is not None else out.children
-        for include_vars in out.includes or []:
-            if not (yield from self.nodes(children or (), {**extra, **include_vars})):
+        for n, include_vars in enumerate(out.includes or []):
+            if not (yield from self.nodes(children or (), {**extra, **include_vars}, pos + (n,))):
                 return False
         return True
 
-    def flush(self) -> Walk:
+    def flush(self, pos: Pos) -> Walk:
+        rounds = 0
         while self.notified:
             names = set(self.notified)
             self.notified = []
-            for handler in self.play.handlers:
+            for i, handler in enumerate(self.play.handlers):
                 if handler.name in names or set(handler.listen) & names:
-                    if not (yield from self.task(handler, {}, handler=True)):
+                    if not (yield from self.task(handler, {}, pos + (rounds, i), handler=True)):
                         return False
+            rounds += 1
         return True

@@ -146,7 +146,11 @@ class BatchRun:
     def _run_linear(self) -> str | None:
         by_name = {st.host.name: st for st in self.batch}
         while self.pending and not self.ctx.stop.is_set():
-            order = [st for st in self.batch if st.host.name in self.pending]
+            # ansible-core's lockstep: the step that comes first in the play runs on the hosts at
+            # it; hosts further on wait (a host in a rescue catches up before the others go on)
+            earliest = min(step.pos for step in self.pending.values())
+            order = [st for st in self.batch if st.host.name in self.pending
+                     and self.pending[st.host.name].pos == earliest]
             first = order[0]
             task = self.pending[first.host.name].task
             once = task.run_once or (task.module == "meta" and task.args == "end_play")
@@ -172,10 +176,9 @@ class BatchRun:
                 self.break_play = True
                 self._fail_others(failed, "failed: max_fail_percentage exceeded")
             if self.end_play:
-                for st in list(order):
-                    if st.host.name in self.pending:
-                        self.gens[st.host.name].close()
-                        del self.pending[st.host.name]
+                for name in list(self.pending):
+                    self.gens[name].close()
+                    del self.pending[name]
                 break
         return BREAK if self.break_play else None
 
