@@ -49,6 +49,14 @@ class RoleLoader:
         return next((c for c in cands if c.is_dir()), None)
 
     def _vars_file(self, loader: Any, path: Path, what: str) -> dict[str, Any]:
+        """defaults/vars/meta `main.yml` (or `.yaml`, or no extension), or a `main/` directory of
+        YAML files merged in name order, as ansible-core reads them."""
+        folder = path.with_suffix("")
+        if folder.is_dir():
+            merged: dict[str, Any] = {}
+            for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".json")):
+                merged.update(self._vars_file(loader, f, what))
+            return merged
         for cand in (path, path.with_suffix(".yaml"), path.with_suffix("")):
             if cand.is_file():
                 try:
@@ -81,6 +89,9 @@ class RoleLoader:
             return [], None
         froms = froms or {}
         meta = self._vars_file(loader, path / "meta" / "main.yml", "meta/main.yml")
+        if meta.get("argument_specs") or any((path / "meta" / f).is_file() for f in ("argument_specs.yml", "argument_specs.yaml")):
+            loader.err(f"role {name!r} has argument_specs: ansible-core validates role arguments against them "
+                       "(an extra task); hvprov does not yet", where, fpath)
         dep_nodes: list[Node] = []
         defaults: dict[str, Any] = {}
         rvars: dict[str, Any] = {}
@@ -175,7 +186,10 @@ class RoleLoader:
         if args is None:
             return None, None, None
         froms = {k: str(v) for k, v in args.items() if k.endswith("_from")}
-        public = bool(args.get("public", False))
+        if args.get("public"):
+            loader.err("include_role public: true is not supported (its variables would show only after it ran): "
+                       "use import_role", location_of(raw[key], "public"), f"{fpath}.{key}.public")
+        public = False
         saved, self.seen = self.seen, set()  # include_role runs the role each time it is included
         nodes, info = self.load(loader, args["name"], location_of(raw, key), f"{fpath}.{key}", {}, scope,
                                 public=public, froms=froms)
