@@ -95,6 +95,12 @@ class _PlayLoader(TaskLoader):
         handlers = tuple(role_handlers) + tuple(own_handlers) + tuple(self.handlers)
         sections = (pre, tuple(main), post)
         flat = tuple(t for sec in sections for t in walk(sec))
+        known = {n for h in handlers for n in (h.name, *h.listen)}
+        for t in flat + handlers:
+            for n in t.notify:
+                if n not in known and not Templar.is_template(n):
+                    self.err(f"notify: no handler named or listening to {n!r} in this play (ansible-core fails "
+                             f"the task)", t.location, f"{t.path}.notify")
         if strategy == "free" and any(t.run_once for t in flat):
             bad = next(t for t in flat if t.run_once)
             self.err("run_once with strategy free runs once per host that reaches it first in ansible-core: "

@@ -129,6 +129,7 @@ def test_a_lease_of_an_ended_run_of_this_process_is_abandoned() -> None:
     ({"rescue": [{"debug": {"msg": "x"}}]}, "rescue needs a block"),
     ({"include_role": {"name": "nosuch"}}, "role 'nosuch' not found"),
     ({"debug": {"msg": "x"}, "until": "x"}, "until is not supported yet"),
+    ({"debug": {"msg": "x"}, "notify": "nobody"}, "no handler named or listening to 'nobody'"),
 ])
 def test_refused_at_load_with_file_and_line(tmp_path: Path, task: dict[str, Any], reason: str) -> None:
     import yaml
