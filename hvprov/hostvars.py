@@ -10,6 +10,7 @@ extra vars; then the magic variables.
 from __future__ import annotations
 
 import hashlib
+from types import MappingProxyType
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from .runctx import HostState, RunContext
 from .tasktree import Play, Task
 from .templating import Templar
 
-ANSIBLE_VERSION = {"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"}
+ANSIBLE_VERSION = MappingProxyType({"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"})
 OMIT = "__omit_place_holder__" + hashlib.sha1(b"hvprov").hexdigest()
 
 ROLE_MAGIC = frozenset({"role_path", "role_name", "ansible_role_name"})
@@ -193,7 +194,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "inventory_dir": str(Path(source).parent) if source else None,
         "ansible_run_tags": list(ctx.opts.tags) or ["all"],
         "ansible_skip_tags": list(ctx.opts.skip_tags),
-        "ansible_version": ANSIBLE_VERSION,
+        "ansible_version": dict(ANSIBLE_VERSION),
         "omit": OMIT,
     }
     if role is not None:
