@@ -25,6 +25,7 @@ from .errors import InputError, Location, OptionsError, VariableError
 from .inventory import Inventory
 from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
+from .tasktree import walk
 from .runner import Runner, RunOptions
 from .secrets import Secret, SecretRegistry, tag_by_name
 from .validate import check_extra_vars, check_inventory_hosts, check_limit, is_var_name
@@ -35,22 +36,28 @@ InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, An
 PlaybookInput = Playbook | str | Path | Sequence[Mapping[str, Any]]
 
 
-def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None) -> Inventory:
+def load_inventory(source: InventoryInput, vault: VaultSecrets | None = None,
+                   playbook_dir: Path | None = None) -> Inventory:
+    """`playbook_dir`: the playbook's group_vars/ and host_vars/ are read too, as Ansible does."""
     if isinstance(source, Inventory):
         return source
     if isinstance(source, Mapping):
-        return Inventory.from_dict(source)
+        return Inventory.from_dict(source, base_dir=playbook_dir)
     if isinstance(source, (str, Path)):
-        return Inventory.load([source], vault=vault)
-    return Inventory.load(list(source), vault=vault)
+        return Inventory.load([source], vault=vault, playbook_dir=playbook_dir)
+    return Inventory.load(list(source), vault=vault, playbook_dir=playbook_dir)
 
 
-def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None) -> Playbook:
+def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None,
+                        roles_path: Sequence[str | Path] | None = None) -> Playbook:
+    """`roles_path`: directories searched for roles after `<playbook dir>/roles` (default:
+    ANSIBLE_ROLES_PATH, else Ansible's default roles path)."""
+    paths = [Path(p).expanduser() for p in roles_path] if roles_path is not None else None
     if isinstance(source, Playbook):
         return source
     if isinstance(source, (str, Path)):
-        return load_playbook(source, vault)
-    return playbook_from_data(list(source), vault=vault)
+        return load_playbook(source, vault, paths)
+    return playbook_from_data(list(source), vault=vault, roles_path=paths)
 
 
 def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -> dict[str, Any]:
@@ -120,6 +127,7 @@ def run(
     vault: VaultSecrets | None = None,
     default_password: Secret | None = None,
     plan_key: bytes | str | None = None,
+    roles_path: Sequence[str | Path] | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -138,9 +146,9 @@ def run(
             registry.add(password)
     if default_password is not None:
         registry.add(default_password)
-    inv = load_inventory(inventory, vault)
+    inv = load_inventory(inventory, vault, Path(playbook).parent if isinstance(playbook, (str, Path)) else None)
     check_inventory_hosts(inv, InputError)  # ansible_connection local, ansible_port
-    book = load_playbook_input(playbook, vault)
+    book = load_playbook_input(playbook, vault, roles_path)
     evars = dict(extra_vars or {})
     for key, value in (secrets or {}).items():
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
@@ -178,7 +186,9 @@ def run(
 
 def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selection: Mapping[str, Any],
                  base: Path | None = None) -> dict[str, Any]:
-    vars_files = [f for play in book.plays for f in play.vars_files]
+    """Digests of every file the run reads: playbook, imports and role files, vars files,
+    inventories, and `powershell: file:` scripts written literally."""
+    vars_files = list(dict.fromkeys(f for play in book.plays for f in (*play.vars_files, *play.files)))
     return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection, base=base,
                              scripts=_script_files(book))
 
@@ -187,7 +197,7 @@ def _script_files(book: Playbook) -> list[str]:
     """`powershell: file:` paths written literally in the playbook (relative to its directory)."""
     out = []
     for play in book.plays:
-        for task in [*getattr(play, "tasks", ()), *getattr(play, "handlers", ())]:
+        for task in [*walk(tuple(n for section in play.sections for n in section)), *walk(play.handlers)]:
             args = getattr(task, "args", None)
             if getattr(task, "module", "") == "powershell" and isinstance(args, Mapping):
                 f = args.get("file")
@@ -215,7 +225,8 @@ def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> Ru
     sel = inputs["selection"]
     vault = kwargs.get("vault")
     book = load_playbook(plans.resolve(inputs["playbook"], base), vault)
-    inv = Inventory.load([plans.resolve(i, base) for i in inputs["inventory"]], vault=vault)
+    inv = Inventory.load([plans.resolve(i, base) for i in inputs["inventory"]], vault=vault,
+                         playbook_dir=Path(plans.resolve(inputs["playbook"], base)).parent)
     current = _fingerprint(book, inv, evars, sel, base)
     problems = saved.check_inputs(current)
     if key is not None:

@@ -172,9 +172,15 @@ class ResultParseError(RemoteError):
 
 
 class TaskError(HvprovError):
-    """A module refused the task before touching the host (a limit, a prerequisite)."""
+    """A module refused the task before touching the host (a limit, a prerequisite), or failed
+    after applying some of its changes: `applied` names those (a reboot that happened before the
+    hypervisor check failed), so that reports count exactly what was made."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, applied: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.applied = applied
 
 
 class BlockedChangeError(TaskError):

@@ -28,10 +28,13 @@ class Inventory:
 
     # -- loading -------------------------------------------------------------------
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | str | Path, vault: Any = None) -> Inventory:
+    def load(cls, paths: Sequence[str | Path] | str | Path, vault: Any = None,
+             playbook_dir: Path | None = None) -> Inventory:
         """Load inventory files/directories/host lists, merged in order (like ``-i a -i b``).
 
-        `vault` (hvprov.vault.VaultSecrets) decrypts Ansible Vault files and ``!vault`` values."""
+        `vault` (hvprov.vault.VaultSecrets) decrypts Ansible Vault files and ``!vault`` values.
+        `playbook_dir`: its ``group_vars/`` and ``host_vars/`` count too, above the inventory's
+        at each level (Ansible's host_group_vars plugin, stage "mixed")."""
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if not paths:
@@ -56,6 +59,8 @@ class Inventory:
             else:
                 raise InventoryError("inventory not found", location=Location(str(source)))
             b.sources.append(str(source))
+        if playbook_dir is not None and Path(playbook_dir).resolve() not in {d.resolve() for d in b.var_dirs}:
+            b.var_dirs.append(Path(playbook_dir))
         return cls(*_finish(b))
 
     @classmethod

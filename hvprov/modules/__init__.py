@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Module
-from .control import Assert, Debug, SetFact
+from .control import Assert, Debug, Fail, SetFact
 from .feature import WindowsFeature
 from .powershell import PowerShell
 from .prereqs import HypervPrereqs
@@ -29,6 +29,7 @@ MODULES: dict[str, Module] = {
         Assert(),
         WinFeature(),
         WinReboot(),
+        Fail(),
     )
 }
 
@@ -41,6 +42,7 @@ ALIASES = {
     "ansible.builtin.debug": "debug",
     "ansible.builtin.set_fact": "set_fact",
     "ansible.builtin.assert": "assert",
+    "ansible.builtin.fail": "fail",
     "win_hyperv_switch": "hyperv_vswitch",
 }
 

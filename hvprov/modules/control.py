@@ -74,3 +74,18 @@ class Assert(Module):
             if not ok:
                 raise TaskError(args.fail_msg or f"assertion failed: {expr}")
         return PlanResult(msg=args.success_msg or "all assertions passed")
+
+
+class FailArgs(Args):
+    msg: Any = Field("Failed as requested from task", description="Why the task fails (templated).")
+
+
+class Fail(Module):
+    name = "fail"
+    summary = "Fail the task with a message (as ansible.builtin.fail)"
+    example = "- fail:\n    msg: \"{{ inventory_hostname }} is not supported\"\n  when: hvprov_facts.os.version is match('5\\\\.')\n"
+    ArgsModel = FailArgs
+    needs_facts = False
+
+    def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
+        raise TaskError(str(args.msg))

@@ -147,7 +147,8 @@ class Reboot(Module):
         waited = session.now() - started
         facts = session.regather()
         if args.verify_hypervisor and hyperv_installed(facts) and not facts.hypervisor.running:
-            raise TaskError(hypervisor_failure(facts))
+            raise TaskError(hypervisor_failure(facts),
+                            applied=tuple(c for c in changes if c.action is Action.REBOOT))  # it did reboot
         extra = "; hypervisor running" if hyperv_installed(facts) else ""
         return ApplyResult(msg=f"rebooted in {waited:.1f} s (boot {facts.os.last_boot}){extra}",
                            data={"elapsed": round(waited, 2), "last_boot": facts.os.last_boot})

@@ -1,0 +1,211 @@
+"""A task's variables in Ansible's precedence, and Ansible's magic variables.
+
+Lowest to highest (ansible-core's VariableManager.get_vars, the levels hvprov has):
+role defaults (every public role of the play, then the task's own role), inventory variables
+(group_vars/host_vars merged by the inventory), play vars and vars_files, role vars, block and
+task vars, set_fact / registered results / include_vars, role parameters, include parameters,
+extra vars; then the magic variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from types import MappingProxyType
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .inventory import Host, Inventory
+from .runctx import HostState, RunContext
+from .tasktree import Play, Task
+from .templating import Templar
+
+ANSIBLE_VERSION = MappingProxyType({"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"})
+OMIT = "__omit_place_holder__" + hashlib.sha1(b"hvprov").hexdigest()
+
+ROLE_MAGIC = frozenset({"role_path", "role_name", "ansible_role_name"})
+MAGIC = frozenset({
+    "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts", "hostvars",
+    "ansible_check_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_hosts_all",
+    "ansible_play_batch", "playbook_dir", "inventory_dir", "inventory_file",
+    "ansible_run_tags", "ansible_skip_tags", "ansible_version",
+    "omit", "ansible_failed_task", "ansible_failed_result", "ansible_play_name",
+})
+
+
+@dataclass
+class PlayContext:
+    """One play's run: its hosts, the current batch, every host's state (for hostvars)."""
+
+    ctx: RunContext
+    play: Play
+    inventory: Inventory
+    hosts: list[Host]
+    states: Mapping[str, HostState]
+    groups: Mapping[str, list[str]]
+    batch: list[Host] = field(default_factory=list)
+    snapshot: dict[str, list[str]] | None = None  # linear: the play's hosts as of this task
+
+    def active(self, hosts: list[Host]) -> list[str]:
+        return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
+
+    def freeze(self) -> None:
+        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host)."""
+        self.snapshot = None
+        self.snapshot = {"hosts": self.active(self.hosts), "batch": self.active(self.batch or self.hosts)}
+
+    def play_hosts(self, which: str) -> list[str]:
+        if self.snapshot is not None:
+            return list(self.snapshot[which])
+        return self.active(self.hosts if which == "hosts" else (self.batch or self.hosts))
+
+
+def inventory_groups(inventory: Inventory) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {name: [] for name in inventory.groups}
+    out.setdefault("all", [])
+    out.setdefault("ungrouped", [])
+    for host in inventory.hosts.values():
+        for g in host.groups:
+            out.setdefault(g, []).append(host.name)
+        if "all" not in host.groups:
+            out["all"].append(host.name)
+    return out
+
+
+def inventory_source(inventory: Inventory, host: Host) -> str | None:
+    """The inventory file the host came from (its first variable's file, else the one file source)."""
+    for loc in host.var_sources.values():
+        if loc.file and not loc.file.startswith("<") and "group_vars" not in loc.file and "host_vars" not in loc.file:
+            return str(Path(loc.file).resolve())
+    files = [s for s in inventory.sources if Path(s).is_file()]
+    return str(Path(files[0]).resolve()) if files else None
+
+
+class HostVars:
+    """hostvars: every inventory host's variables as a play-level task sees them, read lazily
+    (not a Mapping, so that nothing walks every host's variables to look for templates)."""
+
+    def __init__(self, pctx: PlayContext) -> None:
+        self.pctx = pctx
+
+    def __getitem__(self, name: str) -> Any:
+        host = self.pctx.inventory.hosts.get(name)
+        if host is None:
+            raise KeyError(name)
+        return _Rendered(self.pctx, compose(self.pctx, host, None, {}))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.pctx.inventory.hosts)
+
+    def __len__(self) -> int:
+        return len(self.pctx.inventory.hosts)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.pctx.inventory.hosts
+
+    def keys(self) -> list[str]:
+        return list(self.pctx.inventory.hosts)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+
+class _Rendered(Mapping[str, Any]):
+    """One host's variables in hostvars: a value written as a template is rendered (against that
+    host's variables) when it is read, as ansible-core does."""
+
+    def __init__(self, pctx: PlayContext, variables: dict[str, Any]) -> None:
+        self._pctx = pctx
+        self._vars = variables
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._vars[key]
+        if key == "hostvars" or not _holds_template(value):
+            return value
+        return self._pctx.ctx.templar.template(value, self._vars)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+
+def _holds_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return Templar.is_template(value)
+    if isinstance(value, dict):
+        return any(_holds_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_template(v) for v in value)
+    return False
+
+
+def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a task on `host` sees (task None: the play-level view, as hostvars shows)."""
+    ctx, play = pctx.ctx, pctx.play
+    st = pctx.states.get(host.name)
+    role = task.role if task is not None else None
+    v: dict[str, Any] = {}
+    for r in play.roles:
+        v.update(r.defaults)
+    if role is not None:
+        v.update(role.defaults)
+    v.update(host.vars)
+    v.update(play.vars)
+    for r in play.roles:
+        v.update(r.vars)
+    if role is not None:
+        v.update(role.vars)
+    if st is not None and st.session.has_facts:
+        v["hvprov_facts"] = st.session.facts_dict()
+    if task is not None:
+        v.update(task.vars)
+    if st is not None:
+        v.update(st.included_vars)
+        v.update(st.facts_vars)
+    if role is not None:
+        v.update(role.params)
+    v.update(include_vars)
+    v.update(ctx.opts.extra_vars)
+    v.update(magic(pctx, host, role))
+    return v
+
+
+def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
+    ctx = pctx.ctx
+    source = inventory_source(pctx.inventory, host)
+    out: dict[str, Any] = {
+        "inventory_hostname": host.name,
+        "inventory_hostname_short": host.name.split(".")[0],
+        "group_names": sorted(g for g in host.groups if g != "all"),
+        "groups": pctx.groups,
+        "hostvars": HostVars(pctx),
+        "ansible_play_hosts_all": [h.name for h in pctx.hosts],
+        "ansible_play_hosts": pctx.play_hosts("hosts"),
+        "ansible_play_batch": pctx.play_hosts("batch"),
+        "play_hosts": pctx.play_hosts("batch"),
+        "ansible_play_name": pctx.play.name,
+        "ansible_check_mode": ctx.opts.mode == "plan",
+        "hvprov_mode": ctx.opts.mode,
+        "playbook_dir": pctx.play.playbook_dir or str(ctx.playbook_dir.resolve()),
+        "inventory_file": source,
+        "inventory_dir": str(Path(source).parent) if source else None,
+        "ansible_run_tags": list(ctx.opts.tags) or ["all"],
+        "ansible_skip_tags": list(ctx.opts.skip_tags),
+        "ansible_version": dict(ANSIBLE_VERSION),
+        "omit": OMIT,
+    }
+    if role is not None:
+        out.update(role_path=role.path, role_name=role.name, ansible_role_name=role.name)
+    return out
+
+
+def drop_omitted(value: Any) -> Any:
+    """Module arguments with `omit` values removed (default(omit) drops the argument)."""
+    if isinstance(value, Mapping):
+        return {k: drop_omitted(v) for k, v in value.items() if not (isinstance(v, str) and v == OMIT)}
+    if isinstance(value, list):
+        return [drop_omitted(v) for v in value if not (isinstance(v, str) and v == OMIT)]
+    return value
