@@ -138,15 +138,6 @@ def check_inventory_hosts(inventory: Any, error_cls: type[InputError]) -> None:
 
 
 # ----------------------------------------------------------------------------- playbook
-def undefined_handlers(tasks: Any, handlers: Any) -> list[InputError]:
-    """ansible-core fails a task that notifies a handler no handler has as name or listen ("The
-    requested handler ... was not found"); hvprov refuses it before the run."""
-    known = {h.name for h in handlers} | {n for h in handlers for n in h.listen}
-    return [InputError(f"the requested handler {name!r} was not found: no handler has it as name or listen",
-                       location=t.location, field=f"{t.path}.notify")
-            for t in (*tasks, *handlers) for name in t.notify if name not in known and "{{" not in name]
-
-
 def missing_script_file(file: Any, base: Path, where: Location | None, field: str) -> InputError | None:
     """`powershell: file:` is resolved from the playbook's directory and must exist at plan."""
     if not isinstance(file, str) or "{{" in file or "{%" in file:
