@@ -25,7 +25,8 @@ from hvprov.cmdfacts import (
 )
 from hvprov.facts import parse_facts
 from hvprov.scriptresult import parse_result
-from hvprov.sim.cmdtools import run_command_line, split_command_line
+from hvprov.sim.cmdshell import split_args as split_command_line
+from hvprov.sim.cmdtools import run_command_line
 from hvprov.sim.executor import execute
 from hvprov.sim.profiles import PROFILES, build_host
 from hvprov.sim.rules import powershell_available

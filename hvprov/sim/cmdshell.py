@@ -20,7 +20,6 @@ WinRS Receive can return part of it while the line still runs.
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from collections.abc import Callable
@@ -185,11 +184,9 @@ def run_program(ctx: Context, program: str, args: list[str]) -> int:
 
 
 def _run_tool(ctx: Context, program: str, args: list[str]) -> Any:
-    """hvprov.sim.cmdtools.run_tool (helper B) if present, else None (not a known program)."""
-    try:
-        cmdtools = importlib.import_module("hvprov.sim.cmdtools")
-    except ImportError:
-        return None
+    """The host's programs (`cmdtools.run_tool`: wmic, dism, reg, sc, bcdedit); None: not known."""
+    from . import cmdtools  # cmdtools uses this module's splitter and messages
+
     if ctx.host_model is None:
         return None
     return cmdtools.run_tool(ctx.host_model, program, args, ctx.now)

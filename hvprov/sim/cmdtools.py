@@ -22,41 +22,21 @@ from typing import Any
 
 from ..transports.base import ExecResult
 from . import rules, windows
+from .cmdshell import not_recognized, split_args
 from .model import CPU_ARCHITECTURE, HostModel
 
 Tool = Callable[[HostModel, list[str], float], ExecResult]
-NOT_RECOGNIZED = "'{0}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
 _CRLF = "\r\n"
 
 
-def split_command_line(line: str) -> list[str]:
-    """cmd.exe / MSVCRT-style splitting: whitespace separates, double quotes group (and go)."""
-    out: list[str] = []
-    cur: list[str] = []
-    quoted = started = False
-    for ch in line:
-        if ch == '"':
-            quoted, started = not quoted, True
-        elif ch in " \t" and not quoted:
-            if started:
-                out.append("".join(cur))
-            cur, started = [], False
-        else:
-            cur.append(ch)
-            started = True
-    if started:
-        out.append("".join(cur))
-    return out
-
-
 def run_command_line(host: HostModel, line: str, now: float) -> ExecResult:
-    words = split_command_line(line)
+    words = split_args(line)
     if not words:
         return ExecResult("", "", 0)
     program = words[0].replace("/", "\\").rsplit("\\", 1)[-1].lower().removesuffix(".exe")
     res = run_tool(host, program, words[1:], now)
     if res is None:
-        return ExecResult("", NOT_RECOGNIZED.format(words[0]), 9009)
+        return ExecResult("", not_recognized(words[0]), 9009)
     return res
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..transports.base import ExecResult
 from ..transports.clixml import encode_clixml
-from . import psexe
+from . import psexe, psinterp
 
 Handler = Callable[[str, str], "ExecResult | None"]
 
@@ -49,11 +49,4 @@ def not_recognized(script: str) -> str:
         if line and not line.startswith("#"):
             word = line.split()[0]
             break
-    return (
-        f"The term '{word}' is not recognized as the name of a cmdlet, function, script file, or "
-        "operable program. Check the spelling of the name, or if a path was included, verify that "
-        "the path is correct and try again.\n"
-        f"At line:1 char:{len(word) + 1}\n+ {word} <<<< \n"
-        f"    + CategoryInfo          : ObjectNotFound: ({word}:String) [], CommandNotFoundException\n"
-        "    + FullyQualifiedErrorId : CommandNotFoundException"
-    )
+    return psinterp.not_recognized(word)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..connection import ConnectionSpec
 from ..errors import LabError, UnreachableError
-from ..sim import cmdtools, psexe
+from ..sim import cmdshell, cmdtools, psexe
 from ..sim.executor import execute
 from ..sim.faults import injector_for, split_overrides
 from ..sim.model import HostModel
@@ -26,7 +26,6 @@ from ..sim.store import HostSeed, LabStore
 from . import bootstrap
 from .base import ExecResult, Transport
 
-NOT_RECOGNIZED = "'{}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
 
 # A fault hook sees (host, script, now) before the script runs and may answer instead of the
 # host (an ExecResult) or raise a TransportError; returning None lets the host answer. If it
@@ -122,4 +121,4 @@ def _command(host: HostModel, line: str, stdin: bytes | None, now: float) -> Exe
     found = cmdtools.run_tool(host, argv[0], argv[1:], now) if argv else None
     if found is not None:
         return found
-    return ExecResult("", NOT_RECOGNIZED.format(argv[0] if argv else line), 9009)
+    return ExecResult("", cmdshell.not_recognized(argv[0] if argv else line), 9009)
