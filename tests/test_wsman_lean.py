@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the lab/echo fixtures are imported from fixtures_winrm)
 """hvprov's template-built WS-Man envelopes are the bytes pywinrm's xmltodict path produces.
 
 The oracle is pywinrm itself: each operation runs once through `winrm.protocol.Protocol` and once
@@ -12,6 +13,7 @@ import re
 from typing import Any
 
 import pytest
+from fixtures_winrm import add_host, echo, lab, spec_for  # noqa: F401  (lab/echo are fixtures)
 from winrm.protocol import Protocol
 
 from hvprov.transports.wsman_lean import LeanProtocol
@@ -107,3 +109,24 @@ def test_unusual_options_fall_back_to_pywinrm() -> None:
     assert got == want
     assert MID.sub("X", lean.sent[0]) == MID.sub("X", ref.sent[0])
     assert "rsp:Environment" in lean.sent[0]
+
+
+def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts sharing a password: the LM hash (pure-Python DES) is computed once, and pyspnego,
+    given the hashes, authenticates against the lab exactly as with the password."""
+    from hvprov.transports import winrm as w
+
+    calls: list[str] = []
+    real = w.lmowfv1
+    monkeypatch.setattr(w, "lmowfv1", lambda pw: calls.append(pw) or real(pw))
+    w._ntlm_hashes.cache_clear()
+    add_host(lab, "hv01")
+    add_host(lab, "hv02")
+    for name in ("hv01", "hv02"):
+        t = w.WinRMTransport(spec_for(lab, name))
+        assert t.run("# template: test/x\nWrite-Output 'x'\n").rc == 0
+        t.close()
+        assert t.round_trips == 8
+    assert len(calls) == 1
+    assert w._ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would
