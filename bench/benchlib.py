@@ -136,6 +136,18 @@ def machine() -> dict[str, Any]:
             "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
 
 
+def cpu_times() -> tuple[int, int]:
+    """(total jiffies, steal jiffies) of the machine, from the first line of /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_pct(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """CPU steal (hypervisor took the CPU) between two cpu_times() readings, in % of all CPU time."""
+    total = b[0] - a[0]
+    return round(100 * (b[1] - a[1]) / total, 2) if total else 0.0
+
+
 def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 

@@ -39,6 +39,7 @@ from benchlib import (  # noqa: E402
     SITE,
     BenchTimeout,
     bigplan_inventory,
+    cpu_times,
     bigplan_playbook,
     engine_inventory,
     engine_playbook,
@@ -49,6 +50,7 @@ from benchlib import (  # noqa: E402
     proc_cpu_seconds,
     run_measured,
     run_worker,
+    steal_pct,
     summarize,
     write_yaml,
 )
@@ -330,16 +332,24 @@ def section_fleet(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, A
             plan.append(("plan_tracemalloc", "plan", True))
         for label, mode, trace in plan:
             log(f"fleet: {label} over WinRM, forks {forks}")
-            lab0, load0 = labp.cpu(), loadavg()
+            lab0, load0, st0 = labp.cpu(), loadavg(), cpu_times()
             fig = run_worker("fleet_ctl", {"playbook": str(SITE), "inventory": winrm_inv, "mode": mode, "forks": forks,
                                            "skip_tags": ["network", "vms"], "lab_dir": str(d / "ctl"),
                                            "tracemalloc": trace}, timeout=900)
             fig["lab_cpu_s"] = round(labp.cpu() - lab0, 2)
-            fig["loadavg_1m"] = [load0, loadavg()]
-            req = fig["round_trips"]["mean"] + 1  # + the Delete sent by close(), after RunResult counts
+            fig["loadavg_1m"] = [load0, loadavg()]  # before, at the end (the 1-minute average covers the run)
+            fig["steal_pct"] = steal_pct(st0, cpu_times())
+            # RunResult.round_trips is read after the session closed: it counts the Delete already
+            req = fig["round_trips"]["mean"]
             batches = math.ceil(n / forks)
             fig["requests_per_host"] = req
-            fig["ideal_s"] = round(batches * req * latency, 3)
+            cores = os.cpu_count() or 1
+            fig["latency_bound_s"] = round(batches * req * latency, 3)
+            fig["cpu_bound_s"] = round((fig["cpu_s"] + fig["lab_cpu_s"]) / cores, 3)  # controller + lab on these cores
+            fig["controller_cpu_ms_per_host"] = round(1000 * fig["cpu_s"] / n, 2)
+            fig["lab_cpu_ms_per_host"] = round(1000 * fig["lab_cpu_s"] / n, 2)
+            fig["ideal_s"] = max(fig["latency_bound_s"], fig["cpu_bound_s"])
+            fig["under_load"] = max(fig["loadavg_1m"]) > cores
             fig["vs_ideal"] = round(fig["wall_s"] / fig["ideal_s"], 2)
             if "hosts_done_s" in fig:
                 fig["hosts_phase_vs_ideal"] = round(fig["hosts_done_s"] / (batches * (req - 1) * latency), 2)
@@ -573,8 +583,18 @@ def rows(sections: dict[str, Any]) -> list[dict[str, Any]]:
             x = _get(f, "runs", label)
             if not x:
                 continue
-            add("fleet", f"{label}: wall s ({tag})", x["wall_s"])
-            add("fleet", f"{label}: latency-bound ideal s ({x['requests_per_host']} req/host)", x["ideal_s"])
+            load = x.get("loadavg_1m")
+            mark = " [UNDER LOAD]" if x.get("under_load") else ""
+            cond = f"; 1-min load {load[0]} before, {load[-1]} at the end, steal {x.get('steal_pct', '?')} %" if load else ""
+            add("fleet", f"{label}: wall s ({tag}{cond}){mark}", x["wall_s"])
+            if "cpu_bound_s" in x:
+                add("fleet", f"{label}: ideal s = max(latency bound {x['latency_bound_s']} at {x['requests_per_host']} "
+                             f"req/host, CPU bound {x['cpu_bound_s']} on the cores present)", x["ideal_s"])
+                add("fleet", f"{label}: controller CPU ms per host{mark}", x["controller_cpu_ms_per_host"], "<= 3",
+                    x["controller_cpu_ms_per_host"] <= 3)
+                add("fleet", f"{label}: lab server CPU ms per host{mark}", x["lab_cpu_ms_per_host"])
+            else:
+                add("fleet", f"{label}: latency-bound ideal s ({x['requests_per_host']} req/host)", x["ideal_s"])
             add("fleet", f"{label}: wall / ideal", x["vs_ideal"], "<= 1.3", x["vs_ideal"] <= 1.3)
             if "after_hosts_s" in x:
                 add("fleet", f"{label}: s until the last host finished its tasks", x["hosts_done_s"])

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, api
+from . import __version__
 from .config import load_config, with_host_defaults
 from .errors import HvprovError, OptionsError
 from .report.text import safe_text
@@ -143,14 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--delete-switch", action="append", default=[], metavar="SWITCH")
     lp.add_argument("--set-vm", action="append", default=[], metavar="VM:FIELD=VALUE", help="e.g. web01:memory_mb=4096")
     lp.add_argument("--lab-dir")
-    from . import doctor, fleetfacts
+    from .cliargs import add_doctor_parser, add_fleetfacts_parsers
 
-    fleetfacts.add_parsers(sub, lab_sub)
-    doctor.add_parser(sub)
+    add_fleetfacts_parsers(sub, lab_sub)
+    add_doctor_parser(sub)
     return parser
 
 
 def _do_run(args: argparse.Namespace) -> int:
+    from . import api
     from .plans import is_plan_file, write_atomic
     from .report.console import ConsoleReporter
     from .report.jsondoc import run_document
@@ -323,6 +324,7 @@ def _secrets_tagged(inv: Any) -> Any:
 
 
 def _do_inventory(args: argparse.Namespace) -> int:
+    from . import api
     from .inventory import render
     from .plans import write_atomic
     from .runner import public_names
@@ -360,7 +362,7 @@ def _do_inventory(args: argparse.Namespace) -> int:
 
 def _do_fleet(args: argparse.Namespace) -> int:
     """`hvprov facts` and `hvprov doctor` (hvprov/fleetfacts.py, hvprov/doctor.py)."""
-    from . import doctor, fleetfacts
+    from . import api, doctor, fleetfacts
 
     vault, _ = _secrets_from_cli(args)
     inv = api.load_inventory(args.inventory, vault)

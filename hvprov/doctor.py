@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cliargs import add_doctor_parser as add_parser  # noqa: F401 - moved; re-exported
 from .connection import ConnectionSpec
 from .errors import AuthenticationError, HvprovError, TrustError, UnreachableError
 from .facts import parse_facts
@@ -257,18 +258,6 @@ def render_json(reports: list[HostReport], registry: SecretRegistry) -> str:
                               "checks": [dataclasses.asdict(c) for c in r.checks]} for r in reports},
            "ready": sum(r.ready for r in reports), "not_ready": sum(not r.ready for r in reports)}
     return registry.scrub(json.dumps(doc, indent=1))
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("doctor", help="read-only first-contact checklist per host, with the fix for each failure")
-    p.add_argument("-i", "--inventory", action="append", required=True)
-    p.add_argument("-l", "--limit")
-    p.add_argument("--format", choices=("console", "json"), default="console")
-    p.add_argument("--lab-dir")
-    p.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
-    p.add_argument("--vault-password-file", dest="vault_password_files", action="append", default=[])
-    p.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
-    p.set_defaults(ask_pass=False)
 
 
 def doctor_cli(args: argparse.Namespace, inv: Any, lab_dir: Path) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from .cliargs import add_fleetfacts_parsers as add_parsers  # noqa: F401 - moved; re-exported
 from .connection import ConnectionSpec
 from .errors import HvprovError, InventoryError, OptionsError
 from .facts import parse_facts
@@ -209,24 +210,6 @@ def lab_inventory(facts_dir: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- CLI
-def add_parsers(sub: Any, lab_sub: Any) -> None:
-    p = sub.add_parser("facts", help="save each host's facts (secrets masked) for a lab twin")
-    p.add_argument("-i", "--inventory", action="append", required=True)
-    p.add_argument("-l", "--limit")
-    p.add_argument("--out", required=True, help="directory for <host>.json")
-    p.add_argument("--hash-names", action="store_true", help="replace host, VM and switch names by salted hashes")
-    p.add_argument("--hash-salt", help="salt for --hash-names (default: random)")
-    p.add_argument("--lab-dir")
-    p.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
-    p.add_argument("--vault-password-file", dest="vault_password_files", action="append", default=[])
-    p.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
-    p.set_defaults(ask_pass=False)
-    lp = lab_sub.add_parser("import", help="create lab hosts (a sim inventory) from `hvprov facts` files")
-    lp.add_argument("facts_dir")
-    lp.add_argument("--out", help="inventory file to write (default: <facts_dir>/lab.yml)")
-    lp.add_argument("--lab-dir")
-
-
 def selected_specs(inv: Any, limit: str | None) -> tuple[list[tuple[str, ConnectionSpec]], SecretRegistry]:
     from .runner import secret_values
 

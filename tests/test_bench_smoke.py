@@ -89,6 +89,16 @@ def test_table_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert by_figure["scripts per host (max)"]["verdict"] == "met"
     assert by_figure["wall s (10 hosts, forks 5, 20 ms)"]["value"] == 1.23
     assert "| fleet |" in run.render_table(table, markdown=True)
+    loaded = {"wall_s": 2.0, "requests_per_host": 9.0, "latency_bound_s": 0.36, "cpu_bound_s": 0.5, "ideal_s": 0.5,
+              "vs_ideal": 4.0, "cpu_s": 0.04, "lab_cpu_s": 0.03, "controller_cpu_ms_per_host": 4.0,
+              "lab_cpu_ms_per_host": 3.0, "loadavg_1m": [5.1, 5.3], "steal_pct": 0.1, "under_load": True,
+              "mem_per_host_kb": 100.0, "scripts_run": {"max": 1}}
+    rows = {r["figure"]: r for r in run.rows({"fleet": {"figures": {**sections["fleet"]["figures"],
+                                                                      "runs": {"plan": loaded}}}})}
+    marked = [f for f in rows if "[UNDER LOAD]" in f]
+    assert any("wall s" in f and "load 5.1 before" in f for f in marked)
+    assert rows["plan: controller CPU ms per host [UNDER LOAD]"]["verdict"] == "MISSED"
+    assert any("CPU bound 0.5" in f for f in rows)
     with pytest.raises(SystemExit) as exc:
         run.main(["--only", "nothing", "--json", str(tmp_path / "r.json")])
     assert exc.value.code == 2

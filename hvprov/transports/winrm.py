@@ -31,6 +31,7 @@ a new Create); a connection cut by a reboot 5 more (Command, new handshake, Crea
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import socket
 import ssl
@@ -45,6 +46,7 @@ from xml.etree import ElementTree as ET
 
 import requests
 from requests.adapters import HTTPAdapter
+from spnego._ntlm_raw.crypto import is_ntlm_hash, lmowfv1, ntowfv1
 from spnego.exceptions import SpnegoError
 from urllib3.util.ssl_ import create_urllib3_context
 from winrm import transport as winrm_transport
@@ -73,6 +75,7 @@ from ..secrets import MASK
 from . import bootstrap
 from .base import ExecResult, Transport
 from .clixml import decode_clixml
+from .wsman_lean import LeanProtocol
 
 __all__ = ["WinRMTransport", "stdin_chunk_size"]
 
@@ -168,7 +171,11 @@ _should_bypass_proxies = requests.utils.should_bypass_proxies
 def _locked_should_bypass_proxies(url: str, no_proxy: str | None) -> bool:
     """requests evaluates pywinrm's {"no_proxy": "*"} by temporarily editing os.environ, which
     every thread shares: under 100 threads one of them read a deleted key (KeyError
-    'no_proxy'). Only that short critical section is serialised."""
+    'no_proxy'). Only that short critical section is serialised. "*" (what hvprov always passes,
+    proxy=None) bypasses every proxy, as requests would conclude after scanning the environment
+    (urllib's proxy_bypass_environment returns True for "*"): answered without the scan."""
+    if no_proxy == "*":
+        return True
     with _ENV_LOCK:
         return bool(_should_bypass_proxies(url, no_proxy))
 
@@ -382,9 +389,12 @@ class WinRMTransport(Transport):
             )
         operation = max(1, math.ceil(spec.operation_timeout))
         read = max(math.ceil(spec.read_timeout), operation + 1)
+        password = spec.password.reveal() if spec.password is not None else None
+        if auth == "ntlm" and password is not None:
+            password = _ntlm_hashes(password)  # same NTLM messages; no per-host DES/MD4
         common: dict[str, Any] = {
             "username": spec.user,
-            "password": spec.password.reveal() if spec.password is not None else None,
+            "password": password,
             "ca_trust_path": spec.ca_trust_path or None,  # None: system store; no env lookups
             "cert_pem": spec.client_cert_pem,
             "cert_key_pem": spec.client_cert_key_pem,
@@ -394,7 +404,7 @@ class WinRMTransport(Transport):
             "proxy": None,  # no proxies from the environment
         }
         with self._errors():
-            proto = Protocol(
+            proto = LeanProtocol(
                 self.endpoint,
                 transport=auth,  # type: ignore[arg-type]
                 operation_timeout_sec=operation,
@@ -612,6 +622,17 @@ class WinRMTransport(Transport):
     def _scrub(self, text: str) -> str:
         pw = self.spec.password.reveal() if self.spec.password is not None else ""
         return text.replace(pw, MASK) if len(pw) >= 3 else text
+
+
+@functools.lru_cache(maxsize=16)
+def _ntlm_hashes(password: str) -> str:
+    """The password as pyspnego's "LM:NT" hash credential, computed once per distinct password
+    (a fleet usually shares one; the 16 most recent are kept). pyspnego hashes a plain password
+    for every context it builds (lmowfv1 is pure-Python DES, ~1.5 ms); given the hashes it
+    skips that and sends the same NTLM messages (spnego/_ntlm.py: _NTLMCredential)."""
+    if is_ntlm_hash(password):  # already hashes: pyspnego would take them as such
+        return password
+    return f"{lmowfv1(password).hex()}:{ntowfv1(password).hex()}"
 
 
 def _legacy_tls_context(verify: bool) -> ssl.SSLContext:

@@ -1,0 +1,176 @@
+"""Controller CPU per no-change host over WinRM, with the load it was measured under.
+
+    .venv/bin/python bench/winrm_cpu.py --hosts 200 --forks 20 [--repeats 3] [--profile FILE.prof]
+
+Converges N simulated hosts (site playbook, --skip-tags network,vms), serves them over http+NTLM
+from bench/labserve.py in another process (latency 0 by default: the figure is CPU, not wall),
+then runs the no-change apply on threads in a fresh interpreter per repetition (bench/worker.py
+fleet_ctl) and prints, per repetition: controller CPU ms per host, HTTP requests per host
+(RunResult.round_trips + the Delete of close()), the lab server's CPU, and the machine's 1-minute
+load average and CPU steal (from /proc/stat) before and during. ``--profile`` also writes a
+cProfile (CPU timer) of the same run with every host inline in one thread.
+A figure taken while the 1-minute load average exceeds the core count is marked "under load".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import PY, cpu_times, fleet_inventory, loadavg, run_measured, run_worker, steal_pct, write_yaml  # noqa: E402
+from run import SITE, LabProcess  # noqa: E402
+
+
+def _as_pywinrm_did(on: bool) -> None:
+    """--ab: switch the three CPU cuts of hvprov/transports/winrm.py off (pywinrm's own Protocol
+    with xmltodict envelopes, the plain password hashed by pyspnego per host, requests' scan of
+    the environment for no_proxy) or back on, in this process, for an interleaved comparison."""
+    import requests
+    from winrm.protocol import Protocol
+
+    from hvprov.transports import winrm as w
+    from hvprov.transports.wsman_lean import LeanProtocol
+
+    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w._ntlm_hashes})
+    w.LeanProtocol = Protocol if on else LeanProtocol  # type: ignore[misc]
+    w._ntlm_hashes = (lambda pw: pw) if on else saved["hashes"]  # type: ignore[assignment]
+
+    def scan(url: str, no_proxy: str | None) -> bool:  # the pre-cut wrapper: always the locked scan
+        with w._ENV_LOCK:
+            return bool(w._should_bypass_proxies(url, no_proxy))
+
+    requests.utils.should_bypass_proxies = scan if on else w._locked_should_bypass_proxies
+
+
+def transport_loop(inventory: str, limit: int, profile: str | None, baseline: bool = False) -> dict[str, Any]:
+    """open / one small script / close on each host in turn, in this thread: the transport alone."""
+    import cProfile
+    import resource
+
+    import yaml
+
+    from hvprov.connection import ConnectionSpec
+    from hvprov.transports.winrm import WinRMTransport
+
+    _as_pywinrm_did(baseline)
+
+    hosts = yaml.safe_load(Path(inventory).read_text())["all"]["hosts"]
+    specs = [ConnectionSpec.from_vars(n, dict(v)) for n, v in list(hosts.items())[:limit]]
+    WinRMTransport(specs[0]).close()  # imports done
+    prof = cProfile.Profile(time.process_time) if profile else None
+    trips = []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    if prof:
+        prof.enable()
+    for spec in specs:
+        t = WinRMTransport(spec)
+        t.open()
+        res = t.run("Write-Output 'ok'")
+        t.close()
+        trips.append(t.round_trips)
+        assert res.stdout, res  # the lab answers (a result line refusing the headerless script)
+    if prof:
+        prof.disable()
+        prof.dump_stats(profile)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return {"variant": "before (pywinrm as is)" if baseline else "after", "hosts": len(specs),
+            "transport_cpu_ms_per_host": round(1000 * cpu / len(specs), 2),
+            "requests_per_host": sum(trips) / len(trips), "profiled": bool(profile)}
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    lab = work / "lab"
+    lab.mkdir(parents=True, exist_ok=True)
+    inv = write_yaml(work / "fleet-sim.yml", fleet_inventory(args.hosts))
+    conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(inv), "--lab-dir", str(lab),
+                         "--skip-tags", "network,vms", "-f", "50", "--format", "json"], timeout=900)
+    if conv.rc != 0:
+        raise RuntimeError(f"converging failed: {conv.stderr[-2000:]}")
+    labp = LabProcess(inv, lab, args.latency)
+    cores = os.cpu_count() or 1
+    out: dict[str, Any] = {"hosts": args.hosts, "forks": args.forks, "latency_s": args.latency, "cores": cores,
+                           "runs": []}
+    try:
+        winrm_inv = labp.state["inventory"]
+        params = {"playbook": str(SITE), "inventory": winrm_inv, "mode": "apply", "forks": args.forks,
+                  "skip_tags": ["network", "vms"], "lab_dir": str(work / "ctl")}
+        if args.transport_only:
+            variants = [True, False] if args.ab else [False]
+            for i in range(args.repeats * len(variants)):
+                base = variants[i % len(variants)]
+                load0, st0, lab0 = loadavg(), cpu_times(), labp.cpu()
+                run = transport_loop(winrm_inv, args.hosts, args.profile if i == len(variants) - 1 else None, base)
+                run.update({"lab_cpu_ms_per_host": round(1000 * (labp.cpu() - lab0) / run["hosts"], 2),
+                            "loadavg_1m_before_during": [load0, loadavg()], "steal_pct_during": steal_pct(st0, cpu_times())})
+                run["under_load"] = max(run["loadavg_1m_before_during"]) > cores
+                out["runs"].append(run)
+                print(json.dumps(run), flush=True)
+            return out
+        for _ in range(args.repeats):
+            load0, st0, lab0 = loadavg(), cpu_times(), labp.cpu()
+            fig = run_worker("fleet_ctl", params, timeout=900)
+            load1, st1 = loadavg(), cpu_times()
+            n = fig["hosts"]
+            req = fig["round_trips"]["mean"] + 1  # + the Delete sent by close()
+            lab_cpu = labp.cpu() - lab0
+            cpu_bound = (fig["cpu_s"] + lab_cpu) / cores
+            latency_bound = -(-n // args.forks) * req * args.latency
+            run = {
+                "controller_cpu_ms_per_host": round(1000 * fig["cpu_s"] / n, 2),
+                "requests_per_host": req,
+                "lab_cpu_ms_per_host": round(1000 * lab_cpu / n, 2),
+                "wall_s": fig["wall_s"],
+                "ideal_s": round(max(latency_bound, cpu_bound), 3),
+                "ideal_basis": "cpu" if cpu_bound >= latency_bound else "latency",
+                "status": fig["status"],
+                "loadavg_1m_before_during": [load0, load1],
+                "steal_pct_during": steal_pct(st0, st1),
+                "under_load": max(load0, load1) > cores,
+            }
+            out["runs"].append(run)
+            print(json.dumps(run), flush=True)
+        if args.profile:
+            prof = run_worker("profile", {**params, "tool": "cprofile", "timer": "cpu", "out": args.profile,
+                                          "top": 30, "markers": [], "warm_limit": "fleet0000"}, timeout=900)
+            out["profile"] = {k: prof[k] for k in ("profiled_s", "hosts", "self_time_by_package", "top_self",
+                                                   "top_cumulative_libraries")}
+    finally:
+        labp.stop()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hosts", type=int, default=200)
+    ap.add_argument("--forks", type=int, default=20)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", help="also write a cProfile (CPU timer) of the run, hosts inline")
+    ap.add_argument("--transport-only", action="store_true",
+                    help="open / one small script / close per host in one thread: WinRMTransport alone")
+    ap.add_argument("--ab", action="store_true",
+                    help="with --transport-only: alternate runs without and with hvprov's cuts (same process, same load)")
+    ap.add_argument("--json", help="write the figures here")
+    args = ap.parse_args()
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="hvprov-winrm-cpu-") as tmp:
+        out = measure(args, Path(tmp))
+    out["seconds"] = round(time.time() - t0, 1)
+    text = json.dumps(out, indent=1)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

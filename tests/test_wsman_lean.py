@@ -1,0 +1,132 @@
+# ruff: noqa: F811  (the lab/echo fixtures are imported from fixtures_winrm)
+"""hvprov's template-built WS-Man envelopes are the bytes pywinrm's xmltodict path produces.
+
+The oracle is pywinrm itself: each operation runs once through `winrm.protocol.Protocol` and once
+through `LeanProtocol` against the same canned responses; the messages sent must be equal
+(MessageID aside), and the parsed results too.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+from fixtures_winrm import add_host, echo, lab, spec_for  # noqa: F401  (lab/echo are fixtures)
+from winrm.protocol import Protocol
+
+from hvprov.transports.wsman_lean import LeanProtocol
+
+MID = re.compile(r"uuid:[0-9a-f-]{36}</a:MessageID>")
+
+
+def _reply(message: str, body: str) -> bytes:
+    mid = re.search(r"<a:MessageID>(uuid:[^<]+)</a:MessageID>", message)
+    assert mid
+    return (
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+        'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">'
+        f"<s:Header><a:RelatesTo>{mid.group(1)}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
+
+
+BODIES = {
+    "Create": '<x:ResourceCreated xmlns:x="t"><a:ReferenceParameters><w:SelectorSet>'
+    '<w:Selector Name="ShellId">11111111-2222-3333-4444-555555555555</w:Selector></w:SelectorSet>'
+    "</a:ReferenceParameters></x:ResourceCreated>",
+    "Command": "<rsp:CommandResponse><rsp:CommandId>C-1&amp;2</rsp:CommandId></rsp:CommandResponse>",
+    "Receive": "<rsp:ReceiveResponse>"
+    f'<rsp:Stream Name="stdout" CommandId="C">{base64.b64encode(b"out 1").decode()}</rsp:Stream>'
+    '<rsp:Stream Name="stderr" CommandId="C">' + base64.b64encode(b"err").decode() + "</rsp:Stream>"
+    f'<rsp:Stream Name="stdout" CommandId="C">{base64.b64encode(b" and 2").decode()}</rsp:Stream>'
+    '<rsp:Stream Name="stdout" CommandId="C" End="true"></rsp:Stream>'
+    '<rsp:CommandState CommandId="C" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/'
+    'CommandState/Done"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>',
+    "Running": "<rsp:ReceiveResponse>"
+    '<rsp:CommandState CommandId="C" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/'
+    'CommandState/Running"/></rsp:ReceiveResponse>',
+    "Signal": "<rsp:SignalResponse/>",
+    "Send": "<rsp:SendResponse/>",
+    "Delete": "",
+}
+
+
+class _Wire:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.next = "Create"
+
+    def close_session(self) -> None:
+        pass
+
+
+def _proto(cls: type[Protocol], wire: _Wire) -> Protocol:
+    class Recorded(cls):  # type: ignore[misc,valid-type]
+        def send_message(self, message: Any) -> bytes:
+            text = message.decode() if isinstance(message, bytes) else message
+            wire.sent.append(text)
+            return _reply(text, BODIES[wire.next])
+
+    p = Recorded("http://h:5985/wsman", transport="ntlm", username="u", password="p", operation_timeout_sec=17,
+                 read_timeout_sec=30)
+    p.transport = wire  # type: ignore[assignment]
+    return p
+
+
+OPS: list[tuple[str, str, Any]] = [
+    ("Create", "open_shell", lambda p: p.open_shell(codepage=65001)),
+    ("Create", "open_shell 437", lambda p: p.open_shell()),
+    ("Command", "console stdin, cmd.exe", lambda p: p.run_command("S", 'powershell.exe -e "a<b>&c\'"')),
+    ("Command", "stdin piped, no cmd.exe", lambda p: p.run_command("S", "x", console_mode_stdin=False,
+                                                                  skip_cmd_shell=True)),
+    ("Send", "stdin chunk", lambda p: p.send_command_input("S", "C", b"\x00\xffabc" * 50, end=False)),
+    ("Send", "last chunk", lambda p: p.send_command_input("S", "C", "text", end=True)),
+    ("Receive", "done", lambda p: p.get_command_output_raw("S", 'C"<&')),
+    ("Running", "running", lambda p: p.get_command_output_raw("S", "C")),
+    ("Signal", "terminate", lambda p: p.cleanup_command("S", "C")),
+    ("Delete", "delete", lambda p: p.close_shell("S", close_session=True)),
+]
+
+
+@pytest.mark.parametrize(("reply", "label", "op"), OPS, ids=[o[1] for o in OPS])
+def test_envelope_and_result_match_pywinrm(reply: str, label: str, op: Any) -> None:
+    ref, lean = _Wire(), _Wire()
+    ref.next = lean.next = reply
+    expected = op(_proto(Protocol, ref))
+    got = op(_proto(LeanProtocol, lean))
+    assert got == expected
+    assert len(ref.sent) == len(lean.sent) == 1
+    assert MID.sub("X", lean.sent[0]) == MID.sub("X", ref.sent[0])
+
+
+def test_unusual_options_fall_back_to_pywinrm() -> None:
+    ref, lean = _Wire(), _Wire()
+    want = _proto(Protocol, ref).open_shell(env_vars={"A": "1"}, working_directory="C:\\x", codepage=65001)
+    got = _proto(LeanProtocol, lean).open_shell(env_vars={"A": "1"}, working_directory="C:\\x", codepage=65001)
+    assert got == want
+    assert MID.sub("X", lean.sent[0]) == MID.sub("X", ref.sent[0])
+    assert "rsp:Environment" in lean.sent[0]
+
+
+def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts sharing a password: the LM hash (pure-Python DES) is computed once, and pyspnego,
+    given the hashes, authenticates against the lab exactly as with the password."""
+    from hvprov.transports import winrm as w
+
+    calls: list[str] = []
+    real = w.lmowfv1
+    monkeypatch.setattr(w, "lmowfv1", lambda pw: calls.append(pw) or real(pw))
+    w._ntlm_hashes.cache_clear()
+    add_host(lab, "hv01")
+    add_host(lab, "hv02")
+    for name in ("hv01", "hv02"):
+        t = w.WinRMTransport(spec_for(lab, name))
+        assert t.run("# template: test/x\nWrite-Output 'x'\n").rc == 0
+        t.close()
+        assert t.round_trips == 8
+    assert len(calls) == 1
+    assert w._ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would
