@@ -7,6 +7,7 @@ per host across plays.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
@@ -133,6 +134,7 @@ class RunContext:
         self.saved_plan = opts.saved_plan
         self.lock = threading.Lock()
         self.input_errors = False
+        self.credential_cache: dict[str, str] = {}  # NTLM hashes per password, for this run only
 
     def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
         if self.on_event is None:
@@ -163,6 +165,7 @@ class RunContext:
                                  "nothing was applied to it; make a new plan")
 
     def new_session(self, host: Host, spec: Any) -> HostSession:
+        spec = dataclasses.replace(spec, credential_cache=self.credential_cache)
         return HostSession(
             spec, self.renderer, lab_dir=self.opts.lab_dir,
             emit=lambda kind, data, name=host.name: self.emit(kind, name, **data),

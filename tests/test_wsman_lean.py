@@ -113,20 +113,23 @@ def test_unusual_options_fall_back_to_pywinrm() -> None:
 
 def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two hosts sharing a password: the LM hash (pure-Python DES) is computed once, and pyspnego,
-    given the hashes, authenticates against the lab exactly as with the password."""
+    """Two hosts sharing a password in one run (one credential cache): the LM hash (pure-Python
+    DES) is computed once, and pyspnego, given the hashes, authenticates against the lab exactly
+    as with the password. A transport without the run's cache computes its own."""
+    import dataclasses
+
     from hvprov.transports import winrm as w
 
     calls: list[str] = []
     real = w.lmowfv1
     monkeypatch.setattr(w, "lmowfv1", lambda pw: calls.append(pw) or real(pw))
-    w._ntlm_hashes.cache_clear()
     add_host(lab, "hv01")
     add_host(lab, "hv02")
+    run_cache: dict[str, str] = {}
     for name in ("hv01", "hv02"):
-        t = w.WinRMTransport(spec_for(lab, name))
+        t = w.WinRMTransport(dataclasses.replace(spec_for(lab, name), credential_cache=run_cache))
         assert t.run("# template: test/x\nWrite-Output 'x'\n").rc == 0
         t.close()
         assert t.round_trips == 8
-    assert len(calls) == 1
-    assert w._ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would
+    assert len(calls) == 1 and len(run_cache) == 1
+    assert w.ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would

@@ -31,7 +31,6 @@ a new Create); a connection cut by a reboot 5 more (Command, new handshake, Crea
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import socket
 import ssl
@@ -390,8 +389,9 @@ class WinRMTransport(Transport):
         operation = max(1, math.ceil(spec.operation_timeout))
         read = max(math.ceil(spec.read_timeout), operation + 1)
         password = spec.password.reveal() if spec.password is not None else None
-        if auth == "ntlm" and password is not None:
-            password = _ntlm_hashes(password)  # same NTLM messages; no per-host DES/MD4
+        if auth == "ntlm" and password is not None:  # same NTLM messages; no per-host DES/MD4
+            cache = spec.credential_cache if spec.credential_cache is not None else {}
+            password = cache.get(password) or cache.setdefault(password, ntlm_hashes(password))
         common: dict[str, Any] = {
             "username": spec.user,
             "password": password,
@@ -624,10 +624,10 @@ class WinRMTransport(Transport):
         return text.replace(pw, MASK) if len(pw) >= 3 else text
 
 
-@functools.lru_cache(maxsize=16)
-def _ntlm_hashes(password: str) -> str:
+def ntlm_hashes(password: str) -> str:
     """The password as pyspnego's "LM:NT" hash credential, computed once per distinct password
-    (a fleet usually shares one; the 16 most recent are kept). pyspnego hashes a plain password
+    and run (`ConnectionSpec.credential_cache`: the run's, gone with it; a fleet usually shares
+    one password). pyspnego hashes a plain password
     for every context it builds (lmowfv1 is pure-Python DES, ~1.5 ms); given the hashes it
     skips that and sends the same NTLM messages (spnego/_ntlm.py: _NTLMCredential)."""
     if is_ntlm_hash(password):  # already hashes: pyspnego would take them as such
