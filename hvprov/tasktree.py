@@ -60,6 +60,13 @@ class Task:
     any_errors_fatal: bool | None = None
     children: tuple[Node, ...] | None = None  # include_tasks / include_role, loaded at load time
     named: bool = True  # the user gave a name (Ansible shows the action otherwise)
+    loop_with: str | None = None  # `with_<lookup>`: the loop is that lookup's terms
+    until: tuple[Any, ...] | None = None
+    retries: Any = None  # None: 3 when `until` is set (ansible-core's default)
+    delay: Any = 5
+    environment: Any = None  # mapping / list of mappings / template (taskkw.py)
+    check_mode: bool | None = None  # per task: True plans without applying (taskkw.py)
+    diff: bool | None = None
 
 
 @dataclass(frozen=True)
