@@ -13,6 +13,7 @@ from . import modules as registry
 from .cmdfacts import bootstrap_enabled, ensure_powershell
 from .errors import (
     BlockedChangeError,
+    FailedResult,
     HvprovError,
     InputError,
     InterruptedRun,
@@ -24,8 +25,8 @@ from .errors import (
 )
 from .hostiter import Outcome
 from .taskincl import _NO_ITEM, IncludeSteps
-from .taskretry import RetriesExhausted, RetrySteps
-from .taskkw import task_environment
+from .taskretry import RetrySteps
+from .taskkw import loop_result, task_environment
 from .render import script_environment
 from .hostvars import PlayContext, compose, drop_omitted
 from .model import Change, Status, TaskResult
@@ -141,6 +142,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         changes: list[Change] = []
         msgs: list[str] = []
         results: list[dict[str, Any]] = []
+        failures: list[str] = []
         status = Status.SKIPPED
         try:
             items = self._items(task, base)
@@ -163,12 +165,20 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                 try:
                     with script_environment(task_environment(self.r.templar, task, vars_)):
                         msg, data = self._attempts(task, vars_, changes)
-                except BaseException as exc:
-                    if isinstance(exc, RetriesExhausted):
-                        results.append({**exc.data, **keys} if keys else exc.data)  # planned, not made: only what the module says it applied counts
+                except BaseException as exc:  # planned, not made: only what the module says it applied counts
                     applied = getattr(exc, "applied", ())
                     changes[before:] = [c for c in changes[before:] if c in applied]
-                    raise
+                    failed_item = {**exc.data, **keys} if isinstance(exc, FailedResult) else (
+                        {"failed": True, "msg": str(exc), "changed": False, **keys})
+                    if item is _NO_ITEM or not isinstance(exc, (TaskError, RemoteError)):
+                        if isinstance(exc, FailedResult):
+                            results.append(failed_item)
+                        raise
+                    # a failing item fails the task once every item ran (ansible-core)
+                    self._item_done(task, name, item, vars_, Status.FAILED, str(exc))
+                    results.append(failed_item)
+                    failures.append(str(exc))
+                    continue
                 self._item_done(task, name, item, vars_,
                                 Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
                 if item is not _NO_ITEM:
@@ -179,6 +189,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                 results.append(data)
                 if self.set_vars and item is not _NO_ITEM:  # set_fact in a loop: the next item sees it
                     base = {**base, **{k: v for k, v in self.set_vars.items() if k not in self.r.opts.extra_vars}}
+            if failures:
+                raise TaskError("; ".join(failures))
         except TransportError as exc:
             self._record(TaskResult(name, task.module, Status.UNREACHABLE, tuple(changes), exc.message, duration=time.monotonic() - t0))
             raise
@@ -258,16 +270,12 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                 blocked: bool = False) -> TaskResult:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
-            result["results"] = results
-            if status is not Status.FAILED:
-                result["msg"] = "All items completed"
-            if status is Status.SKIPPED:
-                result["skipped"] = True
+            result = loop_result(results, status is Status.FAILED)
         elif results:  # ansible-core's order: the module's keys, then failed, changed (when it left them out)
             merged = {**result, **results[0]}
             order = [*results[0], *(k for k in ("failed", "changed") if k not in results[0])]
             result = {**{k: merged[k] for k in order}, **{k: v for k, v in merged.items() if k not in order}}
-        if (task.module == "include_vars" and not result["msg"]) or (
+        if (task.module == "include_vars" and not result.get("msg", "x")) or (
                 task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
             del result["msg"]  # as ansible-core: these results carry no msg
         if (status in (Status.OK, Status.CHANGED) or module_failed) and (

@@ -66,3 +66,25 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value)
     return value if isinstance(value, str) else str(value)
+
+
+def loop_result(results: list[dict[str, Any]], failed: bool) -> dict[str, Any]:
+    """A looped task's result as ansible-core's TaskExecutor.run() builds it (key order too)."""
+    if not results:
+        return {"changed": False, "skipped": True, "skipped_reason": "No items in the list", "results": []}
+    res: dict[str, Any] = {"results": results, "skipped": all(r.get("skipped") for r in results)}
+    for r in results:
+        if r.get("changed") and not res.get("changed"):
+            res["changed"] = True
+        if r.get("failed") and not res.get("failed"):
+            res["failed"] = True
+            res["msg"] = "One or more items failed"
+    if not failed and not res.get("failed"):
+        res["msg"] = "All items completed"
+    if res["skipped"]:
+        res["msg"] = "All items skipped"
+    res.setdefault("changed", False)
+    if failed:
+        res["failed"] = True
+        res.setdefault("msg", "One or more items failed")
+    return res

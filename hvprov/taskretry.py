@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import InputError, RemoteError, TaskError
+from .errors import FailedResult, InputError, RemoteError, TaskError
 from .model import Change
 from .tasktree import Task
 
 
-class RetriesExhausted(TaskError):
+class RetriesExhausted(FailedResult):
     """No attempt satisfied `until`: `data` is the last attempt's result, marked failed."""
-
-    def __init__(self, message: str, data: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.data = data
 
 
 class RetrySteps:
@@ -60,7 +56,8 @@ class RetrySteps:
             try:
                 msg, data = self._item(task, vars_, changes)  # type: ignore[attr-defined]
             except (TaskError, RemoteError) as exc:
-                msg, data, failed = str(exc), {"msg": str(exc)}, True
+                msg, failed = str(exc), True
+                data = {k: v for k, v in getattr(exc, "data", {"msg": msg}).items() if k not in ("failed", "changed")}
             result = {**data, "failed": failed, "attempts": attempt,
                       "changed": any(c.mutating for c in changes[before:])}
             cvars = {**vars_, task.register: result} if task.register else vars_

@@ -110,6 +110,7 @@ class Play:
     own_vars: Mapping[str, Any] = field(default_factory=dict)  # `vars:` (vars = own_vars + file_vars)
     file_vars: Mapping[str, Any] = field(default_factory=dict)  # from vars_files
     gather_when: tuple[Any, ...] = ()  # an import_playbook's when: gather facts only where it holds
+    prompts: tuple[Any, ...] = ()  # vars_prompt (prompts.Prompt), answered before the run starts
 
 
 @dataclass(frozen=True)

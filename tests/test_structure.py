@@ -151,7 +151,8 @@ def test_refused_at_load_with_file_and_line(tmp_path: Path, task: dict[str, Any]
 @pytest.mark.parametrize(("play_kw", "reason"), [
     ({"strategy": "host_pinned"}, "strategy 'host_pinned' is not supported"),
     ({"strategy": "free", "tasks": [{"debug": {"msg": "x"}, "run_once": True}]}, "run_once with strategy free"),
-    ({"vars_prompt": [{"name": "x"}]}, "vars_prompt is not supported"),
+    ({"vars_prompt": [{"name": "x"}]}, "vars_prompt 'x': no terminal to ask on and no default"),
+    ({"vars_prompt": [{"prompt": "x"}]}, "a vars_prompt entry needs a 'name'"),
     ({"strategy": "free", "any_errors_fatal": True}, "any_errors_fatal is not supported with strategy free"),
     ({"strategy": "free", "max_fail_percentage": 10}, "max_fail_percentage is not supported with strategy free"),
     ({"vars": {"ansible_user": "other"}}, "connection variable 'ansible_user' in vars is not supported"),

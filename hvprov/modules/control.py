@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from ..errors import TaskError, VariableError
+from ..errors import FailedResult, TaskError, VariableError
 from ..facts import HostFacts
 from .base import Args, Module, PlanContext, PlanResult
 
@@ -91,8 +91,10 @@ class Assert(Module):
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         for expr in args.that:
             ok = ctx.evaluate(expr) if isinstance(expr, str) else expr
-            if not ok:
-                raise TaskError(args.fail_msg or f"assertion failed: {expr}")
+            if not ok:  # ansible.builtin.assert's failed result
+                msg = args.fail_msg or "Assertion failed"
+                raise FailedResult(args.fail_msg or f"Assertion failed: {expr}", {"failed": True, "evaluated_to": False, "assertion": expr, "msg": msg,
+                                         "changed": False})
         return PlanResult(msg=args.success_msg or "All assertions passed")
 
 
