@@ -60,6 +60,12 @@ class RetrySteps:
                 data = {k: v for k, v in getattr(exc, "data", {"msg": msg}).items() if k not in ("failed", "changed")}
             result = {**data, "failed": failed, "attempts": attempt,
                       "changed": any(c.mutating for c in changes[before:])}
+            if task.changed_when is not None or task.failed_when is not None:  # per attempt, before until
+                from .model import Status
+
+                base = Status.FAILED if failed else (Status.CHANGED if result["changed"] else Status.OK)
+                failed = self._conditions(task, base, result) is Status.FAILED  # type: ignore[attr-defined]
+                result["failed"] = failed
             cvars = {**vars_, task.register: result} if task.register else vars_
             if task.until:
                 done = all(self._eval(task, e, cvars, "until") for e in task.until)  # type: ignore[attr-defined]
