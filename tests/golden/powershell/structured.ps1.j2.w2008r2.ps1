@@ -241,7 +241,10 @@ try {
     $hvRs = [Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace()
     $hvRs.Open()
     $hvRs.SessionStateProxy.SetVariable('Ansible', $hvAnsible)
-    $hvRs.SessionStateProxy.SetVariable('ErrorActionPreference', 'Continue')
+    $hvErrorAction = 'continue'
+    $hvPreference = @{ 'silently_continue' = 'SilentlyContinue'; 'continue' = 'Continue'; 'stop' = 'Stop' }[$hvErrorAction]
+    if ($null -eq $hvPreference) { throw 'error_action must be silently_continue, continue or stop' }
+    $hvRs.SessionStateProxy.SetVariable('ErrorActionPreference', $hvPreference)
     $hvChdir = $null
     if ($null -ne $hvChdir) { [void]$hvRs.SessionStateProxy.Path.SetLocation($hvChdir) }
     $hvPs = [Management.Automation.PowerShell]::Create()
@@ -262,8 +265,7 @@ try {
     }
     $hvStreams = $hvPs.Streams
     $hvErrors = @(foreach ($r in @($hvStreams.Error)) { ConvertTo-HvErrorRecord $r })
-    $hvStop = $false
-    if ($hvStop -and $hvErrors.Count -gt 0) { $hvFailed = $true }
+    if ($hvErrorAction -eq 'stop' -and $hvErrors.Count -gt 0) { $hvFailed = $true }
     $hvInfo = @()
     if ($hvStreams.PSObject.Properties['Information']) {
         $hvInfo = @(foreach ($r in @($hvStreams.Information)) {
