@@ -183,6 +183,14 @@ class TaskError(HvprovError):
         self.applied = applied
 
 
+
+class FailedResult(TaskError):
+    """A module failed with a result of its own (ansible-core's failed result dict): `data`."""
+
+    def __init__(self, message: str, data: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.data = data
+
 class BlockedChangeError(TaskError):
     """A change is needed that the playbook does not allow (e.g. a restart without
     `allow_restart`). A plan shows it as pending and blocked (`plan --detailed-exitcode`: 2);

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import Location, PlaybookError
 from .roles import RoleLoader
 from .taskargs import describe_validation, suggest
+from .prompts import parse_prompts
 from .taskload import TASK_KEYS, Scope, TaskLoader, as_list
 from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, prefix_when, walk
 from .templating import Templar
@@ -25,12 +26,11 @@ from .yamlsrc import LocList, load_yaml, location_of
 PLAY_KEYS = {
     "name", "hosts", "vars", "vars_files", "serial", "max_fail_percentage", "gather_facts",
     "tasks", "pre_tasks", "post_tasks", "handlers", "tags", "any_errors_fatal", "roles", "strategy",
-    "ignore_errors", "no_log", "run_once",
+    "ignore_errors", "no_log", "run_once", "vars_prompt",
 }
 STRATEGIES = ("linear", "free")
 _PLAY_UNSUPPORTED = {
     "become": "privilege escalation does not apply to Windows hosts: connect as an administrator",
-    "vars_prompt": "vars_prompt is not supported: pass values with -e or a vault file",
     "collections": "collections is not supported: hvprov's modules are built in",
     "environment": "environment is not supported",
     "order": "order is not supported: hosts run in inventory order",
@@ -125,6 +125,7 @@ class _PlayLoader(TaskLoader):
             any_errors_fatal=bool(self.bool(raw.get("any_errors_fatal"), location_of(raw, "any_errors_fatal"), f"{fpath}.any_errors_fatal")),
             hosts_location=location_of(raw, "hosts"), sections=sections, strategy=strategy,
             roles=tuple(self.public_roles), files=tuple(self.files[first_file:]), playbook_dir=str(top_dir.resolve()),
+            prompts=parse_prompts(self, raw.get("vars_prompt"), location_of(raw, "vars_prompt") or where, f"{fpath}.vars_prompt"),
         )
 
     def play_vars(self, raw: Mapping[str, Any], fpath: str, base: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:

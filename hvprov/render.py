@@ -65,6 +65,23 @@ _INT64 = 2**63
 _SHOWN_SECRET = "'" + MASK + "'"  # what a Secret renders as in the copy people see
 # Whether Secrets render as their value (the copy sent to the host) or as the mask.
 _REVEAL: ContextVar[bool] = ContextVar("hvprov_render_reveal", default=True)
+# A task's `environment` (name, value) pairs: set in the process before the script's body runs.
+_ENVIRONMENT: ContextVar[tuple[tuple[str, Any], ...]] = ContextVar("hvprov_render_environment", default=())
+
+
+@contextmanager
+def script_environment(env: dict[str, Any]) -> Iterator[None]:
+    """Every script rendered inside (in this thread) first sets these environment variables."""
+    token = _ENVIRONMENT.set(tuple(env.items()))
+    try:
+        yield
+    finally:
+        _ENVIRONMENT.reset(token)
+
+
+def _env_lines(reveal_secrets: bool) -> str:
+    return "".join(f"[Environment]::SetEnvironmentVariable({ps_literal(k)}, {ps_literal(v, reveal_secrets=reveal_secrets)}, "
+                   "'Process')\n" for k, v in _ENVIRONMENT.get())
 
 
 class PsRaw(str):
@@ -291,10 +308,11 @@ class ScriptRenderer:
         head = HEADER_TEMPLATE + name + "\n" + HEADER_PARAMS
         with _revealing(True):
             body = tpl.render(**params)
-        text = head + (_params_json(reveal(params)) if secret else masked_json) + "\n" + body
-        if secret:
+        env_secret = any(isinstance(v, Secret) for _, v in _ENVIRONMENT.get())
+        text = head + (_params_json(reveal(params)) if secret else masked_json) + "\n" + _env_lines(True) + body
+        if secret or env_secret:
             with _revealing(False):
-                shown = head + masked_json + "\n" + tpl.render(**params)
+                shown = head + masked_json + "\n" + _env_lines(False) + tpl.render(**params)
         else:
             shown = text
         return RenderedScript(template=name, text=text, shown=shown, params=masked)

@@ -25,6 +25,10 @@ def free_form(module: str, raw: str) -> dict[str, Any]:
     """Ansible's `module: k=v k2=v2` short form (and a bare script for powershell)."""
     if module == "powershell":
         return {"script": raw}
+    if module in ("win_command", "win_shell"):  # ansible's raw-params modules: known k=v out, the rest is the command
+        from .modules.win_command import free_form as raw_form
+
+        return raw_form(raw, split_args)
     if module in ("debug", "fail") and "=" not in raw:
         return {"msg": raw}
     out: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from . import modules as registry
 from .cmdfacts import bootstrap_enabled, ensure_powershell
 from .errors import (
     BlockedChangeError,
+    FailedResult,
     HvprovError,
     InputError,
     InterruptedRun,
@@ -24,6 +25,9 @@ from .errors import (
 )
 from .hostiter import Outcome
 from .taskincl import _NO_ITEM, IncludeSteps
+from .taskretry import RetrySteps
+from .taskkw import loop_result, task_environment
+from .render import script_environment
 from .hostvars import PlayContext, compose, drop_omitted
 from .model import Change, Status, TaskResult
 from .modules.base import PlanContext
@@ -41,7 +45,7 @@ log = logging.getLogger("hvprov")
 
 
 
-class TaskExecutor(IncludeSteps):
+class TaskExecutor(IncludeSteps, RetrySteps):
     """Runs tasks of one play on one host; returns each task's `Outcome` to the host's walker."""
 
     def __init__(self, pctx: PlayContext, st: HostState) -> None:
@@ -138,6 +142,7 @@ class TaskExecutor(IncludeSteps):
         changes: list[Change] = []
         msgs: list[str] = []
         results: list[dict[str, Any]] = []
+        failures: list[str] = []
         status = Status.SKIPPED
         try:
             items = self._items(task, base)
@@ -158,11 +163,22 @@ class TaskExecutor(IncludeSteps):
                     continue
                 before = len(changes)
                 try:
-                    msg, data = self._item(task, vars_, changes)
+                    with script_environment(task_environment(self.r.templar, task, vars_)):
+                        msg, data = self._attempts(task, vars_, changes)
                 except BaseException as exc:  # planned, not made: only what the module says it applied counts
                     applied = getattr(exc, "applied", ())
                     changes[before:] = [c for c in changes[before:] if c in applied]
-                    raise
+                    failed_item = {**exc.data, **keys} if isinstance(exc, FailedResult) else (
+                        {"failed": True, "msg": str(exc), "changed": False, **keys})
+                    if item is _NO_ITEM or not isinstance(exc, (TaskError, RemoteError)):
+                        if isinstance(exc, FailedResult):
+                            results.append(failed_item)
+                        raise
+                    # a failing item fails the task once every item ran (ansible-core)
+                    self._item_done(task, name, item, vars_, Status.FAILED, str(exc))
+                    results.append(failed_item)
+                    failures.append(str(exc))
+                    continue
                 self._item_done(task, name, item, vars_,
                                 Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
                 if item is not _NO_ITEM:
@@ -171,6 +187,10 @@ class TaskExecutor(IncludeSteps):
                 if msg:
                     msgs.append(msg)
                 results.append(data)
+                if self.set_vars and item is not _NO_ITEM:  # set_fact in a loop: the next item sees it
+                    base = {**base, **{k: v for k, v in self.set_vars.items() if k not in self.r.opts.extra_vars}}
+            if failures:
+                raise TaskError("; ".join(failures))
         except TransportError as exc:
             self._record(TaskResult(name, task.module, Status.UNREACHABLE, tuple(changes), exc.message, duration=time.monotonic() - t0))
             raise
@@ -250,15 +270,14 @@ class TaskExecutor(IncludeSteps):
                 blocked: bool = False) -> TaskResult:
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
-            result["results"] = results
-            if status is not Status.FAILED:
-                result["msg"] = "All items completed"
-            if status is Status.SKIPPED:
-                result["skipped"] = True
-        elif results:
-            result.update(results[0])
-        if task.module == "include_vars" and not result["msg"]:
-            del result["msg"]
+            result = loop_result(results, status is Status.FAILED)
+        elif results:  # ansible-core's order: the module's keys, then failed, changed (when it left them out)
+            merged = {**result, **results[0]}
+            order = [*results[0], *(k for k in ("failed", "changed") if k not in results[0])]
+            result = {**{k: merged[k] for k in order}, **{k: v for k, v in merged.items() if k not in order}}
+        if (task.module == "include_vars" and not result.get("msg", "x")) or (
+                task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
+            del result["msg"]  # as ansible-core: these results carry no msg
         if (status in (Status.OK, Status.CHANGED) or module_failed) and (
                 task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
@@ -301,7 +320,14 @@ class TaskExecutor(IncludeSteps):
     def _items(self, task: Task, base: dict[str, Any]) -> list[Any]:
         if task.loop is None:
             return [_NO_ITEM]
-        items = self.r.templar.template(task.loop, base, task.location, f"{task.path}.loop")
+        if task.loop_with is not None:  # with_<lookup>: ansible-core's terms, then the lookup (wantlist)
+            terms = self.r.templar.template(task.loop, base, task.location, f"{task.path}.with_{task.loop_with}")
+            terms = [terms.strip() if isinstance(terms, str) else terms] if not isinstance(terms, list) else terms
+            items = self.r.templar.evaluate("lookup(__hv_with, *__hv_terms, wantlist=True)",
+                                            {**base, "__hv_with": task.loop_with, "__hv_terms": terms},
+                                            task.location, f"{task.path}.with_{task.loop_with}")
+        else:
+            items = self.r.templar.template(task.loop, base, task.location, f"{task.path}.loop")
         if not isinstance(items, list):
             raise VariableError(f"loop expects a list, got {type(items).__name__} {items!r:.60}",
                                 location=task.location, field=f"{task.path}.loop")
@@ -339,14 +365,15 @@ class TaskExecutor(IncludeSteps):
             raise InputError(describe_validation(e, module.ArgsModel), location=loc or Location(self.r.playbook_path),
                              field=f"{task.path}.{task.module}" + "".join(f".{p}" for p in e["loc"])) from None
         facts = self.session.facts if module.needs_facts else None
-        ctx = PlanContext(self.host.name, self.plan_mode, vars_,
+        check = self.plan_mode or task.check_mode is True  # check_mode: true plans, never applies
+        ctx = PlanContext(self.host.name, check, vars_,
                           evaluate=lambda e: self.r.templar.evaluate(e, vars_, task.location, f"{task.path}.{task.module}"))
         boot = None  # a host without PowerShell: enable it before the task's first change
         if facts is not None and facts.bootstrap and any(c.mutating for c in module.plan(args, facts, ctx).changes):
-            boot, facts = ensure_powershell(self.session, facts, self.plan_mode,
+            boot, facts = ensure_powershell(self.session, facts, check,
                                             bootstrap_enabled(vars_.get("hvprov_bootstrap_powershell", True)))
         planned = module.plan(args, facts, ctx)
-        if (not self.plan_mode and facts is not None and planned.changes
+        if (not check and facts is not None and planned.changes
                 and any(c.mutating for c in planned.changes) and self.session.ensure_lease()):
             facts = self.session.regather()  # another run may have changed the host meanwhile
             planned = module.plan(args, facts, ctx)
@@ -359,14 +386,14 @@ class TaskExecutor(IncludeSteps):
         changes.extend([boot] if boot else [])
         start = len(changes)
         changes.extend(planned.changes)
-        if self.r.saved_plan is not None and not self.plan_mode:
+        if self.r.saved_plan is not None and not check:
             self._match_saved(task, ((boot,) if boot else ()) + planned.changes)
         if planned.changes and facts is not None:
             if self.plan_mode:
                 if self.r.opts.scripts_dir is not None:
                     self._record_scripts(task, module, args, planned.changes, facts)
                 self.session.set_facts(module.predict(facts, planned.changes))
-            else:
+            elif not check:
                 refresh = any(c.mutating for c in planned.changes) and module.name != "reboot"
                 try:
                     applied = module.apply(args, planned.changes, self.session)
@@ -387,5 +414,6 @@ class TaskExecutor(IncludeSteps):
                     del changes[start:]
                 msg = applied.msg or msg
                 data.update(applied.data)
-        data.setdefault("msg", msg)
+        if task.module != "set_fact":  # ansible-core's set_fact result has no msg
+            data.setdefault("msg", msg)
         return msg, data

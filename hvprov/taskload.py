@@ -19,12 +19,15 @@ from .templating import Templar
 from .taskargs import check_args, free_form, suggest
 from .taskfiles import TaskFiles
 from .validate import check_loop_var
+from .jinja.lookups import LOOKUPS
+from .taskkw import check_keywords
 from .yamlsrc import LocDict, location_of
 
 TASK_KEYS = {
     "name", "when", "loop", "with_items", "with_list", "loop_control", "register", "tags",
     "ignore_errors", "no_log", "notify", "changed_when", "failed_when", "vars", "listen",
     "retries", "delay", "until", "run_once", "any_errors_fatal", "args",
+    "environment", "check_mode", "diff", "delegate_to", "connection",  # checked by taskkw.check_keywords
 }
 BLOCK_KEYS = {"block", "rescue", "always", "name", "when", "tags", "vars", "ignore_errors", "any_errors_fatal",
               "run_once", "no_log"}
@@ -33,17 +36,10 @@ STRUCTURE = {"include_tasks", "import_tasks", "include_role", "import_role", "me
              "ansible.builtin.import_role", "ansible.builtin.meta", "include_vars", "ansible.builtin.include_vars"}
 UNSUPPORTED = {
     "become": "privilege escalation does not apply to Windows hosts: connect as an administrator",
-    "delegate_to": "delegate_to is not supported",
     "delegate_facts": "delegate_facts is not supported",
     "include": "the bare 'include' was removed from ansible-core 2.16: use include_tasks or import_tasks",
-    "with_dict": "with_dict is not supported: use loop with dict2items",
-    "with_nested": "with_nested is not supported: use loop with product",
-    "with_fileglob": "with_fileglob is not supported",
     "async": "async tasks are not supported",
     "poll": "async tasks are not supported",
-    "environment": "environment is not supported",
-    "check_mode": "check_mode per task is not supported: plan is hvprov's check mode",
-    "diff": "diff per task is not supported",
     "throttle": "throttle is not supported",
 }
 CONNECTION_VARS = ("ansible_user", "ansible_password", "ansible_host", "ansible_port", "ansible_connection",
@@ -208,6 +204,11 @@ class TaskLoader(TaskFiles):
         for key in raw:
             if key in TASK_KEYS:
                 continue
+            if isinstance(key, str) and key.startswith("with_") and key[5:] in LOOKUPS:
+                continue  # with_<lookup>: a loop over that lookup
+            if isinstance(key, str) and key.startswith("with_"):
+                self.err(f"lookup plugin {key[5:]!r} not found (for {key})", location_of(raw, key), f"{fpath}.{key}")
+                continue
             if key in UNSUPPORTED:
                 self.err(UNSUPPORTED[key], location_of(raw, key), f"{fpath}.{key}")
                 continue
@@ -257,16 +258,19 @@ class TaskLoader(TaskFiles):
                 return None
             if isinstance(args, Mapping):
                 self.check_args(mod, args, mloc, f"{fpath}.{mkey}")
+        check_keywords(self, raw, module, fpath)
         return self._build(raw, module, args, where, fpath, index, scope, children, role)
 
     def _build(self, raw: Mapping[str, Any], module: str, args: Any, where: Location | None, fpath: str, index: int,
                scope: Scope, children: tuple[Node, ...] | None, role: RoleInfo | None) -> Task:
-        lkey = next((k for k in ("loop", "with_items", "with_list") if k in raw), "loop")
+        lkeys = [k for k in raw if k == "loop" or (isinstance(k, str) and k.startswith("with_"))]
+        lkey = lkeys[0] if lkeys else "loop"
+        if len(lkeys) > 1:
+            self.err(f"a task takes one loop keyword, found {', '.join(lkeys)}", location_of(raw, lkeys[1]), f"{fpath}.{lkeys[1]}")
         loop = raw.get(lkey)
-        if loop is not None and not isinstance(loop, (list, str)):
+        loop_with = lkey[5:] if lkey != "loop" else None
+        if loop_with is None and loop is not None and not isinstance(loop, (list, str)):
             self.err(f"loop expects a list or a Jinja2 expression, got {type(loop).__name__}", location_of(raw, lkey), f"{fpath}.{lkey}")
-        if lkey == "with_items" and isinstance(loop, list):  # with_items flattens one level
-            loop = [x for item in loop for x in (item if isinstance(item, list) else [item])]
         lc = self.mapping(raw, "loop_control", fpath)
         for k in lc:
             if k not in LOOP_CONTROL:
@@ -283,9 +287,10 @@ class TaskLoader(TaskFiles):
         if register is not None and (not isinstance(register, str) or not register.isidentifier()):
             self.err(f"register needs a variable name, got {register!r}", location_of(raw, "register"), f"{fpath}.register")
             register = None
-        for key in ("retries", "delay", "until"):
-            if key in raw:
-                self.err(f"{key} is not supported yet", location_of(raw, key), f"{fpath}.{key}")
+        retries, delay = raw.get("retries"), raw.get("delay", 5)
+        for key, val, kinds in (("retries", retries, (int,)), ("delay", delay, (int, float))):
+            if val is not None and (isinstance(val, bool) or not isinstance(val, kinds)) and not Templar.is_template(val):
+                self.err(f"{key} expects a number, got {val!r}", location_of(raw, key), f"{fpath}.{key}")
         tvars = self.mapping(raw, "vars", fpath)
         self.check_templates(tvars, f"{fpath}.vars")
         name = raw.get("name")
@@ -314,7 +319,11 @@ class TaskLoader(TaskFiles):
             vars={**scope.vars, **tvars}, index=index, path=fpath, role=role,
             run_once=bool(self._flag(raw, "run_once", fpath, scope.run_once)),
             any_errors_fatal=self._flag(raw, "any_errors_fatal", fpath, scope.any_errors_fatal),
-            children=children, named=name is not None,
+            children=children, named=name is not None, loop_with=loop_with,
+            until=tuple(as_list(raw["until"])) if raw.get("until") not in (None, [], "") else None,
+            retries=retries, delay=delay, environment=raw.get("environment"),
+            check_mode=self.bool(raw.get("check_mode"), location_of(raw, "check_mode"), f"{fpath}.check_mode", None),
+            diff=self.bool(raw.get("diff"), location_of(raw, "diff"), f"{fpath}.diff", None),
         )
 
     def structural(self, module: str, raw: Mapping[str, Any], mkey: str, mloc: Location | None, fpath: str,

@@ -60,6 +60,13 @@ class Task:
     any_errors_fatal: bool | None = None
     children: tuple[Node, ...] | None = None  # include_tasks / include_role, loaded at load time
     named: bool = True  # the user gave a name (Ansible shows the action otherwise)
+    loop_with: str | None = None  # `with_<lookup>`: the loop is that lookup's terms
+    until: tuple[Any, ...] | None = None
+    retries: Any = None  # None: 3 when `until` is set (ansible-core's default)
+    delay: Any = 5
+    environment: Any = None  # mapping / list of mappings / template (taskkw.py)
+    check_mode: bool | None = None  # per task: True plans without applying (taskkw.py)
+    diff: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class Play:
     own_vars: Mapping[str, Any] = field(default_factory=dict)  # `vars:` (vars = own_vars + file_vars)
     file_vars: Mapping[str, Any] = field(default_factory=dict)  # from vars_files
     gather_when: tuple[Any, ...] = ()  # an import_playbook's when: gather facts only where it holds
+    prompts: tuple[Any, ...] = ()  # vars_prompt (prompts.Prompt), answered before the run starts
 
 
 @dataclass(frozen=True)

@@ -131,12 +131,17 @@ def _finalize(value: Any) -> Any:
     return value.reveal() if isinstance(value, Secret) else value
 
 
+def _finalize_text(value: Any) -> Any:
+    # ansible-core 2.19 drops None nodes when it joins a template's parts: "a{{ None }}" is "a"
+    return "" if value is None else _finalize(value)
+
+
 class Templar:
     """Evaluates templated values against variables. Thread-safe; compile cache per instance."""
 
     def __init__(self) -> None:
         self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
-        self.text = _TextEnv(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize)
+        self.text = _TextEnv(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize_text)
         self.cond = _CondEnv(undefined=jinja2.StrictUndefined, finalize=_finalize)
         for env in (self.native, self.text, self.cond):
             env.filters.update(FILTERS)

@@ -235,6 +235,15 @@ CASES: dict[str, list[dict[str, Any]]] = {
         },
         {"script": "$hvprov.changed = $true\n", "creates": None, "removes": None},
     ],
+    "powershell/process.ps1.j2": [  # win_command / win_shell
+        {"file": "C:\\Program Files\\Tool\\tool.exe", "arguments": "--name \"web 01\" /q", "chdir": "C:\\VMs",
+         "stdin": "yes\n", "encoding": "utf-8", "creates": "C:\\hvprov\\done.flag", "removes": "C:\\hvprov\\todo.flag"},
+    ],
+    "powershell/structured.ps1.j2": [  # win_powershell
+        {"script": "param($Name)\nGet-Service -Name $Name\n", "parameters": {"Name": "vmms", "Force": True},
+         "chdir": "C:\\VMs", "creates": "C:\\hvprov\\done.flag", "removes": "C:\\hvprov\\todo.flag", "depth": 2,
+         "error_action": "stop"},
+    ],
     **_hyperv_cases("v1"),
     **_hyperv_cases("v2"),
 }

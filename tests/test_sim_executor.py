@@ -85,7 +85,7 @@ def test_unknown_template_is_not_supported():
 def test_every_contract_template_has_a_handler():
     assert {k for k in HANDLERS if not k.startswith("hyperv_")} == {"facts/host", "feature/servermanager_v1", "feature/dism_v1",
                              "feature/servermanager_v2", "system/reboot", "system/boot_time",
-                             "powershell/script", "system/lease"}
+                             "powershell/script", "system/lease", "powershell/process", "powershell/structured"}
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,11 @@ def test_a_lease_of_an_ended_run_of_this_process_is_abandoned() -> None:
 
 
 @pytest.mark.parametrize(("task", "reason"), [
-    ({"debug": {"msg": "x"}, "delegate_to": "localhost"}, "delegate_to is not supported"),
+    ({"debug": {"msg": "x"}, "delegate_to": "h2"}, "delegate_to is only supported as delegate_to: localhost"),
+    ({"include_tasks": "t.yml", "delegate_to": "localhost"}, "delegate_to is only supported as delegate_to: localhost"),
+    ({"debug": {"msg": "x"}, "connection": "winrm"}, "connection per task is only supported as connection: local"),
+    ({"debug": {"msg": "x"}, "environment": 3}, "environment expects a mapping"),
+    ({"debug": {"msg": "x"}, "check_mode": "maybe"}, "expected a boolean"),
     ({"import_tasks": "t.yml", "loop": [1]}, "import_tasks cannot loop"),
     ({"include_tasks": {"file": "t.yml", "apply": {"tags": ["x"]}}}, "include_tasks apply is not supported"),
     ({"include_tasks": "missing.yml"}, "task file not found: missing.yml"),
@@ -128,7 +132,9 @@ def test_a_lease_of_an_ended_run_of_this_process_is_abandoned() -> None:
     ({"block": [{"debug": {"msg": "x"}}], "loop": [1]}, "'loop' is not a block keyword"),
     ({"rescue": [{"debug": {"msg": "x"}}]}, "rescue needs a block"),
     ({"include_role": {"name": "nosuch"}}, "role 'nosuch' not found"),
-    ({"debug": {"msg": "x"}, "until": "x"}, "until is not supported yet"),
+    ({"debug": {"msg": "x"}, "with_nosuch": [1]}, "lookup plugin 'nosuch' not found (for with_nosuch)"),
+    ({"debug": {"msg": "x"}, "loop": [1], "with_items": [2]}, "a task takes one loop keyword"),
+    ({"debug": {"msg": "x"}, "until": "x", "retries": "many"}, "retries expects a number"),
     ({"debug": {"msg": "x"}, "notify": "nobody"}, "no handler named or listening to 'nobody'"),
 ])
 def test_refused_at_load_with_file_and_line(tmp_path: Path, task: dict[str, Any], reason: str) -> None:
@@ -145,7 +151,8 @@ def test_refused_at_load_with_file_and_line(tmp_path: Path, task: dict[str, Any]
 @pytest.mark.parametrize(("play_kw", "reason"), [
     ({"strategy": "host_pinned"}, "strategy 'host_pinned' is not supported"),
     ({"strategy": "free", "tasks": [{"debug": {"msg": "x"}, "run_once": True}]}, "run_once with strategy free"),
-    ({"vars_prompt": [{"name": "x"}]}, "vars_prompt is not supported"),
+    ({"vars_prompt": [{"name": "x"}]}, "vars_prompt 'x': no terminal to ask on and no default"),
+    ({"vars_prompt": [{"prompt": "x"}]}, "a vars_prompt entry needs a 'name'"),
     ({"strategy": "free", "any_errors_fatal": True}, "any_errors_fatal is not supported with strategy free"),
     ({"strategy": "free", "max_fail_percentage": 10}, "max_fail_percentage is not supported with strategy free"),
     ({"vars": {"ansible_user": "other"}}, "connection variable 'ansible_user' in vars is not supported"),

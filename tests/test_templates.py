@@ -75,6 +75,19 @@ CASES: dict[str, dict[str, dict[str, Any]]] = {
             "removes": None,
         },
     },
+    "powershell/process.ps1.j2": {  # win_command / win_shell
+        "w2008r2": {"file": "whoami.exe", "arguments": "/all", "chdir": None, "stdin": None, "encoding": None,
+                    "creates": None, "removes": None},
+        "w2019": {"file": "powershell.exe", "arguments": "-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==",
+                  "chdir": "C:\\Windows\\Temp", "stdin": "y\n", "encoding": "utf-8", "creates": r"C:\done.flag",
+                  "removes": None},
+    },
+    "powershell/structured.ps1.j2": {  # win_powershell
+        "w2008r2": {"script": "param($Name)\nGet-Service -Name $Name\n", "parameters": {"Name": "WinRM"}, "chdir": None,
+                    "creates": None, "removes": None, "depth": 2, "error_action": "continue"},
+        "w2019": {"script": "$Ansible.Changed = $false\nWrite-Warning w\n", "parameters": {}, "chdir": "C:\\",
+                  "creates": None, "removes": r"C:\todo.flag", "depth": 3, "error_action": "stop"},
+    },
 }
 
 PARAMS = {  # contracts §2
@@ -86,6 +99,8 @@ PARAMS = {  # contracts §2
     "system/boot_time.ps1.j2": set(),
     "system/lease.ps1.j2": {"action", "owner", "ttl_seconds", "steal_from"},
     "powershell/script.ps1.j2": {"script", "creates", "removes"},
+    "powershell/process.ps1.j2": {"file", "arguments", "chdir", "stdin", "encoding", "creates", "removes"},
+    "powershell/structured.ps1.j2": {"script", "parameters", "chdir", "creates", "removes", "depth", "error_action"},
 }
 
 RESULT_KEYS = {  # the `data` keys each template writes (contracts §2)
@@ -96,6 +111,9 @@ RESULT_KEYS = {  # the `data` keys each template writes (contracts §2)
     "system/boot_time.ps1.j2": {"last_boot", "hostname"},
     "system/lease.ps1.j2": {"acquired", "holder", "expires", "released"},
     "powershell/script.ps1.j2": {"skipped", "output", "changed"},
+    "powershell/process.ps1.j2": {"skipped", "why", "rc", "stdout", "stderr", "start", "end"},
+    "powershell/structured.ps1.j2": {"skipped", "why", "output", "error", "warning", "verbose", "debug", "information",
+                                     "result", "changed", "failed"},
 }
 
 RENDERS = [(t, case) for t, cases in CASES.items() for case in cases]

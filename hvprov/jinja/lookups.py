@@ -149,7 +149,7 @@ def lk_fileglob(ctx: Any, terms: list[Any], variables: Mapping[str, Any]) -> lis
         else:
             dirs = [os.path.join(p, "files") for p in _search_paths(variables)] + _search_paths(variables)
         for d in dirs:
-            matches = [g for g in sorted(glob.glob(os.path.join(d, base))) if os.path.isfile(g)]
+            matches = [g for g in glob.glob(os.path.join(d, base)) if os.path.isfile(g)]  # glob order, as Ansible
             if matches:
                 out.extend(matches)
                 break
@@ -219,7 +219,17 @@ def lk_subelements(ctx: Any, terms: list[Any], variables: Mapping[str, Any]) -> 
     flags = terms[2] if len(terms) == 3 else {}
     if not isinstance(flags, Mapping) or set(flags) - {"skip_missing"}:
         raise LookupError_("the optional third item must be a dict with flags skip_missing")
-    return [list(x) for x in filters.subelements(terms[0], terms[1], skip_missing=bool(flags.get("skip_missing")))]
+    pairs = filters.subelements(terms[0], terms[1], skip_missing=bool(flags.get("skip_missing")))
+    path = str(terms[1]).split(".") if isinstance(terms[1], str) else []
+    return [[_without(a, path), b] for a, b in pairs]  # the lookup pops the subelement from item.0
+
+
+def _without(obj: Any, path: list[str]) -> Any:
+    if not path or not isinstance(obj, Mapping):
+        return obj
+    if len(path) == 1:
+        return {k: v for k, v in obj.items() if k != path[0]}
+    return {**obj, path[0]: _without(obj.get(path[0]), path[1:])}
 
 
 def lk_password(ctx: Any, terms: list[Any], variables: Mapping[str, Any], **kwargs: Any) -> list[Any]:

@@ -11,7 +11,9 @@ from .reboot import Reboot
 from .vhd import HypervVhd
 from .vm import HypervVm
 from .vswitch import VSwitch
+from .win_command import WinCommand, WinShell
 from .win_feature import WinFeature
+from .win_powershell import WinPowerShell
 from .win_reboot import WinReboot
 
 MODULES: dict[str, Module] = {
@@ -30,6 +32,9 @@ MODULES: dict[str, Module] = {
         WinFeature(),
         WinReboot(),
         Fail(),
+        WinCommand(),
+        WinShell(),
+        WinPowerShell(),
     )
 }
 
@@ -37,8 +42,9 @@ MODULES: dict[str, Module] = {
 ALIASES = {
     "ansible.windows.win_feature": "win_feature",  # ansible.windows' own arguments and result keys
     "ansible.windows.win_reboot": "win_reboot",
-    "win_powershell": "powershell",
-    "ansible.windows.win_powershell": "powershell",
+    "ansible.windows.win_powershell": "win_powershell",  # ansible.windows' arguments and result keys
+    "ansible.windows.win_shell": "win_shell",
+    "ansible.windows.win_command": "win_command",
     "ansible.builtin.debug": "debug",
     "ansible.builtin.set_fact": "set_fact",
     "ansible.builtin.assert": "assert",

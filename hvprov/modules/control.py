@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from ..errors import TaskError
+from ..errors import FailedResult, TaskError, VariableError
 from ..facts import HostFacts
 from .base import Args, Module, PlanContext, PlanResult
 
@@ -25,11 +26,30 @@ class Debug(Module):
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         if args.var is not None:
-            value = ctx.variables.get(args.var, f"VARIABLE IS NOT DEFINED: {args.var}")
+            value = _debug_var(args.var, ctx)
             return PlanResult(msg=f"{args.var}: {value}", data={args.var: value})
         # as Ansible's debug action: an explicit msg prints even when it templates to None
         msg = "Hello world!" if "msg" not in args.model_fields_set else args.msg
         return PlanResult(msg=str(msg), data={"msg": msg})
+
+
+def _debug_var(expr: str, ctx: PlanContext) -> Any:
+    """`var=` takes any expression (ansible-core 2.19); an undefined one prints its marker."""
+    try:
+        value = ctx.evaluate(expr)
+    except VariableError as exc:
+        if "undefined" not in str(exc).lower():
+            raise
+        return f"<< error 1 - {_undefined_text(exc.detail)} >>"  # ansible-core's placeholder
+    return ctx.variables[expr] if value is None and expr in ctx.variables else value
+
+
+def _undefined_text(detail: str) -> str:
+    """ansible-core 2.19's words for an undefined value (Jinja's, with its object wording)."""
+    text = detail.removeprefix("undefined variable: ")
+    kinds = {"LocDict": "dict", "LocList": "list"}
+    return re.sub(r"'(?:[\w.]*\.)?(\w+) object' has no attribute",
+                  lambda m: f"object of type '{kinds.get(m.group(1), m.group(1))}' has no attribute", text)
 
 
 class SetFactArgs(Args):
@@ -71,9 +91,11 @@ class Assert(Module):
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         for expr in args.that:
             ok = ctx.evaluate(expr) if isinstance(expr, str) else expr
-            if not ok:
-                raise TaskError(args.fail_msg or f"assertion failed: {expr}")
-        return PlanResult(msg=args.success_msg or "all assertions passed")
+            if not ok:  # ansible.builtin.assert's failed result
+                msg = args.fail_msg or "Assertion failed"
+                raise FailedResult(args.fail_msg or f"Assertion failed: {expr}", {"failed": True, "evaluated_to": False, "assertion": expr, "msg": msg,
+                                         "changed": False})
+        return PlanResult(msg=args.success_msg or "All assertions passed")
 
 
 class FailArgs(Args):

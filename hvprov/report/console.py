@@ -116,6 +116,8 @@ class ConsoleReporter:
             self._current[host] = (ev.get("message", ""), self._current.get(host, ("", time.monotonic()))[1])
             if self.verbosity:
                 self._print(f"  [{host}] {ev.get('message', '')}", "dim")
+        elif kind == "task_retry" and host:  # ansible-core's retry line
+            self._print(f"FAILED - RETRYING: [{host}]: {ev.get('task', '')} ({ev.get('left', 0)} retries left).", "yellow")
         elif kind == "item_done" and host:
             self._item_done(host, ev)
         elif kind == "task_done" and host:

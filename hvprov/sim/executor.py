@@ -173,6 +173,27 @@ def user_script(host: HostModel, params: dict[str, Any], now: float) -> ExecResu
     return _ok({"skipped": skipped, "output": ["(simulated) script not executed"], "changed": None})
 
 
+def user_process(host: HostModel, params: dict[str, Any], now: float) -> ExecResult:
+    """powershell/process and powershell/structured (win_command, win_shell, win_powershell):
+    the simulator cannot run them either; it honours creates/removes as user_script does."""
+    creates = _param(params, "creates", str, None)
+    removes = _param(params, "removes", str, None)
+    if creates and host.path_exists(creates):
+        return _ok({"skipped": True, "why": "creates"})
+    if removes and not host.path_exists(removes):
+        return _ok({"skipped": True, "why": "removes"})
+    if creates:
+        host.files.append(creates)
+    if removes:
+        host.files = [f for f in host.files if not _same(f, removes)]
+    stamp = "2026-01-01 00:00:00.000000"
+    if "script" in params:
+        return _ok({"skipped": False, "output": ["(simulated) script not executed"], "error": [], "warning": [],
+                    "verbose": [], "debug": [], "information": [], "result": {}, "changed": True, "failed": False})
+    return _ok({"skipped": False, "rc": 0, "stdout": "(simulated) command not executed\r\n", "stderr": "",
+                "start": stamp, "end": stamp})
+
+
 def lease(host: HostModel, params: dict[str, Any], now: float) -> ExecResult:
     """system/lease.ps1.j2: the lease file, checked and written under a system mutex."""
     action = _param(params, "action", str)
@@ -215,6 +236,8 @@ HANDLERS: dict[str, Handler] = {
     "system/reboot": reboot,
     "system/boot_time": boot_time,
     "powershell/script": user_script,
+    "powershell/process": user_process,
+    "powershell/structured": user_process,
     "system/lease": lease,
     **{f"hyperv_{backend}/{op}": _hyperv(backend, op) for backend, op in hyperv.TEMPLATES},
 }

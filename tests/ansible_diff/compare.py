@@ -22,6 +22,8 @@ def _plain(value: Any) -> Any:
 def _record(action: str, status: str, ignored: bool, register: str | None, result: dict[str, Any],
             name: str) -> dict[str, Any]:
     result = dict(result)
+    if result.get("skipped") is False:  # ansible-core's callbacks see results without a false `skipped`
+        del result["skipped"]
     rec: dict[str, Any] = {"task": name, "action": action, "status": status}
     if ignored:
         rec["ignored"] = True
