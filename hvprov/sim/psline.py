@@ -27,7 +27,7 @@ def run(handler: Handler | None, host: str, argv: list[str], read_stdin: Callabl
     arguments) on `host`; `read_stdin` None
     is console-mode stdin (nothing piped); `on_missing` is the answer when the host has no
     powershell.exe (default: PowerShell's CommandNotFoundException for the script)."""
-    stdin = None if read_stdin is None else read_stdin()
+    stdin = read_stdin() if read_stdin is not None and _reads_stdin(argv) else None
     result = None
     if handler is not None:
         result = psexe.answer(host, argv, stdin, handler, files,
@@ -40,6 +40,19 @@ def run(handler: Handler | None, host: str, argv: list[str], read_stdin: Callabl
     if not err.startswith("#< CLIXML") and (err or progress_noise):
         err = encode_clixml(err, progress=progress_noise)
     return result.stdout, err, result.rc
+
+
+def _reads_stdin(argv: list[str]) -> bool:
+    """Whether this powershell.exe waits for its stdin to end: a command read from stdin
+    (``-Command -``) or text that reads it (``$input``, ``[Console]::In``; PowerShell 2.0's
+    console host reads it whatever the text). Otherwise a process that is given no stdin (pypsrp
+    sends none without console mode) runs at once instead of waiting for an EOF that never
+    comes (it did: a 3-minute wait until the shell's idle timeout)."""
+    inv = psexe.parse_args(argv[1:])
+    if inv.text is None:
+        return False  # -File: the script comes from the file
+    text = inv.text.strip()
+    return text == "-" or psexe.uses_dollar_input(text) or "[console]::in" in text.lower()
 
 
 def not_recognized(script: str) -> str:
