@@ -84,3 +84,39 @@ def test_default_workers_and_split() -> None:
     assert default_workers(10, 8) == 1 and default_workers(1000, 2) == 2 and default_workers(1000, 1) == 1
     assert [len(c) for c in split(list(range(7)), 3)] == [3, 2, 2]
     assert split([1], 4) == [[1]]
+
+
+def test_a_killed_worker_process_leaves_its_hosts_unreachable(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    from hvprov.workers import process_pool
+
+    inv = {"all": {"vars": {"ansible_connection": "sim"},
+                   "hosts": {f"h{i}": {"sim_profile": "2008r2-standard"} for i in range(6)}}}
+    slow = [{"hosts": "all", "gather_facts": False, "strategy": "free", "tasks": [
+        {"name": "wait", "debug": {"msg": "{{ item }}"}, "loop": [1, 2, 3, 4], "loop_control": {"pause": 1}}]}]
+    events: list[dict[str, Any]] = []
+    killed: list[int] = []
+    with process_pool(2) as pool:
+        def kill_one_when_running() -> None:
+            for _ in range(300):  # bounded: at most 30 s
+                if any(e["event"] == "task_started" for e in events):  # streamed: a job is inside its hosts
+                    pid = next(iter(pool._processes))  # noqa: SLF001 - the pool's worker pids
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_one_when_running)
+        killer.start()
+        res = hvprov.apply(slow, inv, lab_dir=tmp_path, forks=3, executor=pool, workers=2, on_event=events.append)
+        killer.join()
+    assert killed
+    assert set(res.hosts) == set(inv["all"]["hosts"])  # never lost
+    lost = [h for h in res.hosts.values() if h.status.value == "unreachable"]
+    assert lost and all("worker lost" in h.msg for h in lost)
+    assert all(h.status.value in ("ok", "unreachable") for h in res.hosts.values())
+    assert res.exit_code() != 0
