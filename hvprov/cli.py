@@ -242,7 +242,7 @@ def _do_run(args: argparse.Namespace) -> int:
                   stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
                   vault=vault, default_password=default_password, plan_key=key,
                   roles_path=cfg.roles_path or None,  # ansible.cfg / ANSIBLE_ROLES_PATH
-                  executor=executor, workers=args.workers or cluster_workers,
+                  executor=executor, workers=args.workers or cluster_workers or "auto",
                 )
     except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
         exc.message = secrets.scrub(exc.message)

@@ -84,6 +84,8 @@ def test_default_workers_and_split() -> None:
     assert default_workers(10, 8) == 1 and default_workers(1000, 2) == 2 and default_workers(1000, 1) == 1
     assert [len(c) for c in split(list(range(7)), 3)] == [3, 2, 2]
     assert split([1], 4) == [[1]]
+    with pytest.raises(OptionsError, match="'auto'"):
+        hvprov.plan([], {"all": {"hosts": {}}}, workers="many")
 
 
 def test_a_killed_worker_process_leaves_its_hosts_unreachable(tmp_path: Path) -> None:
