@@ -129,6 +129,7 @@ def run(
     default_password: Secret | None = None,
     plan_key: bytes | str | None = None,
     roles_path: Sequence[str | Path] | None = None,
+    workers: int | str | None = None,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -139,6 +140,8 @@ def run(
         raise OptionsError(f"mode must be 'plan' or 'apply', got {mode!r}")
     if forks < 1:
         raise OptionsError(f"forks must be at least 1, got {forks}")
+    if workers is not None and workers != "auto" and (not isinstance(workers, int) or workers < 1):
+        raise OptionsError(f"workers must be at least 1 or 'auto', got {workers!r}")
     if shard is not None and not (1 <= shard[0] <= shard[1]):
         raise OptionsError(f"shard must be I/N with 1 <= I <= N, got {shard[0]}/{shard[1]}")
     registry = secret_registry if secret_registry is not None else SecretRegistry()
@@ -169,11 +172,13 @@ def run(
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
         default_password=default_password,
         plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
+        workers=workers if isinstance(workers, int) else None,
     )
     for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
         if on_event is not None:
             on_event({"event": "warning", "host": None, "message": text})
-    result = Runner(inv, book, options, on_event=on_event, secrets=registry).run()
+    result = _run_with_workers(Runner(inv, book, options, on_event=on_event, secrets=registry), len(inv.hosts),
+                               workers == "auto")
     if out is not None:
         if mode != "plan":
             raise OptionsError("out= (--out) saves a plan: use it with plan")
@@ -251,3 +256,24 @@ def apply(playbook: PlaybookInput, inventory: InventoryInput, **kwargs: Any) -> 
 
 
 __all__ = ["InputError", "apply", "apply_plan", "load_inventory", "load_playbook_input", "parse_extra_vars", "plan", "run"]
+
+
+def _run_with_workers(runner: Runner, hosts: int, auto: bool) -> RunResult:
+    """workers > 1 (or "auto": from the host count and the cores; the CLI's default) and no
+    executor of the caller's: host batches run in that many processes, forks threads each.
+    Not given: threads in this process (a library caller's CPU and memory stay its own)."""
+    from .workers import default_workers, needs_lockstep, process_pool
+
+    opts = runner.opts
+    n = opts.workers if opts.workers is not None else (default_workers(hosts) if auto else 1)
+    if opts.workers is None and any(needs_lockstep(p, opts.strategy) for p in runner.playbook.plays):
+        n = 1  # the default never splits a play that needs its hosts in lockstep
+    if opts.executor is not None or n <= 1:
+        return runner.run()
+    opts.workers = n
+    with process_pool(n) as pool:
+        opts.executor = pool
+        try:
+            return runner.run()
+        finally:
+            opts.executor = None

@@ -59,6 +59,10 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", metavar="FILE", help="stream events as JSON Lines to FILE ('-' for stdout)")
     p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
     p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes that each run a batch of hosts on --forks threads (default: from the host count and cores)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run host batches on the Dask cluster whose scheduler is at ADDRESS (pip install hvprov[dask])")
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
     p.add_argument("--lease-timeout", type=float, default=300.0,
                    help="seconds to wait while another hvprov run holds a host's lease (default 300)")
@@ -174,6 +178,8 @@ def _do_run(args: argparse.Namespace) -> int:
 
     key = plan_key(None, getattr(args, "plan_key_file", None))
     check_script_timeout(args.script_timeout)
+    if args.workers is not None and args.workers < 1:
+        raise OptionsError(f"--workers must be at least 1, got {args.workers}")
     vault, default_password = _secrets_from_cli(args)
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
@@ -222,19 +228,23 @@ def _do_run(args: argparse.Namespace) -> int:
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
                                     lease_timeout=args.lease_timeout, secret_registry=secrets, vault=vault,
-                                    default_password=default_password, plan_key=key,
+                                    default_password=default_password, plan_key=key, workers=args.workers,
                                     **({"extra_vars": extra} if extra else {}))
         else:
             inventory = with_host_defaults(api.load_inventory(args.inventory, vault), cfg)
-            result = api.run(
-                args.playbook, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
-                extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
-                shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
-                scripts_dir=getattr(args, "scripts", None),
-                stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
-                vault=vault, default_password=default_password, plan_key=key,
-                roles_path=cfg.roles_path or None,  # ansible.cfg / ANSIBLE_ROLES_PATH
-            )
+            from .daskrun import cluster_executor
+
+            with cluster_executor(args.dask) as (executor, cluster_workers):
+                result = api.run(
+                  args.playbook, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+                  extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
+                  shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
+                  scripts_dir=getattr(args, "scripts", None),
+                  stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
+                  vault=vault, default_password=default_password, plan_key=key,
+                  roles_path=cfg.roles_path or None,  # ansible.cfg / ANSIBLE_ROLES_PATH
+                  executor=executor, workers=args.workers or cluster_workers or "auto",
+                )
     except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
         exc.message = secrets.scrub(exc.message)
         raise

@@ -89,6 +89,7 @@ class RunOptions:
     scripts_dir: Path | None = None  # plan mode: write the PowerShell each change would run, per host
     default_password: Any = None  # --ask-pass: for hosts whose inventory gives no password
     strategy: str = "linear"  # a play's default strategy (a play's `strategy:` wins)
+    workers: int | None = None  # jobs per batch on a process pool / Dask executor (None: from its size)
     plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
 
 

@@ -55,6 +55,7 @@ class Runner:
         self.stop = self.ctx.stop
         self.states: dict[str, HostState] = {}
         self.stale_abort = False
+        self.manager: Any = None  # multiprocessing manager whose queue streams the workers' events
         self.groups = inventory_groups(inventory) if hasattr(inventory, "groups") else {}
         from .secretsources import SecretResolver
 
@@ -124,6 +125,7 @@ class Runner:
         own_executor = self.opts.executor is None
         executor = self.opts.executor or ThreadPoolExecutor(
             max_workers=max(1, self.opts.forks), thread_name_prefix=f"{RUN_THREAD_PREFIX}{self.run_id.rpartition(':')[2]}")
+        local = executor if isinstance(executor, ThreadPoolExecutor) else ThreadPoolExecutor(max_workers=max(1, self.opts.forks))
         try:
             plays = [(play, self._select(i, play)) for i, play in enumerate(self.playbook.plays)]
             carried: dict[str, set[str]] = {}
@@ -132,9 +134,9 @@ class Runner:
                     carried[h.name] = preflight(self.ctx.templar, play, h, self.opts.extra_vars, carried.get(h.name))
                     connection_vars(h, self.opts.extra_vars, self.ctx.templar)  # undefined there: exit 4 too
                 if not isinstance(executor, ThreadPoolExecutor):
-                    _check_portable(play, self.opts.strategy)
+                    _check_portable(play, self.opts.strategy, hosts, self.opts.workers, executor)
             if self.ctx.saved_plan is not None and self.opts.on_stale == "abort":
-                self._check_all_fresh(plays, executor)
+                self._check_all_fresh(plays, local)
             for play, hosts in plays:
                 if self.stop.is_set() or self._run_play(play, hosts, executor) == BREAK:
                     break
@@ -142,8 +144,9 @@ class Runner:
             self.stop.set()
         finally:
             # Close every session in parallel (a WinRM close is a request: 1,000 of them in a row
-            # would dominate a fleet run), then the executor.
-            closers = [executor.submit(st.session.close) for st in self.states.values()]
+            # would dominate a fleet run), on this process's threads: a session holds a lock, so
+            # it never goes to an executor that pickles its work (processes, Dask).
+            closers = [local.submit(st.session.close) for st in self.states.values()]
             for f in closers:
                 try:
                     f.result()
@@ -151,6 +154,10 @@ class Runner:
                     pass
             if own_executor:
                 executor.shutdown(wait=True, cancel_futures=True)
+            if local is not executor:
+                local.shutdown(wait=True)
+            if self.manager is not None:
+                self.manager.shutdown()
         if self.opts.scripts_dir is not None:
             self._write_review(self.opts.scripts_dir)
         result = self._result(time.monotonic() - started)
@@ -221,43 +228,13 @@ class Runner:
                 self.state(h)
             if isinstance(executor, ThreadPoolExecutor):
                 verdict = BatchRun(pctx, [self.states[h.name] for h in batch], executor, strategy).run()
-            else:  # a process pool or a distributed executor: picklable jobs, one per host
-                verdict = self._run_batch_portable(play, batch, executor)
+            else:  # a process pool or a distributed executor: picklable jobs, a batch of hosts each
+                from .jobs import run_batch
+
+                verdict = run_batch(self, play, hosts, batch, strategy, executor)
             if verdict == BREAK:
                 return BREAK
         return None
-
-    def _run_batch_portable(self, play: Play, batch: list[Host], executor: Executor) -> str | None:
-        from .portable import HostJob, portable_options, run_host_job
-
-        options = portable_options(self.opts)
-        secrets = tuple(self.secrets.values())
-        jobs = {}
-        for h in batch:
-            st = self.states[h.name]
-            job = HostJob(h, play, self.playbook.path, options, dict(st.facts_vars), st.status.value, st.msg,
-                          secrets, self.run_id, dict(self.groups), tuple(x.name for x in batch), dict(st.included_vars))
-            jobs[h.name] = executor.submit(run_host_job, job)
-        for name, future in jobs.items():
-            st = self.states[name]
-            out = future.result()
-            for event in out.events:
-                if self.ctx.on_event is not None:
-                    with self.ctx.lock:
-                        self.ctx.on_event(event)
-            st.tasks.extend(out.tasks)
-            st.status, st.msg, st.facts_vars = Status(out.status), out.msg, out.facts_vars
-            st.included_vars = out.included_vars
-            st.remote_trips += out.round_trips
-            st.remote_scripts += out.scripts_run
-            st.input_error = st.input_error or out.input_error
-            if out.input_error:
-                self.ctx.input_errors = True
-            if st.session.initial_facts is None:
-                st.session.initial_facts = out.initial_facts
-            if out.state is not None:
-                st.remote_state = out.state
-        return BREAK if batch and all(self.states[h.name].down for h in batch) else None
 
     def _result(self, duration: float) -> RunResult:
         hosts = {}
@@ -277,17 +254,13 @@ class Runner:
                          duration=duration, input_error=self.ctx.input_errors)
 
 
-def _check_portable(play: Play, default: str) -> None:
-    """Jobs on a process pool run each host's part of a play on its own (the free strategy): a
-    linear play that depends on the hosts moving together cannot run there."""
-    if (play.strategy or default) != "linear":
-        return
-    lockstep = [t for t in play.tasks if t.run_once or (t.module == "meta" and t.args == "end_play")]
-    if play.any_errors_fatal or play.max_fail_percentage is not None or lockstep or any(
-            t.any_errors_fatal for t in play.tasks):
-        raise OptionsError(f"play {play.name!r} ({play.location}) needs the linear strategy's lockstep "
-                           "(any_errors_fatal, max_fail_percentage, run_once or meta: end_play): "
-                           "run it on the default thread executor")
+def _check_portable(play: Play, default: str, hosts: list[Host], workers: int | None, executor: Executor) -> None:
+    """Jobs on a process pool or a cluster run parts of a batch apart: a linear play that needs
+    its hosts in lockstep must fit in one job."""
+    from .workers import check_jobs, job_count
+
+    size = max((len(b) for b in _batches(hosts, play.serial)), default=0)
+    check_jobs(play, default, job_count(size, workers, executor) if size else 1)
 
 
 def _normalized(facts: dict[str, Any] | None) -> dict[str, Any] | None:

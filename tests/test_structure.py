@@ -87,8 +87,13 @@ def test_a_process_pool_refuses_plays_that_need_lockstep(tmp_path: Path) -> None
     from concurrent.futures import ProcessPoolExecutor
 
     pb = play([{"name": "x", "debug": {"msg": "x"}, "run_once": True}])
-    with ProcessPoolExecutor(max_workers=1) as pool, pytest.raises(OptionsError, match="lockstep"):
-        hvprov.apply(pb, inventory("h1"), lab_dir=tmp_path, executor=pool)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        with pytest.raises(OptionsError, match="lockstep"):  # two jobs would split the batch
+            hvprov.apply(pb, inventory("h1", "h2"), lab_dir=tmp_path, executor=pool)
+        one_job = hvprov.apply(pb, inventory("h1", "h2"), lab_dir=tmp_path, executor=pool, workers=1)
+    threads = hvprov.apply(pb, inventory("h1", "h2"), lab_dir=tmp_path)
+    assert one_job.to_dict()["hosts"].keys() == threads.to_dict()["hosts"].keys()
+    assert [[t.status.value for t in r.hosts[n].tasks] for r in (one_job, threads) for n in ("h1", "h2")] == [["ok"], [], ["ok"], []]
 
 
 def test_connection_variables_are_templated_and_extra_vars_win() -> None:

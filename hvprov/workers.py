@@ -1,0 +1,197 @@
+"""Host batches in other processes or on a Dask cluster: N jobs x forks hosts in flight.
+
+A play's batch (serial) is cut into one job per worker; a job is a picklable `BatchJob` run by
+`run_batch_job` (module level, so any concurrent.futures.Executor can run it: a process pool,
+Dask's `client.get_executor()`). Inside the job the batch's hosts run on threads (forks) under
+the play's strategy, exactly as on the thread path. What a host carries from play to play
+(registered variables, set_fact, include_vars, its facts, its status) travels with the job and
+comes back with the result, so the next play's job starts where the last one ended.
+
+Secrets: the registry's values (with their shown forms) and its protected names travel with
+the job; the worker's own registry masks every event and message before it leaves the worker.
+Events stream to the parent through a queue when the executor is a process pool (read by a
+thread that calls on_event as they arrive); on other executors they come back with the job.
+A job that dies (its worker killed) leaves its hosts reported unreachable, never lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import OptionsError
+from .inventory import Host
+from .model import Status, TaskResult
+from .playbook import Play
+
+HOSTS_PER_WORKER = 250  # the default: a second process pays off from about this many hosts
+
+
+def default_workers(hosts: int, cores: int | None = None) -> int:
+    """1 (threads only) for small runs; else one process per HOSTS_PER_WORKER hosts, at most one per core."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return max(1, min(cores, hosts // HOSTS_PER_WORKER))
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+@dataclass
+class Carried:
+    """What a host keeps from play to play."""
+
+    status: str = "ok"
+    msg: str = ""
+    facts_vars: dict[str, Any] = field(default_factory=dict)
+    included_vars: dict[str, Any] = field(default_factory=dict)
+    facts: Any = None  # facts.HostFacts as the last play left them (predicted ones in plan mode)
+    input_error: bool = False
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    hosts: tuple[Host, ...]
+    play: Play
+    playbook_path: str
+    options: Any  # RunOptions without executor and stop_event
+    carried: dict[str, Carried]
+    secrets: tuple[Any, ...]  # secrets.Secret: values with their shown forms
+    public: tuple[str, ...]  # names masking must not cut into
+    run_id: str
+    groups: dict[str, list[str]]
+    batch: tuple[str, ...]  # the play's whole batch (ansible_play_batch)
+    play_hosts: tuple[Host, ...]  # every host of the play (hostvars, ansible_play_hosts_all)
+    strategy: str
+    forks: int
+    events: Any = None  # a queue (put) that streams events to the parent, else they come back
+
+
+@dataclass
+class HostOut:
+    carried: Carried
+    tasks: list[TaskResult]
+    round_trips: int
+    scripts_run: int
+    initial_facts: dict[str, Any] | None
+    state: dict[str, Any] | None
+
+
+@dataclass
+class BatchOut:
+    hosts: dict[str, HostOut]
+    events: list[dict[str, Any]]
+    verdict: str | None
+
+
+class _PlayHosts:
+    """The inventory a worker sees: the play's hosts (hostvars of the others show their inventory vars)."""
+
+    def __init__(self, hosts: tuple[Host, ...]) -> None:
+        self.hosts = {h.name: h for h in hosts}
+        self.sources: tuple[str, ...] = ()
+
+    def select(self, pattern: str | None) -> list[Host]:
+        return list(self.hosts.values())
+
+
+@functools.lru_cache(maxsize=1)
+def _services() -> tuple[Any, Any]:
+    """One Templar and one ScriptRenderer per process: templates compile once, not once per job."""
+    from .render import ScriptRenderer
+    from .templating import Templar
+
+    return Templar(), ScriptRenderer()
+
+
+def run_batch_job(job: BatchJob) -> BatchOut:
+    """Module-level (picklable by reference): one job's hosts through one play, threads inside."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .connvars import connection_spec
+    from .hostvars import PlayContext
+    from .runctx import HostState, RunContext, state_view
+    from .secrets import SecretRegistry
+    from .secretsources import SecretResolver
+    from .strategy import BatchRun
+
+    events: list[dict[str, Any]] = []
+    sink = job.events.put if job.events is not None else events.append
+    ctx = RunContext(job.options, job.playbook_path, Path(job.play.playbook_dir or "."), sink,
+                     SecretRegistry(job.secrets, job.public), job.run_id, threading.Event())
+    ctx.templar, ctx.renderer = _services()
+    resolver = SecretResolver()
+    states: dict[str, HostState] = {}
+    for host in job.hosts:
+        spec = connection_spec(host, job.options.extra_vars, ctx.templar, resolver=resolver,
+                               default_password=job.options.default_password)
+        st = HostState(host, ctx.new_session(host, spec))
+        c = job.carried[host.name]
+        st.status, st.msg, st.input_error = Status(c.status), c.msg, c.input_error
+        st.facts_vars, st.included_vars = dict(c.facts_vars), dict(c.included_vars)
+        if c.facts is not None:
+            st.session.set_facts(c.facts)
+        states[host.name] = st
+    batch = [h for h in job.play_hosts if h.name in set(job.batch)]
+    pctx = PlayContext(ctx, job.play, _PlayHosts(job.play_hosts), list(job.play_hosts), states, job.groups, batch)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, job.forks)) as pool:
+            verdict = BatchRun(pctx, list(states.values()), pool, job.strategy).run()
+    finally:
+        with ThreadPoolExecutor(max_workers=max(1, job.forks)) as pool:
+            list(pool.map(lambda s: s.session.close(), states.values()))
+    out = {}
+    for name, st in states.items():
+        facts = st.session.facts if st.session.has_facts else None
+        out[name] = HostOut(
+            Carried(st.status.value, st.msg, st.facts_vars, st.included_vars, facts, st.input_error),
+            list(st.tasks), st.session.round_trips, st.session.scripts_run, st.session.initial_facts,
+            state_view(st.session) if facts is not None else None)
+    return BatchOut(out, events, verdict)
+
+
+def portable_options(options: Any) -> Any:
+    return dataclasses.replace(options, executor=None, stop_event=None,
+                               lab_dir=Path(options.lab_dir).resolve() if options.lab_dir else None)
+
+
+def needs_lockstep(play: Play, default: str) -> bool:
+    if (play.strategy or default) != "linear":
+        return False
+    lockstep = [t for t in play.tasks if t.run_once or (t.module == "meta" and t.args == "end_play")]
+    return bool(play.any_errors_fatal or play.max_fail_percentage is not None or lockstep
+                or any(t.any_errors_fatal for t in play.tasks))
+
+
+def job_count(batch_size: int, workers: int | None, executor: Executor) -> int:
+    n = workers or getattr(executor, "_max_workers", 0) or max(1, math.ceil(batch_size / HOSTS_PER_WORKER))
+    return max(1, min(n, batch_size))
+
+
+def split(hosts: list[Host], n: int) -> list[list[Host]]:
+    """n contiguous chunks of near-equal size (order kept: events and results read in play order)."""
+    size, extra = divmod(len(hosts), n)
+    out, i = [], 0
+    for k in range(n):
+        step = size + (1 if k < extra else 0)
+        out.append(hosts[i:i + step])
+        i += step
+    return [c for c in out if c]
+
+
+def check_jobs(play: Play, default: str, jobs: int) -> None:
+    """A linear play that needs its hosts in lockstep must run as one job (refused before any host)."""
+    if jobs > 1 and needs_lockstep(play, default):
+        raise OptionsError(f"play {play.name!r} ({play.location}) needs the linear strategy's lockstep "
+                           "(any_errors_fatal, max_fail_percentage, run_once or meta: end_play) across "
+                           f"its whole batch, which {jobs} worker jobs would split: run it with workers=1 "
+                           "(--workers 1) or serial batches no larger than one job")
