@@ -60,7 +60,7 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab-dir", help="simulated lab state directory (default $HVPROV_LAB_DIR or ./.hvprov-lab)")
     p.add_argument("--shard", help="run only shard I of N of the selected hosts (CI matrices)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes that each run a batch of hosts on --forks threads (default: from the host count and cores)")
+                   help="processes that each run a batch of hosts on --forks threads (default: threads in one process)")
     p.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="run host batches on the Dask cluster whose scheduler is at ADDRESS (pip install hvprov[dask])")
     p.add_argument("--script-timeout", type=float, help="seconds a single script may run")
@@ -243,7 +243,7 @@ def _do_run(args: argparse.Namespace) -> int:
                   stop_event=stop, lease_timeout=args.lease_timeout, secret_registry=secrets,
                   vault=vault, default_password=default_password, plan_key=key,
                   roles_path=cfg.roles_path or None,  # ansible.cfg / ANSIBLE_ROLES_PATH
-                  executor=executor, workers=args.workers or cluster_workers or "auto",
+                  executor=executor, workers=args.workers or cluster_workers,  # threads unless asked
                 )
     except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
         exc.message = secrets.scrub(exc.message)
