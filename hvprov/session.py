@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cmdfacts import POWERSHELL_FEATURES, PowerShellMissing, bootstrap_command, powershell_missing
+from .cmdfacts import powershell_missing
 from .cmdfacts import read_facts as read_cmd_facts
 from .connection import ConnectionSpec
 from .errors import (
@@ -174,22 +174,17 @@ class HostSession:
         except ResultParseError as exc:
             if not powershell_missing(str(exc)):
                 raise
-            data = self._facts_without_powershell(exc)
+            data = self._facts_without_powershell()
         self._facts = parse_facts(data, FACTS_TEMPLATE)
         self._facts_dict = None
         if self.initial_facts is None:
             self.initial_facts = self.facts_dict()
         return self._facts
 
-    def _facts_without_powershell(self, exc: ResultParseError) -> dict[str, Any]:
+    def _facts_without_powershell(self) -> dict[str, Any]:
         """No powershell.exe (2008 R2 Server Core): the facts through cmd tools (hvprov.cmdfacts)."""
         self.progress("PowerShell is not installed: reading facts with wmic, dism, reg, sc and bcdedit")
-        try:
-            return read_cmd_facts(lambda line: self.transport.run_command(line, self._timeout))
-        except NotImplementedError:
-            raise PowerShellMissing(f"{exc.message}; and the {self.transport.name} transport cannot run cmd tools "
-                                    f"to read facts without it: enable PowerShell ({bootstrap_command(POWERSHELL_FEATURES)})",
-                                    template=FACTS_TEMPLATE) from None
+        return read_cmd_facts(lambda line: self.transport.run_command(line, self._timeout))
 
     def facts_dict(self) -> dict[str, Any]:
         """The facts as variables: host data, never evaluated as a template (UnsafeText)."""

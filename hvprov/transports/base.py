@@ -45,10 +45,10 @@ class Transport(abc.ABC):
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
         """Run one PowerShell script; reconnects once by itself if the session was dropped."""
 
+    @abc.abstractmethod
     def run_command(self, command_line: str, timeout: float | None = None) -> ExecResult:
         """Run one raw command line through the host's cmd.exe (no PowerShell), e.g. a wmic or
         DISM call; a non-zero exit code is not an exception (9009: no such program)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot run raw command lines")
 
     @abc.abstractmethod
     def close(self) -> None:
