@@ -51,19 +51,18 @@ def test_small_script_runs_inline_with_exit_code(lab: WSManLab, echo: EchoHandle
     echo.rc = 3
     t = WinRMTransport(spec_for(lab))
     t.open()
-    assert t.round_trips == 4  # NTLM handshake for message encryption (3) + Create
+    # Negotiate (answered 401 with the challenge), then Authenticate carrying the sealed Create
+    assert t.round_trips == 2
     result = t.run(SMALL)
     assert result.rc == 3
     assert result.stdout == f"len={len(SMALL)}\nfirst=# template: test/small\n"
     assert result.stderr == ""  # the progress record of the host is dropped
-    assert t.round_trips == 4 + 3  # Command, Receive, Signal
+    assert t.round_trips == 2 + 3  # Command, Receive, Signal
     assert echo.scripts == [("hv01", SMALL)]
     t.close()
-    assert t.round_trips == 8  # Delete
+    assert t.round_trips == 6  # Delete
     assert actions(lab) == [
         "auth:401",
-        "auth:401",
-        "auth:200",
         "Create",
         "Command",
         "Receive",
@@ -104,11 +103,11 @@ def test_first_script_counts_auth_and_shell_then_later_scripts_reuse_the_shell(
             before = t.round_trips
             assert t.run(f"Write-Output {i}").rc == 0
             counts.append(t.round_trips - before)
-        assert t.round_trips == 4 + 5 * 3
+        assert t.round_trips == 2 + 5 * 3
         assert counts == [3, 3, 3, 3, 3]
         assert t.scripts_run == 5 and t.shells_opened == 1
     assert actions(lab).count("Create") == 1
-    assert actions(lab).count("auth:401") == 2  # one handshake for the whole run
+    assert actions(lab).count("auth:401") == 1  # one handshake for the whole run
 
 
 def test_command_line_boundary_between_inline_and_stdin(lab: WSManLab, echo: EchoHandler) -> None:
@@ -208,9 +207,9 @@ def test_https_validates_the_lab_ca(lab: WSManLab) -> None:
     add_host(lab, scheme="https")
     spec = spec_for(lab, ca_trust_path=str(lab.ca_cert))
     with connected(spec) as t:
-        assert t.round_trips == 3  # Create carried through the NTLM handshake, no encryption setup
+        assert t.round_trips == 2  # Negotiate, then Authenticate carrying Create
         assert t.run(SMALL).rc == 0
-        assert t.round_trips == 3 + 3
+        assert t.round_trips == 2 + 3
     recs = [r for r in lab.requests("hv01") if r.action]
     assert all(r.scheme == "https" and not r.encrypted for r in recs)  # TLS protects it
 
@@ -233,7 +232,7 @@ def test_https_with_an_unknown_ca_is_a_trust_error_naming_the_option(
             "ansible_winrm_ca_trust_path" in msg
             and "ansible_winrm_server_cert_validation=ignore" in msg
         )
-        assert t.round_trips == 1
+        assert t.round_trips == 0  # refused in the TLS handshake: no HTTP request was sent
     with connected(spec_for(lab, server_cert_validation="ignore")) as t:
         assert t.run(SMALL).rc == 0
 
@@ -257,7 +256,7 @@ def test_wrong_password_is_an_authentication_error_without_the_password(lab: WSM
     assert msg == "authentication failed for hv01 (ntlm as Administrator)"
     assert wrong not in msg and PASSWORD not in msg and wrong not in repr(info.value.__dict__)
     assert info.value.host == "hv01" and not info.value.transient
-    assert t.round_trips == 3  # one handshake, never retried
+    assert t.round_trips == 2  # one handshake (Negotiate, Authenticate), never retried
 
 
 @pytest.mark.parametrize(
@@ -320,8 +319,9 @@ def test_session_rebuilt_after_a_reboot_cuts_the_connection(
         lab.drop_sessions("hv01")  # shells gone and TCP connections reset
         before = t.round_trips
         assert t.run(SMALL).rc == 0
-        # Command (401: new connection, no security context), new handshake (3), Create, script
-        assert t.round_trips - before == 1 + 3 + 1 + 3
+        # the cut connection is seen before the Command is sent (it carried the security
+        # context): new handshake carrying Create (2), then the script (3)
+        assert t.round_trips - before == 2 + 3
         assert len(echo.scripts) == 2
 
 

@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import requests
@@ -71,7 +72,7 @@ from ..errors import (
     UnreachableError,
 )
 from ..secrets import MASK
-from . import bootstrap
+from . import bootstrap, ntlmhttp
 from .base import ExecResult, Transport
 from .clixml import decode_clixml
 from .wsman_lean import LeanProtocol
@@ -218,6 +219,55 @@ class _CountingTransport(winrm_transport.Transport):
         super().setup_encryption(session)
 
 
+def _lean_http(auth: str) -> bool:
+    """NTLM (and Negotiate, answered with NTLM) go over hvprov's lean HTTP transport
+    (ntlmhttp.py); Kerberos, CredSSP, Basic and certificates over pywinrm's."""
+    return auth == "ntlm"
+
+
+class _LeanTransport(ntlmhttp.NtlmHttpTransport):
+    """ntlmhttp's transport counting requests and reading the envelope size, as
+    _CountingTransport does for pywinrm's."""
+
+    def __init__(self, owner: WinRMTransport, password: str, read_timeout: float) -> None:
+        spec = owner.spec
+        encrypt = spec.winrm_message_encryption == "always" or (
+            spec.winrm_message_encryption == "auto" and spec.winrm_scheme == "http"
+        )
+        super().__init__(
+            host=spec.address, port=owner.port, path=urlsplit(owner.endpoint).path,
+            username=spec.user, password=password, encrypt=encrypt,
+            connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
+            ssl_context=_tls_context(spec) if spec.winrm_scheme == "https" else None,
+            on_request=owner.count_request,
+        )
+        self.owner = owner
+
+    def send_message(self, message: str | bytes) -> bytes:
+        response = super().send_message(message)
+        if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
+            self.owner.max_envelope_kb = _default_envelope_kb(response)
+        return response
+
+
+def _tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
+    """The verification requests/urllib3 apply for pywinrm: the CA file given, else certifi's
+    bundle (requests' default), host name checked; nothing checked with ``ignore``; TLS 1.2+
+    unless hvprov_winrm_allow_tls10."""
+    verify = spec.server_cert_validation != "ignore"
+    if spec.winrm_allow_tls10:
+        ctx = _legacy_tls_context(verify)
+    else:
+        ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE)
+    if verify:
+        ctx.load_verify_locations(cafile=spec.ca_trust_path or requests.certs.where())
+        ctx.check_hostname = True
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class WinRMTransport(Transport):
     """One WinRM shell on one host (see the module docstring)."""
 
@@ -313,6 +363,9 @@ class WinRMTransport(Transport):
         finally:
             with contextlib.suppress(Exception):
                 proto.transport.close_session()
+
+    def count_request(self) -> None:
+        self.round_trips += 1
 
     # ------------------------------------------------------------------ session
     def _connect(self) -> None:
@@ -410,9 +463,12 @@ class WinRMTransport(Transport):
                 operation_timeout_sec=operation,
                 **common,
             )
-            proto.transport = _CountingTransport(
-                self, endpoint=self.endpoint, auth_method=auth, service="HTTP", **common
-            )
+            if _lean_http(auth):
+                proto.transport = _LeanTransport(self, password or "", read)
+            else:
+                proto.transport = _CountingTransport(
+                    self, endpoint=self.endpoint, auth_method=auth, service="HTTP", **common
+                )
         return proto
 
     # ------------------------------------------------------------------ one script
@@ -489,7 +545,7 @@ class WinRMTransport(Transport):
             yield
         except HvprovError:
             raise
-        except _Reauthenticating:
+        except (_Reauthenticating, ntlmhttp.Reauthenticating):
             err = UnreachableError(
                 f"{self.spec.name} unreachable: connection reset ({self._where})",
                 host=self.spec.name,
@@ -521,7 +577,7 @@ class WinRMTransport(Transport):
     def _translate(self, exc: BaseException) -> HvprovError:
         name, where = self.spec.name, self._where
         msg: str
-        if isinstance(exc, requests.exceptions.SSLError):
+        if isinstance(exc, (requests.exceptions.SSLError, ssl.SSLError)):
             verify = _find(exc, ssl.SSLCertVerificationError)
             if verify is not None or "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 reason = getattr(verify, "verify_message", "") or "verification failed"
@@ -542,17 +598,19 @@ class WinRMTransport(Transport):
                     host=name,
                 )
             return ProtocolError(self._scrub(f"TLS handshake with {name} failed ({where}): {short}"), host=name)
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
+        if isinstance(exc, (requests.exceptions.ConnectTimeout, ntlmhttp.ConnectTimeout)):
             return UnreachableError(
                 f"{name} unreachable: connect timed out after {self.spec.connect_timeout:g}s ({where})",
                 host=name,
             )
-        if isinstance(exc, requests.exceptions.ReadTimeout):
+        if isinstance(exc, (requests.exceptions.ReadTimeout, ntlmhttp.ReadTimeout)):
             return CommandTimeoutError(
                 f"{name} stopped answering: no reply within {self.spec.read_timeout:g}s ({where})",
                 host=name,
             )
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, socket.gaierror)) or (
+            isinstance(exc, OSError) and not isinstance(exc, PermissionError)
+        ):
             if _find(exc, ConnectionRefusedError):
                 what = "connection refused"
             elif _find(exc, socket.gaierror) or "NameResolution" in str(exc):
