@@ -6,7 +6,7 @@ Converges N simulated hosts (site playbook, --skip-tags network,vms), serves the
 from bench/labserve.py in another process (latency 0 by default: the figure is CPU, not wall),
 then runs the no-change apply on threads in a fresh interpreter per repetition (bench/worker.py
 fleet_ctl) and prints, per repetition: controller CPU ms per host, HTTP requests per host
-(RunResult.round_trips + the Delete of close()), the lab server's CPU, and the machine's 1-minute
+(RunResult.round_trips, read after close(): the Delete included), the lab server's CPU, and the machine's 1-minute
 load average and CPU steal (from /proc/stat) before and during. ``--profile`` also writes a
 cProfile (CPU timer) of the same run with every host inline in one thread.
 A figure taken while the 1-minute load average exceeds the core count is marked "under load".
@@ -29,29 +29,40 @@ from benchlib import PY, cpu_times, fleet_inventory, loadavg, run_measured, run_
 from run import SITE, LabProcess  # noqa: E402
 
 
-def _as_pywinrm_did(on: bool) -> None:
-    """--ab: switch the three CPU cuts of hvprov/transports/winrm.py off (pywinrm's own Protocol
-    with xmltodict envelopes, the plain password hashed by pyspnego per host, requests' scan of
-    the environment for no_proxy) or back on, in this process, for an interleaved comparison."""
+VARIANTS = {
+    "pywinrm": "pywinrm as is (its Protocol and Transport: requests, requests-ntlm, password hashed per host)",
+    "requests": "main before the lean transport (LeanProtocol, cached NTLM hashes, pywinrm's requests Transport)",
+    "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake)",
+}
+
+
+def _select_path(variant: str) -> None:
+    """Switch hvprov/transports/winrm.py to one of VARIANTS in this process, for an
+    interleaved comparison (--ab): the old paths are the code still in the tree (pywinrm's
+    Transport stays for other auths), so what is compared is what runs."""
     import requests
     from winrm.protocol import Protocol
 
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
-    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w._ntlm_hashes})
-    w.LeanProtocol = Protocol if on else LeanProtocol  # type: ignore[misc]
-    w._ntlm_hashes = (lambda pw: pw) if on else saved["hashes"]  # type: ignore[assignment]
+    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http})
+    w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
+    w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
+    w._lean_http = saved["lean"] if variant == "lean" else (lambda auth: False)  # type: ignore[assignment]
 
     def scan(url: str, no_proxy: str | None) -> bool:  # the pre-cut wrapper: always the locked scan
         with w._ENV_LOCK:
             return bool(w._should_bypass_proxies(url, no_proxy))
 
-    requests.utils.should_bypass_proxies = scan if on else w._locked_should_bypass_proxies
+    requests.utils.should_bypass_proxies = scan if variant == "pywinrm" else w._locked_should_bypass_proxies
 
 
-def transport_loop(inventory: str, limit: int, profile: str | None, baseline: bool = False) -> dict[str, Any]:
-    """open / one small script / close on each host in turn, in this thread: the transport alone."""
+def transport_loop(inventory: str, limit: int, profile: str | None, variant: str = "lean") -> dict[str, Any]:
+    """open / one small script / close on each host in turn, in this thread: the transport alone.
+    The hosts share one credential cache, as in a run (hvprov/runctx.py)."""
+    import dataclasses
+
     import cProfile
     import resource
 
@@ -60,10 +71,12 @@ def transport_loop(inventory: str, limit: int, profile: str | None, baseline: bo
     from hvprov.connection import ConnectionSpec
     from hvprov.transports.winrm import WinRMTransport
 
-    _as_pywinrm_did(baseline)
+    _select_path(variant)
 
     hosts = yaml.safe_load(Path(inventory).read_text())["all"]["hosts"]
-    specs = [ConnectionSpec.from_vars(n, dict(v)) for n, v in list(hosts.items())[:limit]]
+    cache: dict[str, str] = {}
+    specs = [dataclasses.replace(ConnectionSpec.from_vars(n, dict(v)), credential_cache=cache)
+             for n, v in list(hosts.items())[:limit]]
     WinRMTransport(specs[0]).close()  # imports done
     prof = cProfile.Profile(time.process_time) if profile else None
     trips = []
@@ -82,7 +95,7 @@ def transport_loop(inventory: str, limit: int, profile: str | None, baseline: bo
         prof.dump_stats(profile)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {"variant": "before (pywinrm as is)" if baseline else "after", "hosts": len(specs),
+    return {"variant": variant, "hosts": len(specs),
             "transport_cpu_ms_per_host": round(1000 * cpu / len(specs), 2),
             "requests_per_host": sum(trips) / len(trips), "profiled": bool(profile)}
 
@@ -104,7 +117,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         params = {"playbook": str(SITE), "inventory": winrm_inv, "mode": "apply", "forks": args.forks,
                   "skip_tags": ["network", "vms"], "lab_dir": str(work / "ctl")}
         if args.transport_only:
-            variants = [True, False] if args.ab else [False]
+            variants = args.variants.split(",") if args.ab else ["lean"]
+            out["variants"] = {v: VARIANTS[v] for v in variants}
             for i in range(args.repeats * len(variants)):
                 base = variants[i % len(variants)]
                 load0, st0, lab0 = loadavg(), cpu_times(), labp.cpu()
@@ -120,7 +134,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             fig = run_worker("fleet_ctl", params, timeout=900)
             load1, st1 = loadavg(), cpu_times()
             n = fig["hosts"]
-            req = fig["round_trips"]["mean"] + 1  # + the Delete sent by close()
+            req = fig["round_trips"]["mean"]  # read after close(): the Delete is counted already
             lab_cpu = labp.cpu() - lab0
             cpu_bound = (fig["cpu_s"] + lab_cpu) / cores
             latency_bound = -(-n // args.forks) * req * args.latency
@@ -158,7 +172,9 @@ def main() -> int:
     ap.add_argument("--transport-only", action="store_true",
                     help="open / one small script / close per host in one thread: WinRMTransport alone")
     ap.add_argument("--ab", action="store_true",
-                    help="with --transport-only: alternate runs without and with hvprov's cuts (same process, same load)")
+                    help="with --transport-only: alternate runs of --variants (same process, same load)")
+    ap.add_argument("--variants", default="requests,lean",
+                    help="comma-separated, from: " + ", ".join(f"{k} ({v})" for k, v in VARIANTS.items()))
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     t0 = time.time()

@@ -319,9 +319,10 @@ def test_session_rebuilt_after_a_reboot_cuts_the_connection(
         lab.drop_sessions("hv01")  # shells gone and TCP connections reset
         before = t.round_trips
         assert t.run(SMALL).rc == 0
-        # the cut connection is seen before the Command is sent (it carried the security
-        # context): new handshake carrying Create (2), then the script (3)
-        assert t.round_trips - before == 2 + 3
+        # the cut connection is seen before the Command is sent: a new handshake carries the
+        # Command (2, answered with the shell-gone fault), then Create and the script (1 + 3)
+        assert t.round_trips - before == 2 + 1 + 3
+        assert t.shells_opened == 2
         assert len(echo.scripts) == 2
 
 

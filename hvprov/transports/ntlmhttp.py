@@ -19,6 +19,9 @@ What it does differently, and why it is allowed (docs/winrm-performance.md):
 * The multipart/encrypted framing of MS-WSMV 2.2.9.1.1 written here, byte for byte what
   pywinrm's `Encryption` produces (tests/test_ntlmhttp.py), with pyspnego's `wrap_winrm`.
 * No environment or proxy lookups: hvprov talks to hosts directly.
+* A keep-alive connection the host closed while idle is replaced before a message is sent,
+  with a new handshake carrying that message (pywinrm could not re-key an encrypted session
+  and hvprov opened a new shell instead).
 
 The NTLM messages are pyspnego's, built as requests-ntlm builds them (protocol ``ntlm``,
 service ``http``, the host name, channel bindings ``tls-server-end-point`` over https).
@@ -40,7 +43,7 @@ from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
 
-__all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "Reauthenticating", "seal", "unseal"]
+__all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "seal", "unseal"]
 
 BOUNDARY = b"--Encrypted Boundary"
 ENC_PROTOCOL = b"application/HTTP-SPNEGO-session-encrypted"
@@ -59,11 +62,6 @@ class ConnectTimeout(TimeoutError):
 
 class ReadTimeout(TimeoutError):
     """The host did not answer within the read timeout."""
-
-
-class Reauthenticating(Exception):
-    """The connection that carried the encrypted session is gone: a new connection needs a new
-    security context, and messages sealed for the old one cannot be sent on it."""
 
 
 def seal(context: Any, message: bytes) -> bytes:
@@ -160,10 +158,10 @@ class NtlmHttpTransport:
         if isinstance(message, str):
             message = message.encode("utf-8")
         if self._conn is not None and _dropped(self._conn.sock):
-            encrypted = self.encryption is not None
+            # the host closed the idle connection (and with it the security context); nothing
+            # of this message was sent: authenticate a new connection and send it there, as
+            # WinRb/WinRM does on a 401. The shell is the host's, not the connection's.
             self.close_session()
-            if encrypted:
-                raise Reauthenticating()
         if self._context is None:
             return self._authenticate(message)
         body = seal(self._context, message) if self.encrypt else message

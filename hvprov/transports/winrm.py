@@ -1,5 +1,8 @@
 """WinRM transport: pywinrm's `Protocol`, one WinRS shell per host for the whole run.
 
+NTLM/Negotiate go over hvprov's lean HTTP transport (ntlmhttp.py: one keep-alive connection,
+two-leg handshake); Kerberos, CredSSP, Basic and certificates over pywinrm's requests transport.
+
 `open()` authenticates and creates the shell; `run()` sends one script (on the command line
 if ``powershell.exe -EncodedCommand`` fits cmd.exe's 8,191 characters, else the bootstrap
 with the script streamed on stdin in Send envelopes under ``max_envelope_kb``), collects
@@ -19,13 +22,15 @@ encryption are allowed unless ``hvprov_winrm_allow_plaintext``. The password lea
 connect timeout) while connecting are retried ``spec.retries`` times with exponential backoff;
 authentication and trust failures never are.
 
-HTTP requests per script (`round_trips`, counted at the requests adapter so NTLM handshakes
-count too): 3 for a script that fits the command line (Command, Receive, Signal), 3 + n for a
-streamed one (n Send envelopes: 3 for 200 KiB at 150 KB; more Receives only if the output
-exceeds ~110 KB). `open()` costs 4 with NTLM over http (3 handshake requests that set up
-message encryption, then Create), 3 with NTLM over https (the handshake carries Create), 1
-with Basic; `close()` 1 (Delete). A shell the host lost costs 2 more (the failed Command and
-a new Create); a connection cut by a reboot 5 more (Command, new handshake, Create).
+HTTP requests per script (`round_trips`, counted as each is sent, handshakes included): 3 for
+a script that fits the command line (Command, Receive, Signal), 3 + n for a streamed one (n
+Send envelopes: 3 for 200 KiB at 150 KB; more Receives only if the output exceeds ~110 KB).
+`open()` costs 2 with NTLM over http or https (ntlmhttp.py: the Negotiate token on the first
+request, answered 401 with the challenge; the Authenticate token carrying Create, sealed over
+http), 1 with Basic, 3-4 with the other auths on pywinrm's transport; `close()` 1 (Delete).
+A shell the host lost costs 2 more (the failed Command and a new Create); a connection the
+host closed costs 1 more (the handshake is redone with the next message), 2 more if a reboot
+also took the shell.
 """
 
 from __future__ import annotations
@@ -545,7 +550,7 @@ class WinRMTransport(Transport):
             yield
         except HvprovError:
             raise
-        except (_Reauthenticating, ntlmhttp.Reauthenticating):
+        except _Reauthenticating:
             err = UnreachableError(
                 f"{self.spec.name} unreachable: connection reset ({self._where})",
                 host=self.spec.name,

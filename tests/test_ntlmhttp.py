@@ -1,0 +1,145 @@
+"""The lean NTLM HTTP transport (hvprov/transports/ntlmhttp.py) against pywinrm's message
+encryption (the reference for the framing) and the lab's WinRM listeners (real HTTP)."""
+# ruff: noqa: F811  (the lab/echo fixtures are imported from fixtures_winrm)
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import spnego
+from fixtures_winrm import PASSWORD, USER, add_host, connected, echo, lab, spec_for  # noqa: F401
+from requests_ntlm.requests_ntlm import ShimSessionSecurity
+from winrm.encryption import Encryption
+from winrm.exceptions import WinRMError
+
+from hvprov.errors import AuthenticationError
+from hvprov.secrets import Secret
+from hvprov.sim.wsauth import ntlm_user_file
+from hvprov.sim.wsman import WSManLab
+from hvprov.transports import ntlmhttp
+from hvprov.transports import winrm as w
+
+SOAP = '<?xml version="1.0" encoding="utf-8"?>\n<env:Envelope>ü ' + "x" * 3000 + "</env:Envelope>"
+
+
+def _pair(tmp_path: Path) -> tuple[Any, Any]:
+    """A completed NTLM client context (as ntlmhttp builds it) and pyspnego's acceptor."""
+    users = tmp_path / "users"
+    users.write_text(f":{USER}:{PASSWORD}\n")
+    client = spnego.client(USER, PASSWORD, hostname="hv01", service="http", protocol="ntlm",
+                           options=spnego.NegotiateOptions.use_ntlm)
+    with ntlm_user_file(users):
+        server = spnego.server(protocol="ntlm")
+        challenge = server.step(client.step())
+        server.step(client.step(challenge))
+    assert client.complete and server.complete
+    return client, server
+
+
+def _pywinrm(context: Any) -> Encryption:
+    """pywinrm's Encryption bound to a context the way requests-ntlm exposes it."""
+    session = SimpleNamespace(auth=SimpleNamespace(session_security=ShimSessionSecurity(context)))
+    return Encryption(session, "ntlm")  # type: ignore[arg-type]
+
+
+def _pywinrm_seal(context: Any, message: bytes) -> bytes:
+    enc = _pywinrm(context)
+    return enc._encrypt_message(message, "hv01") + enc.MIME_BOUNDARY + b"--\r\n"
+
+
+def _pywinrm_unseal(context: Any, body: bytes) -> bytes:
+    return _pywinrm(context)._decrypt_response(SimpleNamespace(content=body), "hv01")  # type: ignore[arg-type]
+
+
+def test_sealed_messages_are_read_by_pywinrm_and_the_other_way(tmp_path: Path) -> None:
+    client, server = _pair(tmp_path)
+    msg = SOAP.encode()
+    assert _pywinrm_unseal(server, ntlmhttp.seal(client, msg)) == msg  # ours, read by pywinrm
+    assert ntlmhttp.unseal(client, _pywinrm_seal(server, msg + b"2")) == msg + b"2"  # pywinrm's, read by us
+    assert ntlmhttp.unseal(server, _pywinrm_seal(client, msg + b"3")) == msg + b"3"
+
+
+def test_framing_is_pywinrm_byte_for_byte_around_the_sealed_bytes(tmp_path: Path) -> None:
+    """The same message sealed by both (consecutive sequence numbers, so the 16-byte signature
+    and the RC4 output differ): every other byte is equal, at the same offsets."""
+    client, _ = _pair(tmp_path)
+    msg = SOAP.encode()
+    ours, theirs = ntlmhttp.seal(client, msg), _pywinrm_seal(client, msg)
+    assert len(ours) == len(theirs)
+    start = ours.index(b"application/octet-stream\r\n") + len(b"application/octet-stream\r\n")
+    assert struct.unpack("<i", ours[start : start + 4])[0] == 16
+    end = start + 4 + 16 + len(msg)
+    assert ours[:start + 4] == theirs[:start + 4] and ours[end:] == theirs[end:]
+    assert ours[start + 4 : end] != theirs[start + 4 : end]  # sealed: never the plain message
+    assert msg not in ours
+
+
+def test_tampered_length_is_refused(tmp_path: Path) -> None:
+    client, server = _pair(tmp_path)
+    sealed = _pywinrm_seal(server, b"<x/>").replace(b"Length=4", b"Length=5")
+    with pytest.raises(WinRMError, match="does not match"):
+        ntlmhttp.unseal(client, sealed)
+
+
+def test_first_request_carries_the_negotiate_token(lab: WSManLab) -> None:
+    add_host(lab)
+    with connected(spec_for(lab)) as t:
+        assert t.run("Write-Output 1").rc == 0
+        assert isinstance(t._protocol.transport, ntlmhttp.NtlmHttpTransport)  # type: ignore[union-attr]
+    recs = lab.requests("hv01")
+    assert [(r.auth, r.status) for r in recs[:2]] == [("ntlm-negotiate", 401), ("ntlm-authenticate", 200)]
+    assert [r.status for r in recs].count(401) == 1  # no anonymous request answered 401
+    assert recs[1].action == "Create" and recs[1].encrypted and not recs[1].soap_on_wire
+    assert all(r.auth == "connection" for r in recs[2:])  # one connection for the whole session
+
+
+def test_https_binds_ntlm_to_the_tls_channel(lab: WSManLab) -> None:
+    add_host(lab, scheme="https", cbt_hardening="Strict")  # refuses an Authenticate without CBT
+    with connected(spec_for(lab, ca_trust_path=str(lab.ca_cert))) as t:
+        assert t.run("Write-Output 1").rc == 0
+        assert t.round_trips == 2 + 3
+    recs = lab.requests("hv01")
+    assert recs[1].cbt is True and recs[1].action == "Create" and not recs[1].encrypted
+
+
+def test_wrong_password_over_https_is_the_same_error(lab: WSManLab) -> None:
+    add_host(lab, scheme="https")
+    wrong = "Wr0ng-Passw0rd-Value"
+    t = w.WinRMTransport(spec_for(lab, ca_trust_path=str(lab.ca_cert), password=Secret(wrong)))
+    with pytest.raises(AuthenticationError) as info:
+        t.open()
+    assert str(info.value) == "authentication failed for hv01 (ntlm as Administrator)"
+    assert wrong not in repr(info.value.__dict__) and t.round_trips == 2
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_keep_alive_closed_by_the_host_between_requests(lab: WSManLab, scheme: str) -> None:
+    """The host closes the idle connection (HTTP.sys idle timeout): the next message goes on a new
+    connection with a new handshake; the shell is kept (it is not the connection's)."""
+    add_host(lab, scheme=scheme)
+    spec = spec_for(lab, ca_trust_path=str(lab.ca_cert)) if scheme == "https" else spec_for(lab)
+    with connected(spec) as t:
+        assert t.run("Write-Output 1").rc == 0
+        for listener in lab._host("hv01").listeners.values():
+            listener.cut_connections()
+        before = t.round_trips
+        assert t.run("Write-Output 2").rc == 0
+        assert t.round_trips - before == 1 + 3  # Negotiate, then Authenticate + Command, Receive, Signal
+        assert t.shells_opened == 1
+    assert [r.status for r in lab.requests("hv01")].count(401) == 2
+
+
+@pytest.mark.parametrize(("transport", "scheme"), [("basic", "https"), ("credssp", "http"), ("kerberos", "http")])
+def test_other_auths_stay_on_pywinrm_transport(lab: WSManLab, transport: str, scheme: str) -> None:
+    add_host(lab, scheme=scheme, basic=True)
+    t = w.WinRMTransport(spec_for(lab, winrm_transport=transport, ca_trust_path=str(lab.ca_cert)))
+    proto = t._build_protocol()
+    assert isinstance(proto.transport, w._CountingTransport)
+    assert not isinstance(proto.transport, ntlmhttp.NtlmHttpTransport)
+    if transport == "basic":
+        with connected(spec_for(lab, winrm_transport="basic", ca_trust_path=str(lab.ca_cert))) as c:
+            assert c.run("Write-Output 1").rc == 0 and c.round_trips == 1 + 3
