@@ -143,3 +143,42 @@ def test_other_auths_stay_on_pywinrm_transport(lab: WSManLab, transport: str, sc
     if transport == "basic":
         with connected(spec_for(lab, winrm_transport="basic", ca_trust_path=str(lab.ca_cert))) as c:
             assert c.run("Write-Output 1").rc == 0 and c.round_trips == 1 + 3
+
+
+RESPONSES = [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 401 \r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: Basic realm=\"WSMAN\"\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nfaul\r\n1\r\nt\r\n0\r\nTrailer: z\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+    b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold",
+    b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+]
+
+
+@pytest.mark.parametrize("raw", RESPONSES)
+def test_read_response_agrees_with_http_client(raw: bytes) -> None:
+    """http.client (the stdlib's HTTP/1.1 client) is the oracle for the lean response reader."""
+    import http.client
+    import io
+
+    class _Sock:
+        def makefile(self, *_: Any) -> io.BytesIO:
+            return io.BytesIO(raw)
+
+    ref = http.client.HTTPResponse(_Sock(), method="POST")  # type: ignore[arg-type]
+    ref.begin()
+    want_body = ref.read()
+    status, headers, body, close = ntlmhttp.read_response(io.BytesIO(raw))
+    assert (status, body, close) == (ref.status, want_body, bool(ref.will_close))
+    assert {k: v for k, v in headers.items()} == {
+        k.lower(): ref.headers.get_all(k) for k in {k.lower() for k in ref.headers.keys()}
+    }
+
+
+@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"])
+def test_read_response_refuses_what_http_client_refuses(raw: bytes) -> None:
+    import http.client
+    import io
+
+    with pytest.raises(http.client.HTTPException):
+        ntlmhttp.read_response(io.BytesIO(raw))

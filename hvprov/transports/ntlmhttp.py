@@ -8,7 +8,8 @@ response parsing) stays on top of it: the interface is the same (`send_message`,
 
 What it does differently, and why it is allowed (docs/winrm-performance.md):
 
-* One persistent ``http.client`` connection per host (keep-alive): HTTP.sys binds the NTLM
+* One persistent connection per host (keep-alive; opened by ``http.client``, requests written
+  in one send and answers read by `read_response`): HTTP.sys binds the NTLM
   security context to the TCP connection, so the session lives exactly as long as it.
 * The Negotiate token goes on the first request (RFC 4559 section 5: the client may send
   the token without waiting for a challenge) instead of an anonymous request answered 401.
@@ -35,7 +36,7 @@ import select
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import spnego
 from cryptography import x509
@@ -54,6 +55,9 @@ _PART_HEAD = BOUNDARY + b"\r\n\tContent-Type: " + ENC_PROTOCOL + b"\r\n\tOrigina
 _OCTETS = BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
 _OCTETS_LINE = b"\tContent-Type: application/octet-stream\r\n"
 _END = BOUNDARY + b"--\r\n"
+MAX_LINE = 65536  # http.client's limits
+MAX_HEADERS = 100
+Headers = dict[str, list[str]]
 
 
 class ConnectTimeout(TimeoutError):
@@ -142,6 +146,9 @@ class NtlmHttpTransport:
         self.ssl_context = ssl_context
         self.on_request = on_request
         self._conn: http.client.HTTPConnection | None = None
+        self._rfile: Any = None
+        host_name = f"[{host}]" if ":" in host else host
+        self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
         self._context: Any = None
 
     @property
@@ -150,7 +157,13 @@ class NtlmHttpTransport:
         return self._context if self.encrypt else None
 
     def close_session(self) -> None:
-        conn, self._conn, self._context = self._conn, None, None
+        self._context = None
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        conn, rfile, self._conn, self._rfile = self._conn, self._rfile, None, None
+        if rfile is not None:
+            rfile.close()
         if conn is not None:
             conn.close()
 
@@ -162,7 +175,7 @@ class NtlmHttpTransport:
             # of this message was sent: authenticate a new connection and send it there, as
             # WinRb/WinRM does on a 401. The shell is the host's, not the connection's.
             self.close_session()
-        if self._context is None:
+        if self._conn is None or self._context is None:
             return self._authenticate(message)
         body = seal(self._context, message) if self.encrypt else message
         return self._result(*self._post(body, None))
@@ -188,6 +201,8 @@ class NtlmHttpTransport:
             if status == 401:
                 raise InvalidCredentialsError("the specified credentials were rejected by the server")
             raise WinRMTransportError("http", status, "")
+        if self._conn is None:  # HTTP.sys keeps the connection for the handshake; a host that
+            raise ConnectionAbortedError("connection closed during the NTLM handshake")  # does not
         token = "Negotiate " + base64.b64encode(context.step(challenge) or b"").decode()
         self._context = context
         body = seal(context, message) if self.encrypt else message
@@ -198,6 +213,7 @@ class NtlmHttpTransport:
         return self._result(status, headers, data)
 
     def _connect(self) -> http.client.HTTPConnection:
+        """A connected socket (TCP, then TLS with the context's checks), through http.client."""
         conn: http.client.HTTPConnection
         if self.ssl_context is not None:
             conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout, context=self.ssl_context)
@@ -211,30 +227,29 @@ class NtlmHttpTransport:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        self._conn, self._rfile = conn, conn.sock.makefile("rb")
         return conn
 
-    def _post(self, body: bytes, authorization: str | None) -> tuple[int, http.client.HTTPMessage, bytes]:
-        conn = self._conn
-        assert conn is not None and conn.sock is not None
+    def _post(self, body: bytes, authorization: str | None) -> tuple[int, Headers, bytes]:
+        """One request on the keep-alive connection, written in one send; its whole answer."""
+        conn, rfile = self._conn, self._rfile
+        assert conn is not None and conn.sock is not None and rfile is not None
         sealed = self.encrypt and self._context is not None and bool(body)
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self._host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Connection: Keep-Alive\r\nContent-Type: {ENC_CTYPE if sealed else SOAP_CTYPE}\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            + (f"Authorization: {authorization}\r\n\r\n" if authorization else "\r\n")
+        )
         self.on_request()
         try:
             conn.sock.settimeout(self.read_timeout_sec)
-            conn.putrequest("POST", self.path, skip_accept_encoding=True)
-            conn.putheader("User-Agent", USER_AGENT)
-            conn.putheader("Connection", "Keep-Alive")
-            conn.putheader("Content-Type", ENC_CTYPE if sealed else SOAP_CTYPE)
-            conn.putheader("Content-Length", str(len(body)))
-            if authorization:
-                conn.putheader("Authorization", authorization)
-            conn.endheaders(body)
-            resp = conn.getresponse()
-            data = resp.read()
+            conn.sock.sendall(head.encode("latin-1") + body)
+            status, headers, data, close = read_response(rfile)
         except TimeoutError as exc:
             self.close_session()
             raise ReadTimeout(f"no answer within {self.read_timeout_sec:g}s") from exc
-        except http.client.HTTPException as exc:
+        except http.client.HTTPException as exc:  # not HTTP: as requests reports it, "aborted"
             self.close_session()
             if isinstance(exc, ConnectionError):
                 raise
@@ -242,13 +257,13 @@ class NtlmHttpTransport:
         except BaseException:
             self.close_session()
             raise
-        if resp.will_close:
-            conn.close()  # the next request reconnects (and, encrypted, re-authenticates)
-        return resp.status, resp.headers, data
+        if close:
+            self._close_connection()  # the next request reconnects and authenticates again
+        return status, headers, data
 
-    def _result(self, status: int, headers: http.client.HTTPMessage, data: bytes) -> bytes:
+    def _result(self, status: int, headers: Headers, data: bytes) -> bytes:
         if data and self._context is not None and 'protocol="application/HTTP-SPNEGO-session-encrypted"' in (
-            headers.get("Content-Type") or ""
+            _first(headers, "content-type")
         ):
             data = unseal(self._context, data)
         if status == 200:
@@ -258,9 +273,75 @@ class NtlmHttpTransport:
         raise WinRMTransportError("http", status, data.decode("utf-8", "replace"))
 
 
-def _challenge(headers: http.client.HTTPMessage) -> bytes | None:
+def _first(headers: Headers, name: str) -> str:
+    values = headers.get(name)
+    return values[0] if values else ""
+
+
+def _line(rfile: Any) -> bytes:
+    line = rfile.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise http.client.LineTooLong("header line")
+    return cast(bytes, line)
+
+
+def read_response(rfile: Any) -> tuple[int, Headers, bytes, bool]:
+    """(status, headers by lower-case name, body, whether the connection closes) of one HTTP/1.1
+    answer: http.client's rules (line and header limits, Content-Length or chunked, interim 1xx
+    skipped, HTTP/1.0 or ``Connection: close`` ends the connection) without its MIME parser,
+    which cost more CPU than the rest of a WinRM exchange (docs/winrm-performance.md)."""
+    while True:
+        line = _line(rfile)
+        if not line:
+            raise http.client.RemoteDisconnected("Remote end closed connection without response")
+        parts = line.decode("latin-1").split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise http.client.BadStatusLine(line.decode("latin-1", "replace")[:80])
+        version, status = parts[0], int(parts[1])
+        headers: Headers = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = _line(rfile)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers.setdefault(name.strip().lower(), []).append(value.strip())
+        else:
+            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+        if status >= 200:
+            break
+    close = version == "HTTP/1.0" or "close" in _first(headers, "connection").lower()
+    if "chunked" in _first(headers, "transfer-encoding").lower():
+        return status, headers, _chunked(rfile), close
+    length = _first(headers, "content-length")
+    if length:
+        n = int(length)
+        data = rfile.read(n)
+        if len(data) != n:
+            raise http.client.IncompleteRead(data, n - len(data))
+        return status, headers, data, close
+    if status in (204, 304):
+        return status, headers, b"", close
+    return status, headers, rfile.read(), True  # delimited by the end of the connection
+
+
+def _chunked(rfile: Any) -> bytes:
+    out = []
+    while True:
+        size = int(_line(rfile).split(b";", 1)[0].strip() or b"x", 16)
+        if size == 0:
+            while _line(rfile) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(out)
+        chunk = rfile.read(size)
+        if len(chunk) != size:
+            raise http.client.IncompleteRead(chunk, size - len(chunk))
+        out.append(chunk)
+        _line(rfile)
+
+
+def _challenge(headers: Headers) -> bytes | None:
     """The NTLM challenge in a 401's ``WWW-Authenticate: Negotiate <token>`` header(s)."""
-    for value in headers.get_all("WWW-Authenticate") or ():
+    for value in headers.get("www-authenticate", ()):
         for offer in value.split(","):
             kind, _, token = offer.strip().partition(" ")
             if kind.lower() in ("negotiate", "ntlm") and token.strip():
