@@ -182,3 +182,40 @@ def test_read_response_refuses_what_http_client_refuses(raw: bytes) -> None:
 
     with pytest.raises(http.client.HTTPException):
         ntlmhttp.read_response(io.BytesIO(raw))
+
+
+def test_a_host_that_stops_answering_is_a_timeout_not_a_hang() -> None:
+    """A listener that accepts and reads but never answers: the read timeout ends the wait."""
+    import socket
+    import threading
+
+    from hvprov.connection import ConnectionSpec
+    from hvprov.errors import CommandTimeoutError
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def swallow() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    if not conn.recv(65536):
+                        return
+                except TimeoutError:
+                    continue
+
+    thread = threading.Thread(target=swallow, daemon=True)
+    thread.start()
+    spec = ConnectionSpec(name="mute", kind="winrm", address="127.0.0.1", port=srv.getsockname()[1], user=USER,
+                          password=Secret(PASSWORD), retries=0, winrm_scheme="http", operation_timeout=1, read_timeout=2)
+    t = w.WinRMTransport(spec)
+    try:
+        with pytest.raises(CommandTimeoutError, match="mute stopped answering"):
+            t.open()
+        assert t.round_trips == 1  # the Negotiate went out; no answer came
+    finally:
+        stop.set()
+        thread.join(5)
+        srv.close()
