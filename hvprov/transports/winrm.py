@@ -18,7 +18,7 @@ script started (a reboot), the shell is reopened once, transparently.
 Security: https validates certificates (``ca_trust_path`` or the system store) unless
 ``server_cert_validation: ignore``; over http only ntlm/kerberos/credssp with message
 encryption are allowed unless ``hvprov_winrm_allow_plaintext``. The password leaves its
-`Secret` only for pywinrm and never appears in a message. Transient failures (refused, reset,
+`Secret` only for pywinrm or, as NTLM hashes, pyspnego, and never appears in a message. Transient failures (refused, reset,
 connect timeout) while connecting are retried ``spec.retries`` times with exponential backoff;
 authentication and trust failures never are.
 
