@@ -184,6 +184,29 @@ def test_read_response_refuses_what_http_client_refuses(raw: bytes) -> None:
         ntlmhttp.read_response(io.BytesIO(raw))
 
 
+HOSTILE = {
+    "huge Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+    "negative Content-Length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    "endless interim answers": b"HTTP/1.1 100 Continue\r\n\r\n" * 40 + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "negative chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n",
+    "huge chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFF\r\n",
+    "endless trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T: x\r\n" * 200 + b"\r\n",
+    "body to the end of the connection past the bound": b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 4096,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_read_response_bounds_what_a_hostile_endpoint_sends(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sizes and counts are bounded: an endpoint cannot make the controller buffer without limit
+    or loop forever on a stream of interim answers or trailers."""
+    import http.client
+    import io
+
+    monkeypatch.setattr(ntlmhttp, "MAX_BODY", 1024)
+    with pytest.raises(http.client.HTTPException):
+        ntlmhttp.read_response(io.BytesIO(HOSTILE[name]))
+
+
 def test_a_host_that_stops_answering_is_a_timeout_not_a_hang() -> None:
     """A listener that accepts and reads but never answers: the read timeout ends the wait."""
     import socket

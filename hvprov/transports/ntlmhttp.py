@@ -57,6 +57,10 @@ _OCTETS_LINE = b"\tContent-Type: application/octet-stream\r\n"
 _END = BOUNDARY + b"--\r\n"
 MAX_LINE = 65536  # http.client's limits
 MAX_HEADERS = 100
+# A WS-Man answer is at most the MaxEnvelopeSize the client asked for (153,600 bytes here) plus
+# the encryption framing; 16 MiB bounds what a hostile or broken endpoint can make us buffer.
+MAX_BODY = 16 * 1024 * 1024
+MAX_INTERIM = 16  # 1xx answers skipped before the final one
 Headers = dict[str, list[str]]
 
 
@@ -290,7 +294,7 @@ def read_response(rfile: Any) -> tuple[int, Headers, bytes, bool]:
     answer: http.client's rules (line and header limits, Content-Length or chunked, interim 1xx
     skipped, HTTP/1.0 or ``Connection: close`` ends the connection) without its MIME parser,
     which cost more CPU than the rest of a WinRM exchange (docs/winrm-performance.md)."""
-    while True:
+    for _ in range(MAX_INTERIM + 1):
         line = _line(rfile)
         if not line:
             raise http.client.RemoteDisconnected("Remote end closed connection without response")
@@ -309,29 +313,49 @@ def read_response(rfile: Any) -> tuple[int, Headers, bytes, bool]:
             raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
         if status >= 200:
             break
+    else:
+        raise http.client.HTTPException(f"got more than {MAX_INTERIM} interim (1xx) answers")
     close = version == "HTTP/1.0" or "close" in _first(headers, "connection").lower()
     if "chunked" in _first(headers, "transfer-encoding").lower():
         return status, headers, _chunked(rfile), close
     length = _first(headers, "content-length")
     if length:
-        n = int(length)
+        if not length.isdigit():
+            raise http.client.HTTPException(f"invalid Content-Length {length[:40]!r}")
+        n = _bounded(int(length))
         data = rfile.read(n)
         if len(data) != n:
             raise http.client.IncompleteRead(data, n - len(data))
         return status, headers, data, close
     if status in (204, 304):
         return status, headers, b"", close
-    return status, headers, rfile.read(), True  # delimited by the end of the connection
+    data = rfile.read(MAX_BODY + 1)  # delimited by the end of the connection
+    return status, headers, data[: _bounded(len(data))], True
+
+
+def _bounded(size: int) -> int:
+    if size > MAX_BODY:
+        raise http.client.HTTPException(f"answer larger than {MAX_BODY} bytes")
+    return size
 
 
 def _chunked(rfile: Any) -> bytes:
-    out = []
+    out: list[bytes] = []
+    total = 0
     while True:
-        size = int(_line(rfile).split(b";", 1)[0].strip() or b"x", 16)
+        text = _line(rfile).split(b";", 1)[0].strip()
+        try:
+            size = int(text, 16)
+        except ValueError:
+            raise http.client.HTTPException(f"invalid chunk size {text[:20]!r}") from None
+        if size < 0:
+            raise http.client.HTTPException(f"invalid chunk size {text[:20]!r}")
         if size == 0:
-            while _line(rfile) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return b"".join(out)
+            for _ in range(MAX_HEADERS + 1):
+                if _line(rfile) in (b"\r\n", b"\n", b""):
+                    return b"".join(out)  # after the trailers
+            raise http.client.HTTPException(f"got more than {MAX_HEADERS} trailers")
+        total = _bounded(total + size)
         chunk = rfile.read(size)
         if len(chunk) != size:
             raise http.client.IncompleteRead(chunk, size - len(chunk))
