@@ -19,30 +19,13 @@ from hvprov.model import Status
 from hvprov.render import ScriptRenderer
 from hvprov.taskargs import free_form
 
-DOC_OPTIONS = {
-    "win_command": {"_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "output_encoding_override"},
-    "win_shell": {"free_form", "cmd", "chdir", "creates", "removes", "executable", "stdin", "no_profile",
-                  "output_encoding_override"},
-    "win_powershell": {"arguments", "chdir", "creates", "depth", "error_action", "executable", "parameters", "removes",
-                       "script"},
-}
 COMMAND_RETURN = {"cmd", "rc", "stdout", "stdout_lines", "stderr", "stderr_lines", "start", "end", "delta", "changed"}
 POWERSHELL_RETURN = {"result", "host_out", "host_err", "output", "error", "warning", "verbose", "debug", "information",
                      "changed"}
 
 
-def accepted(name: str) -> set[str]:
-    model = modules.get(f"ansible.windows.{name}").ArgsModel  # type: ignore[union-attr]
-    names = set()
-    for key, f in model.model_fields.items():
-        alias = f.validation_alias
-        names |= set(getattr(alias, "choices", [])) if alias is not None else {key}
-    return names
-
-
-@pytest.mark.parametrize("name", sorted(DOC_OPTIONS))
-def test_every_documented_argument_is_accepted(name: str) -> None:
-    assert DOC_OPTIONS[name] <= accepted(name), DOC_OPTIONS[name] - accepted(name)
+# The arguments themselves are checked against the collection's ansible-doc in
+# tests/ansible_diff/test_windows_contract.py.
 
 
 def inventory() -> dict[str, Any]:
@@ -56,7 +39,7 @@ def play(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_results_carry_the_documented_keys_and_plans_say_unknown(tmp_path: Path) -> None:
     tasks = [{"name": "c", "win_command": "whoami /all", "register": "c"},
-             {"name": "s", "ansible.windows.win_shell": {"cmd": "Get-Date", "chdir": "C:\\"}, "register": "s"},
+             {"name": "s", "ansible.windows.win_shell": {"_raw_params": "Get-Date", "chdir": "C:\\"}, "register": "s"},
              {"name": "p", "win_powershell": {"script": "param($N) $N", "parameters": {"N": 1}}, "register": "p"}]
     planned = hvprov.plan(play(tasks), inventory(), lab_dir=tmp_path)
     for host in ("old", "new"):
@@ -90,7 +73,7 @@ def test_argv_is_quoted_by_the_win32_rules_and_the_shell_command_travels_encoded
     assert file == "C:\\Program Files\\a.exe" and rest == '"x y" q\\"r'
     shell = modules.MODULES["win_shell"]
     odd = "Write-Output 'a'; $x = \"$(1)\""
-    _, exe, arguments = shell.command(shell.ArgsModel.model_validate({"cmd": odd, "no_profile": True}))  # type: ignore[attr-defined]
+    _, exe, arguments = shell.command(shell.ArgsModel.model_validate({"_raw_params": odd, "no_profile": True}))  # type: ignore[attr-defined]
     assert exe == "powershell.exe" and arguments.startswith("-NoProfile -NonInteractive")
     assert base64.b64decode(arguments.rsplit(" ", 1)[1]).decode("utf-16-le") == odd
 
@@ -98,7 +81,7 @@ def test_argv_is_quoted_by_the_win32_rules_and_the_shell_command_travels_encoded
 def test_templates_take_every_value_as_a_literal() -> None:
     r = ScriptRenderer()
     out = r.render("powershell/process.ps1.j2", file="cmd.exe", arguments="/c echo '$(x)'", chdir=None, stdin="a'b",
-                   encoding=None, creates=None, removes=None)
+                   encoding=None, creates=None, removes=None, expand_file=False)
     assert "/c echo '$(x)'" not in out.text.split("\n", 2)[2]  # only as base64 below the header
     ps = r.render("powershell/structured.ps1.j2", script="$x", parameters={"N'": "v"}, chdir=None, creates=None,
                   removes=None, depth=2, error_action="stop")

@@ -189,7 +189,8 @@ def user_process(host: HostModel, params: dict[str, Any], now: float) -> ExecRes
     stamp = "2026-01-01 00:00:00.000000"
     if "script" in params:
         return _ok({"skipped": False, "output": ["(simulated) script not executed"], "error": [], "warning": [],
-                    "verbose": [], "debug": [], "information": [], "result": {}, "changed": True, "failed": False})
+                    "verbose": [], "debug": [], "information": [], "result": {}, "changed": True, "failed": False,
+                    "host_out": "", "host_err": ""})
     return _ok({"skipped": False, "rc": 0, "stdout": "(simulated) command not executed\r\n", "stderr": "",
                 "start": stamp, "end": stamp})
 
