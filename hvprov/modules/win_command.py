@@ -107,6 +107,11 @@ def split_command(line: str) -> tuple[str, str]:
 
 class _Process(Module):
     needs_facts = True
+    registers_msg = False
+    ABSENT_RETURNS: ClassVar[dict[str, str]] = {
+        "msg": "documented as 'bool, always', but win_command.ps1 / win_shell.ps1 set msg only when skipped by "
+               "creates/removes or failed, as text; hvprov registers it the same way",
+    }
 
     def command(self, args: Any) -> tuple[str, str, str]:  # (cmd shown/registered, file, arguments)
         raise NotImplementedError

@@ -62,6 +62,11 @@ class WinFeature(Module):
     example = ("- ansible.windows.win_feature:\n    name: Hyper-V\n    include_management_tools: true\n"
                "  register: feat\n")
     ArgsModel = WinFeatureArgs
+    registers_msg = False
+    ABSENT_RETURNS: ClassVar[dict[str, str]] = {
+        "feature_result.id": "hvprov's feature results carry the feature's name, not its numeric id",
+        "feature_result.display_name": "hvprov's feature results carry the feature's name, not its display name",
+    }
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         res = _INNER.plan(_inner(args, facts), facts, ctx)

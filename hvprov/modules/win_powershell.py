@@ -53,6 +53,7 @@ class WinPowerShell(Module):
     example = ("- win_powershell:\n    script: |\n      param($Name)\n      $Ansible.Changed = $false\n"
                "      Get-Service -Name $Name\n    parameters:\n      Name: WinRM\n  register: svc\n")
     ArgsModel = WinPowerShellArgs
+    registers_msg = False
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         guard = f" (skipped on the host if {args.creates} exists)" if args.creates else (

@@ -68,6 +68,7 @@ class WinReboot(Module):
     description = "ansible.windows.win_reboot's arguments and result keys, run by reboot (always reboots)."
     example = "- ansible.windows.win_reboot:\n    reboot_timeout: 1200\n  when: feat.reboot_required\n"
     ArgsModel = WinRebootArgs
+    registers_msg = False
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         res = _INNER.plan(_inner(args), facts, ctx)
