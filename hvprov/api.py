@@ -173,6 +173,7 @@ def run(
         default_password=default_password,
         plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
         workers=workers if isinstance(workers, int) else None,
+        vault=vault,
     )
     for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
         if on_event is not None:
