@@ -92,6 +92,7 @@ class RunOptions:
     workers: int | None = None  # jobs per batch on a process pool / Dask executor (None: from its size)
     plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
     vault: Any = None  # vault.VaultSecrets of the run: what the unvault lookup decrypts with
+    diff: bool = False  # ansible-playbook --diff: ansible_diff_mode (the `diff` keyword does not change it)
 
 
 class HostState:
