@@ -93,3 +93,19 @@ def test_win_powershell_executable_is_refused_at_load_with_the_reason(tmp_path: 
     t = {"name": "x", "win_powershell": {"script": "1", "executable": "pwsh.exe"}}
     with pytest.raises(InputError, match="tasks\\[0\\].win_powershell.executable: .*another PowerShell process"):
         hvprov.apply(play([t]), inventory(), lab_dir=tmp_path)
+
+
+def test_win_powershell_registers_host_out_host_err_and_information_as_the_collection(tmp_path: Path) -> None:
+    """The lab answers scripts of literal writes (hvprov/sim/psstreams.py): Write-Host reaches
+    host_out on every PowerShell, and also `information` (tag PSHOST) from PowerShell 5 on."""
+    script = "Write-Host 'a b'\nWrite-Output 1\n$Host.UI.WriteErrorLine('oops')\nWrite-Warning careful"
+    r = hvprov.apply(play([{"name": "p", "win_powershell": {"script": script}, "register": "p"},
+                           {"name": "d", "debug": {"msg": "{{ p.host_out | trim }}|{{ p.host_err | trim }}"}}]),
+                     inventory(), lab_dir=tmp_path)
+    for host, ps5 in (("old", False), ("new", True)):
+        p, d = r.hosts[host].tasks
+        assert p.data["host_out"] == "a b\r\n" and p.data["host_err"] == "oops\r\n"
+        assert p.data["output"] == [1] and p.data["warning"] == ["careful"]
+        info = p.data["information"]
+        assert ([i["tags"] for i in info], [i["source"] for i in info]) == (([["PSHOST"]], ["Write-Host"]) if ps5 else ([], []))
+        assert d.data["msg"] == "a b|oops"
