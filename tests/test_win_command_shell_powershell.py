@@ -109,3 +109,20 @@ def test_win_powershell_registers_host_out_host_err_and_information_as_the_colle
         info = p.data["information"]
         assert ([i["tags"] for i in info], [i["source"] for i in info]) == (([["PSHOST"]], ["Write-Host"]) if ps5 else ([], []))
         assert d.data["msg"] == "a b|oops"
+
+
+def test_win_powershell_path_reads_the_controllers_file_from_files(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "hello.ps1").write_text("Write-Host 'from file'\n", encoding="utf-8")
+    pb = tmp_path / "site.yml"
+    pb.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
+                  "    - win_powershell:\n        path: hello.ps1\n      register: p\n"
+                  "    - win_powershell:\n        path: missing.ps1\n      ignore_errors: true\n")
+    r = hvprov.apply(pb, inventory(), lab_dir=tmp_path / "lab")
+    for host in ("old", "new"):
+        first, missing = r.hosts[host].tasks
+        assert first.data["host_out"] == "from file\r\n"
+        assert missing.status is Status.FAILED and "missing.ps1" in missing.msg
+    pb.write_text("- hosts: all\n  tasks:\n    - win_powershell:\n        path: hello.ps1\n        script: '1'\n")
+    with pytest.raises(InputError, match="mutually exclusive: path, script"):
+        hvprov.apply(pb, inventory(), lab_dir=tmp_path / "lab")
