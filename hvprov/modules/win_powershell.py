@@ -18,10 +18,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..errors import FailedResult, TaskError
-from ..jinja.lookups import find_file
-from ..vault import is_vault
 from ..facts import HostFacts
+from ..jinja.lookups import find_file
 from ..model import Action, Change
+from ..vault import is_vault
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult
 from .refusals import Refused
 

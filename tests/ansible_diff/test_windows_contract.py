@@ -134,7 +134,7 @@ def test_refused_argument_fails_the_load_with_file_line_and_reason(name: str, ar
     rule = mod.ArgsModel.REFUSED[arg]
     doc = docs[name]["doc"]["options"]
     typ = doc.get(arg, doc.get("free_form" if arg == "_raw_params" else arg, {})).get("type", "str")
-    value = SAMPLE[typ] if typ in SAMPLE else "x"
+    value = SAMPLE.get(typ, "x")
     if typ == "list" and doc[arg].get("elements") == "dict":
         value = [{"name": "p", "value": "v"}]
     args = {**REQUIRED[mod.name], arg: value}
