@@ -30,8 +30,17 @@ def _templated(value: Any) -> bool:
     return False
 
 
+_BOOL_TEXT = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
+
+
 def _allowed(value: Any, allowed: tuple[Any, ...]) -> bool:
-    return any(type(value) is type(a) and value == a for a in allowed)
+    """`value` is one of `allowed` (booleans also as Ansible's yes/no/true/false text)."""
+    for a in allowed:
+        if isinstance(a, bool) and isinstance(value, str) and _BOOL_TEXT.get(value.strip().lower()) is a:
+            return True
+        if type(value) is type(a) and value == a:
+            return True
+    return False
 
 
 def refused_arguments(model: Any, args: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from ..facts import HostFacts
 from ..model import Change
@@ -50,6 +50,13 @@ class WinRebootArgs(Args):
     connect_timeout: float = Field(5, validation_alias=_alias("connect_timeout"),
                                    description="Accepted; each reconnect attempt is bounded by the connection's own timeout.")
     boot_time_command: str = Field(BOOT_TIME_COMMAND, description="Only the default: hvprov reads the boot time itself.")
+
+    @field_validator("boot_time_command")
+    @classmethod
+    def _default_only(cls, v: str) -> str:  # arguments templated as a whole reach here only at run time
+        if v != BOOT_TIME_COMMAND:
+            raise ValueError(cls.REFUSED["boot_time_command"].reason)
+        return v
 
 
 def _pre_delay(value: float) -> int:
