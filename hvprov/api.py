@@ -130,6 +130,7 @@ def run(
     plan_key: bytes | str | None = None,
     roles_path: Sequence[str | Path] | None = None,
     workers: int | str | None = None,
+    diff: bool = False,
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
@@ -173,6 +174,7 @@ def run(
         default_password=default_password,
         plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
         workers=workers if isinstance(workers, int) else None,
+        vault=vault, diff=diff,
     )
     for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
         if on_event is not None:

@@ -27,7 +27,7 @@ OMIT = "__omit_place_holder__" + hashlib.sha1(b"hvprov").hexdigest()
 ROLE_MAGIC = frozenset({"role_path", "role_name", "ansible_role_name"})
 MAGIC = frozenset({
     "inventory_hostname", "inventory_hostname_short", "group_names", "groups", "play_hosts", "hostvars",
-    "ansible_check_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_hosts_all",
+    "ansible_check_mode", "ansible_diff_mode", "hvprov_mode", "hvprov_facts", "ansible_play_hosts", "ansible_play_hosts_all",
     "ansible_play_batch", "playbook_dir", "inventory_dir", "inventory_file",
     "ansible_run_tags", "ansible_skip_tags", "ansible_version",
     "omit", "ansible_failed_task", "ansible_failed_result", "ansible_play_name",
@@ -188,6 +188,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "play_hosts": pctx.play_hosts("batch"),
         "ansible_play_name": pctx.play.name,
         "ansible_check_mode": ctx.opts.mode == "plan",
+        "ansible_diff_mode": ctx.opts.diff,
         "hvprov_mode": ctx.opts.mode,
         "playbook_dir": pctx.play.playbook_dir or str(ctx.playbook_dir.resolve()),
         "inventory_file": source,

@@ -26,18 +26,16 @@ from .yamlsrc import LocList, load_yaml, location_of
 PLAY_KEYS = {
     "name", "hosts", "vars", "vars_files", "serial", "max_fail_percentage", "gather_facts",
     "tasks", "pre_tasks", "post_tasks", "handlers", "tags", "any_errors_fatal", "roles", "strategy",
-    "ignore_errors", "no_log", "run_once", "vars_prompt",
+    "ignore_errors", "no_log", "run_once", "vars_prompt", "environment", "check_mode", "diff",
 }
 STRATEGIES = ("linear", "free")
 _PLAY_UNSUPPORTED = {
     "become": "privilege escalation does not apply to Windows hosts: connect as an administrator",
     "collections": "collections is not supported: hvprov's modules are built in",
-    "environment": "environment is not supported",
     "order": "order is not supported: hosts run in inventory order",
     "force_handlers": "force_handlers is not supported",
     "connection": "connection per play is not supported: set ansible_connection in the inventory",
     "module_defaults": "module_defaults is not supported",
-    "check_mode": "check_mode per play is not supported: plan is hvprov's check mode",
 }
 
 
@@ -72,7 +70,9 @@ class _PlayLoader(TaskLoader):
         self.roles.new_play()
         self.handlers, self.public_roles, first_file = [], [], len(self.files)
         scope = Scope(base=base, ignore_errors=self._flag(raw, "ignore_errors", fpath, None),
-                      no_log=self._flag(raw, "no_log", fpath, None), run_once=self._flag(raw, "run_once", fpath, None))
+                      no_log=self._flag(raw, "no_log", fpath, None), run_once=self._flag(raw, "run_once", fpath, None),
+                      environment=self.environment(raw, fpath), check_mode=self._flag(raw, "check_mode", fpath, None),
+                      diff=self._flag(raw, "diff", fpath, None))
         pre = self.tasks(raw.get("pre_tasks"), location_of(raw, "pre_tasks"), f"{fpath}.pre_tasks", scope)
         before_roles = len(self.handlers)
         main: list[Node] = []

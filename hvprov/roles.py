@@ -20,7 +20,8 @@ from .tasktree import Node, RoleInfo, Task
 from .templating import Templar
 from .yamlsrc import load_yaml, location_of
 
-ENTRY_KEYS = {"role", "name", "when", "tags", "vars", "become", "ignore_errors", "any_errors_fatal", "no_log"}
+ENTRY_KEYS = {"role", "name", "when", "tags", "vars", "become", "ignore_errors", "any_errors_fatal", "no_log",
+              "environment", "check_mode", "diff"}
 ROLE_TASK_ARGS = {"name", "tasks_from", "defaults_from", "vars_from", "handlers_from", "public", "allow_duplicates",
                   "rolespec_validate"}
 

@@ -91,6 +91,8 @@ class RunOptions:
     strategy: str = "linear"  # a play's default strategy (a play's `strategy:` wins)
     workers: int | None = None  # jobs per batch on a process pool / Dask executor (None: from its size)
     plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
+    vault: Any = None  # vault.VaultSecrets of the run: what the unvault lookup decrypts with
+    diff: bool = False  # ansible-playbook --diff: ansible_diff_mode (the `diff` keyword does not change it)
 
 
 class HostState:
@@ -130,7 +132,7 @@ class RunContext:
         self.secrets = secrets
         self.run_id = run_id
         self.stop = stop
-        self.templar = Templar()
+        self.templar = Templar(vault=opts.vault, secrets=secrets)
         self.renderer = ScriptRenderer()
         self.saved_plan = opts.saved_plan
         self.lock = threading.Lock()

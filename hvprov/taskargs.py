@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import InputError, Location, PlaybookError
+from .modules.refusals import refused_arguments
 from .templating import Templar
 from .validate import missing_script_file, numbers_given_booleans
 from .yamlsrc import location_at, location_of
@@ -88,6 +89,10 @@ def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location |
         str(a) for f in model.model_fields.values()
         for a in getattr(f.validation_alias, "choices", ())}
     extra_ok = model.model_config.get("extra") == "allow"
+    refused = getattr(model, "REFUSED", {})  # documented arguments hvprov refuses (modules/refusals.py)
+    fields |= set(refused)
+    for key, reason in refused_arguments(model, args):
+        loader.err(reason, location_of(args, key), f"{fpath}.{key}")
     for key in args:
         if key not in fields and not extra_ok:
             loader.err(f"unknown argument {key!r} for module {mod.name}{suggest(str(key), fields)}"
@@ -111,8 +116,8 @@ def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location |
     except ValidationError as exc:
         for e in exc.errors():
             loc = [str(x) for x in e["loc"]]
-            if loc and loc[0] in args and loc[0] not in fields and not extra_ok:
-                continue  # already reported as unknown
+            if loc and loc[0] in args and ((loc[0] not in fields and not extra_ok) or loc[0] in refused):
+                continue  # already reported as unknown or refused
             loader.err(describe_validation(e, model), location_at(args, tuple(e["loc"])) or where,
                      f"{fpath}.{'.'.join(loc)}" if loc else fpath)
 

@@ -278,6 +278,10 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         if (task.module == "include_vars" and not result.get("msg", "x")) or (
                 task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
             del result["msg"]  # as ansible-core: these results carry no msg
+        mod = registry.get(task.module)
+        if (mod is not None and not mod.registers_msg and task.loop is None and status is not Status.FAILED
+                and "msg" not in (results[0] if results else {})):
+            result.pop("msg", None)  # the ansible.windows modules' results carry no msg unless they set one
         if (status in (Status.OK, Status.CHANGED) or module_failed) and (
                 task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
@@ -414,6 +418,6 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     del changes[start:]
                 msg = applied.msg or msg
                 data.update(applied.data)
-        if task.module != "set_fact":  # ansible-core's set_fact result has no msg
+        if task.module != "set_fact" and module.registers_msg:  # ansible-core's set_fact result has no msg
             data.setdefault("msg", msg)
         return msg, data

@@ -84,7 +84,9 @@ class IncludeSteps:
         name = self.r.templar.template(task.args["file"], vars_, task.location, f"{task.path}.include_tasks")
         loader = TaskLoader(self.r.playbook_path, None, Path(self.play.playbook_dir or "."))
         nodes = loader.load_file(str(name), task.location, f"{task.path}.include_tasks",
-                                 Scope(base=Path(task.args["base"]), role=task.role))
+                                 Scope(base=Path(task.args["base"]), role=task.role,  # the keywords around it:
+                                       environment=tuple(task.environment or ()), check_mode=task.check_mode,
+                                       diff=task.diff))
         if loader.problems or nodes is None:
             first = loader.problems[0]
             raise PlaybookError(first.detail, location=first.location, field=first.field)

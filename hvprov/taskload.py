@@ -30,7 +30,8 @@ TASK_KEYS = {
     "environment", "check_mode", "diff", "delegate_to", "connection",  # checked by taskkw.check_keywords
 }
 BLOCK_KEYS = {"block", "rescue", "always", "name", "when", "tags", "vars", "ignore_errors", "any_errors_fatal",
-              "run_once", "no_log"}
+              "run_once", "no_log", "environment", "check_mode", "diff"}
+INHERITED_KEYWORDS = ("environment", "check_mode", "diff")  # play > block/role/import > task (taskkw.py)
 STRUCTURE = {"include_tasks", "import_tasks", "include_role", "import_role", "meta",
              "ansible.builtin.include_tasks", "ansible.builtin.import_tasks", "ansible.builtin.include_role",
              "ansible.builtin.import_role", "ansible.builtin.meta", "include_vars", "ansible.builtin.include_vars"}
@@ -60,6 +61,9 @@ class Scope:
     any_errors_fatal: bool | None = None
     run_once: bool | None = None
     no_log: bool | None = None
+    environment: tuple[Any, ...] = ()  # the parents' `environment` values, outermost first (merged per name)
+    check_mode: bool | None = None
+    diff: bool | None = None
     role: RoleInfo | None = None
     depth: int = 0
     handler: bool = False
@@ -191,7 +195,21 @@ class TaskLoader(TaskFiles):
             any_errors_fatal=self._flag(raw, "any_errors_fatal", fpath, scope.any_errors_fatal),
             run_once=self._flag(raw, "run_once", fpath, scope.run_once),
             no_log=self._flag(raw, "no_log", fpath, scope.no_log),
+            environment=scope.environment + self.environment(raw, fpath),
+            check_mode=self._flag(raw, "check_mode", fpath, scope.check_mode),
+            diff=self._flag(raw, "diff", fpath, scope.diff),
         )
+
+    def environment(self, raw: Mapping[str, Any], fpath: str) -> tuple[Any, ...]:
+        """This level's `environment` (checked as taskkw.check_keywords does), or nothing."""
+        if raw.get("environment") is None:
+            return ()
+        env = raw["environment"]
+        if not isinstance(env, (Mapping, list, str)):
+            self.err(f"environment expects a mapping of variable names to values, got {type(env).__name__}",
+                     location_of(raw, "environment"), f"{fpath}.environment")
+            return ()
+        return (env,)
 
     def _flag(self, raw: Mapping[str, Any], key: str, fpath: str, parent: bool | None) -> bool | None:
         if key not in raw:
@@ -321,9 +339,11 @@ class TaskLoader(TaskFiles):
             any_errors_fatal=self._flag(raw, "any_errors_fatal", fpath, scope.any_errors_fatal),
             children=children, named=name is not None, loop_with=loop_with,
             until=tuple(as_list(raw["until"])) if raw.get("until") not in (None, [], "") else None,
-            retries=retries, delay=delay, environment=raw.get("environment"),
-            check_mode=self.bool(raw.get("check_mode"), location_of(raw, "check_mode"), f"{fpath}.check_mode", None),
-            diff=self.bool(raw.get("diff"), location_of(raw, "diff"), f"{fpath}.diff", None),
+            retries=retries, delay=delay,
+            environment=(scope.environment + (raw["environment"],) if raw.get("environment") is not None
+                         else scope.environment) or None,
+            check_mode=self._flag(raw, "check_mode", fpath, scope.check_mode),
+            diff=self._flag(raw, "diff", fpath, scope.diff),
         )
 
     def structural(self, module: str, raw: Mapping[str, Any], mkey: str, mloc: Location | None, fpath: str,

@@ -64,7 +64,7 @@ class Task:
     until: tuple[Any, ...] | None = None
     retries: Any = None  # None: 3 when `until` is set (ansible-core's default)
     delay: Any = 5
-    environment: Any = None  # mapping / list of mappings / template (taskkw.py)
+    environment: Any = None  # tuple of levels (play .. task), each a mapping / list of mappings / template (taskkw.py)
     check_mode: bool | None = None  # per task: True plans without applying (taskkw.py)
     diff: bool | None = None
 

@@ -136,10 +136,14 @@ def _finalize_text(value: Any) -> Any:
     return "" if value is None else _finalize(value)
 
 
+UNVAULT_MASKED = "__hvprov_unvault_masked__"  # set in the masked render: unvault returns the mask
+
+
 class Templar:
     """Evaluates templated values against variables. Thread-safe; compile cache per instance."""
 
-    def __init__(self) -> None:
+    def __init__(self, vault: Any = None, secrets: Any = None) -> None:
+        """`vault` (VaultSecrets) and `secrets` (SecretRegistry): the run's, for the unvault lookup only."""
         self.native = _Env(undefined=jinja2.StrictUndefined, finalize=_finalize)
         self.text = _TextEnv(undefined=jinja2.StrictUndefined, autoescape=False, finalize=_finalize_text)
         self.cond = _CondEnv(undefined=jinja2.StrictUndefined, finalize=_finalize)
@@ -148,6 +152,7 @@ class Templar:
             env.tests.update(TESTS)
             ansible_builtin.install(env)  # ansible.builtin's filters, tests and lookups (short + FQCN)
             limits.bound_filters(env.filters)  # widths and formats bounded (regexes: limits.BoundedRegex)
+            env.hvprov_vault, env.hvprov_secrets = vault, secrets  # per run, never module-level
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -196,9 +201,12 @@ class Templar:
             source = m.group("expr").strip() if m else value
             variables = self._resolved(source, variables, bool(m), where, field, depth)
             secret = self._secret_names(source, bool(m), variables)
-            if secret:  # render with the real values, and again masked: the result is a Secret
+            unvault = "unvault" in source and self.native.hvprov_vault is not None  # type: ignore[attr-defined]
+            if secret or unvault:  # render with the real values, and again masked: the result is a Secret
                 real = self._render_once(value, source, m is not None, _overlay(variables, secret, reveal))
-                return derive(real, self._render_once(value, source, m is not None, _overlay(variables, secret, mask)))
+                masked = _overlay(variables, secret, mask)
+                masked = ChainMap({UNVAULT_MASKED: True}, masked) if unvault else masked  # lookups.lk_unvault
+                return derive(real, self._render_once(value, source, m is not None, masked))
             return self._render_once(value, source, m is not None, variables)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None

@@ -129,6 +129,10 @@ def run_batch_job(job: BatchJob) -> BatchOut:
     ctx = RunContext(job.options, job.playbook_path, Path(job.play.playbook_dir or "."), sink,
                      SecretRegistry(job.secrets, job.public), job.run_id, threading.Event())
     ctx.templar, ctx.renderer = _services()
+    if job.options.vault is not None:  # the unvault lookup needs this run's vault: a Templar of this job's own
+        from .templating import Templar
+
+        ctx.templar = Templar(vault=job.options.vault, secrets=ctx.secrets)
     resolver = SecretResolver()
     states: dict[str, HostState] = {}
     for host in job.hosts:

@@ -25,4 +25,6 @@ fi
 .venv/bin/python -m pip install -q -e '.[test]'
 # The ansible-core oracle for tests/ansible_diff (its own venv: never one of hvprov's dependencies).
 .venv/bin/python -c 'import sys; sys.path.insert(0, "tests"); from ansible_diff import oracle; oracle.ensure_venv()'
+# ansible.windows / community.windows from the `ansible` wheel, for the module contract (~1 s, cached).
+.venv/bin/python -c 'import sys; sys.path.insert(0, "tests"); from ansible_diff import wincollections; wincollections.ensure()'
 exec .venv/bin/python -m pytest "$@"

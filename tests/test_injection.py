@@ -237,7 +237,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
     ],
     "powershell/process.ps1.j2": [  # win_command / win_shell
         {"file": "C:\\Program Files\\Tool\\tool.exe", "arguments": "--name \"web 01\" /q", "chdir": "C:\\VMs",
-         "stdin": "yes\n", "encoding": "utf-8", "creates": "C:\\hvprov\\done.flag", "removes": "C:\\hvprov\\todo.flag"},
+         "stdin": "yes\n", "encoding": "utf-8", "creates": "C:\\hvprov\\done.flag", "removes": "C:\\hvprov\\todo.flag",
+         "expand_file": False},
     ],
     "powershell/structured.ps1.j2": [  # win_powershell
         {"script": "param($Name)\nGet-Service -Name $Name\n", "parameters": {"Name": "vmms", "Force": True},

@@ -77,10 +77,10 @@ CASES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "powershell/process.ps1.j2": {  # win_command / win_shell
         "w2008r2": {"file": "whoami.exe", "arguments": "/all", "chdir": None, "stdin": None, "encoding": None,
-                    "creates": None, "removes": None},
+                    "creates": None, "removes": None, "expand_file": False},
         "w2019": {"file": "powershell.exe", "arguments": "-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==",
                   "chdir": "C:\\Windows\\Temp", "stdin": "y\n", "encoding": "utf-8", "creates": r"C:\done.flag",
-                  "removes": None},
+                  "removes": None, "expand_file": True},
     },
     "powershell/structured.ps1.j2": {  # win_powershell
         "w2008r2": {"script": "param($Name)\nGet-Service -Name $Name\n", "parameters": {"Name": "WinRM"}, "chdir": None,
@@ -99,7 +99,7 @@ PARAMS = {  # contracts §2
     "system/boot_time.ps1.j2": set(),
     "system/lease.ps1.j2": {"action", "owner", "ttl_seconds", "steal_from"},
     "powershell/script.ps1.j2": {"script", "creates", "removes"},
-    "powershell/process.ps1.j2": {"file", "arguments", "chdir", "stdin", "encoding", "creates", "removes"},
+    "powershell/process.ps1.j2": {"file", "arguments", "chdir", "stdin", "encoding", "creates", "removes", "expand_file"},
     "powershell/structured.ps1.j2": {"script", "parameters", "chdir", "creates", "removes", "depth", "error_action"},
 }
 
@@ -113,7 +113,7 @@ RESULT_KEYS = {  # the `data` keys each template writes (contracts §2)
     "powershell/script.ps1.j2": {"skipped", "output", "changed"},
     "powershell/process.ps1.j2": {"skipped", "why", "rc", "stdout", "stderr", "start", "end"},
     "powershell/structured.ps1.j2": {"skipped", "why", "output", "error", "warning", "verbose", "debug", "information",
-                                     "result", "changed", "failed"},
+                                     "result", "changed", "failed", "host_out", "host_err"},
 }
 
 RENDERS = [(t, case) for t, cases in CASES.items() for case in cases]

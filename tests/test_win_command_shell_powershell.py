@@ -19,30 +19,13 @@ from hvprov.model import Status
 from hvprov.render import ScriptRenderer
 from hvprov.taskargs import free_form
 
-DOC_OPTIONS = {
-    "win_command": {"_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "output_encoding_override"},
-    "win_shell": {"free_form", "cmd", "chdir", "creates", "removes", "executable", "stdin", "no_profile",
-                  "output_encoding_override"},
-    "win_powershell": {"arguments", "chdir", "creates", "depth", "error_action", "executable", "parameters", "removes",
-                       "script"},
-}
 COMMAND_RETURN = {"cmd", "rc", "stdout", "stdout_lines", "stderr", "stderr_lines", "start", "end", "delta", "changed"}
 POWERSHELL_RETURN = {"result", "host_out", "host_err", "output", "error", "warning", "verbose", "debug", "information",
                      "changed"}
 
 
-def accepted(name: str) -> set[str]:
-    model = modules.get(f"ansible.windows.{name}").ArgsModel  # type: ignore[union-attr]
-    names = set()
-    for key, f in model.model_fields.items():
-        alias = f.validation_alias
-        names |= set(getattr(alias, "choices", [])) if alias is not None else {key}
-    return names
-
-
-@pytest.mark.parametrize("name", sorted(DOC_OPTIONS))
-def test_every_documented_argument_is_accepted(name: str) -> None:
-    assert DOC_OPTIONS[name] <= accepted(name), DOC_OPTIONS[name] - accepted(name)
+# The arguments themselves are checked against the collection's ansible-doc in
+# tests/ansible_diff/test_windows_contract.py.
 
 
 def inventory() -> dict[str, Any]:
@@ -56,7 +39,7 @@ def play(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_results_carry_the_documented_keys_and_plans_say_unknown(tmp_path: Path) -> None:
     tasks = [{"name": "c", "win_command": "whoami /all", "register": "c"},
-             {"name": "s", "ansible.windows.win_shell": {"cmd": "Get-Date", "chdir": "C:\\"}, "register": "s"},
+             {"name": "s", "ansible.windows.win_shell": {"_raw_params": "Get-Date", "chdir": "C:\\"}, "register": "s"},
              {"name": "p", "win_powershell": {"script": "param($N) $N", "parameters": {"N": 1}}, "register": "p"}]
     planned = hvprov.plan(play(tasks), inventory(), lab_dir=tmp_path)
     for host in ("old", "new"):
@@ -90,7 +73,7 @@ def test_argv_is_quoted_by_the_win32_rules_and_the_shell_command_travels_encoded
     assert file == "C:\\Program Files\\a.exe" and rest == '"x y" q\\"r'
     shell = modules.MODULES["win_shell"]
     odd = "Write-Output 'a'; $x = \"$(1)\""
-    _, exe, arguments = shell.command(shell.ArgsModel.model_validate({"cmd": odd, "no_profile": True}))  # type: ignore[attr-defined]
+    _, exe, arguments = shell.command(shell.ArgsModel.model_validate({"_raw_params": odd, "no_profile": True}))  # type: ignore[attr-defined]
     assert exe == "powershell.exe" and arguments.startswith("-NoProfile -NonInteractive")
     assert base64.b64decode(arguments.rsplit(" ", 1)[1]).decode("utf-16-le") == odd
 
@@ -98,7 +81,7 @@ def test_argv_is_quoted_by_the_win32_rules_and_the_shell_command_travels_encoded
 def test_templates_take_every_value_as_a_literal() -> None:
     r = ScriptRenderer()
     out = r.render("powershell/process.ps1.j2", file="cmd.exe", arguments="/c echo '$(x)'", chdir=None, stdin="a'b",
-                   encoding=None, creates=None, removes=None)
+                   encoding=None, creates=None, removes=None, expand_file=False)
     assert "/c echo '$(x)'" not in out.text.split("\n", 2)[2]  # only as base64 below the header
     ps = r.render("powershell/structured.ps1.j2", script="$x", parameters={"N'": "v"}, chdir=None, creates=None,
                   removes=None, depth=2, error_action="stop")
@@ -110,3 +93,36 @@ def test_win_powershell_executable_is_refused_at_load_with_the_reason(tmp_path: 
     t = {"name": "x", "win_powershell": {"script": "1", "executable": "pwsh.exe"}}
     with pytest.raises(InputError, match="tasks\\[0\\].win_powershell.executable: .*another PowerShell process"):
         hvprov.apply(play([t]), inventory(), lab_dir=tmp_path)
+
+
+def test_win_powershell_registers_host_out_host_err_and_information_as_the_collection(tmp_path: Path) -> None:
+    """The lab answers scripts of literal writes (hvprov/sim/psstreams.py): Write-Host reaches
+    host_out on every PowerShell, and also `information` (tag PSHOST) from PowerShell 5 on."""
+    script = "Write-Host 'a b'\nWrite-Output 1\n$Host.UI.WriteErrorLine('oops')\nWrite-Warning careful"
+    r = hvprov.apply(play([{"name": "p", "win_powershell": {"script": script}, "register": "p"},
+                           {"name": "d", "debug": {"msg": "{{ p.host_out | trim }}|{{ p.host_err | trim }}"}}]),
+                     inventory(), lab_dir=tmp_path)
+    for host, ps5 in (("old", False), ("new", True)):
+        p, d = r.hosts[host].tasks
+        assert p.data["host_out"] == "a b\r\n" and p.data["host_err"] == "oops\r\n"
+        assert p.data["output"] == [1] and p.data["warning"] == ["careful"]
+        info = p.data["information"]
+        assert ([i["tags"] for i in info], [i["source"] for i in info]) == (([["PSHOST"]], ["Write-Host"]) if ps5 else ([], []))
+        assert d.data["msg"] == "a b|oops"
+
+
+def test_win_powershell_path_reads_the_controllers_file_from_files(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "hello.ps1").write_text("Write-Host 'from file'\n", encoding="utf-8")
+    pb = tmp_path / "site.yml"
+    pb.write_text("- hosts: all\n  gather_facts: false\n  tasks:\n"
+                  "    - win_powershell:\n        path: hello.ps1\n      register: p\n"
+                  "    - win_powershell:\n        path: missing.ps1\n      ignore_errors: true\n")
+    r = hvprov.apply(pb, inventory(), lab_dir=tmp_path / "lab")
+    for host in ("old", "new"):
+        first, missing = r.hosts[host].tasks
+        assert first.data["host_out"] == "from file\r\n"
+        assert missing.status is Status.FAILED and "missing.ps1" in missing.msg
+    pb.write_text("- hosts: all\n  tasks:\n    - win_powershell:\n        path: hello.ps1\n        script: '1'\n")
+    with pytest.raises(InputError, match="mutually exclusive: path, script"):
+        hvprov.apply(pb, inventory(), lab_dir=tmp_path / "lab")

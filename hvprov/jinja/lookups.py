@@ -239,18 +239,30 @@ def lk_password(ctx: Any, terms: list[Any], variables: Mapping[str, Any], **kwar
 
 
 def lk_unvault(ctx: Any, terms: list[Any], variables: Mapping[str, Any]) -> list[Any]:
+    """ansible.builtin.unvault: a file's content, decrypted with the run's vault secrets (the
+    Templar's, set per run: never module-level). The decrypted text is registered with the run's
+    SecretRegistry, which scrubs it from every output, and the Templar renders a template that
+    calls unvault twice (the second time this returns the mask): the result is a Secret with a
+    masked derivation, as for a vaulted variable. Plain text to the hosts, as every secret."""
+    from ..secrets import MASK, Secret
+    from ..vault import decrypt_if_vault, is_vault
+
     vault = getattr(ctx.environment, "hvprov_vault", None)
-    out = []
+    registry = getattr(ctx.environment, "hvprov_secrets", None)
+    out: list[Any] = []
     for term in terms:
         text = _read(variables, "files", str(term))
-        if text.startswith("$ANSIBLE_VAULT;"):
-            if vault is None:
-                raise LookupError_(f"{term} is vault-encrypted and no vault password was given")
-            from ..vault import decrypt_if_vault
-
-            text = decrypt_if_vault(text, vault, str(term))
-            text = text.decode("utf-8") if isinstance(text, bytes) else str(text)
-        out.append(text)
+        if not is_vault(text):
+            out.append(text)
+            continue
+        if vault is None:
+            raise LookupError_(f"{term} is vault-encrypted and no vault password was given")
+        plain = decrypt_if_vault(text, vault, str(term))
+        plain = plain.reveal() if isinstance(plain, Secret) else (
+            plain.decode("utf-8") if isinstance(plain, bytes) else str(plain))
+        if registry is not None:
+            registry.add(Secret(plain, source=f"unvault {term}"))
+        out.append(MASK if variables.get("__hvprov_unvault_masked__") else plain)  # templating.UNVAULT_MASKED
     return out
 
 

@@ -83,6 +83,7 @@ class Module:
     example: ClassVar[str] = ""
     ArgsModel: ClassVar[type[Args]]
     needs_facts: ClassVar[bool] = True
+    registers_msg: ClassVar[bool] = True  # False: the registered result has a msg only when the module sets one
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         raise TaskError(f"module {self.name} has no plan()")  # every concrete module overrides

@@ -4,10 +4,15 @@ win_shell.py): a process on the host whose effect hvprov cannot know, so plans m
 
 win_command: `_raw_params` (free form) / `cmd` / `argv` (quoted by the Win32 C rules, as
 subprocess.list2cmdline), chdir, creates, removes, stdin, output_encoding_override.
-win_shell: the free form / `cmd` runs in `powershell.exe -NonInteractive -EncodedCommand` (with
-`-NoProfile` when no_profile), or in `executable /c <command>`; chdir, creates, removes, stdin,
-no_profile, output_encoding_override. Registered: cmd, rc, stdout, stdout_lines, stderr,
-stderr_lines, start, end, delta, changed; a non-zero rc fails the task ("non-zero return code").
+win_shell: the free form (`_raw_params`) runs in `powershell.exe -NonInteractive -EncodedCommand`
+(without -NonInteractive when stdin is given, with `-NoProfile` when no_profile), or with an
+`executable` other than powershell in `<executable>.exe /c <command>`; chdir, creates, removes,
+stdin, no_profile, output_encoding_override. chdir, creates, removes (and win_shell's
+executable) are the collection's `path` type: %VARIABLES% are expanded on the host. Refused at
+load: `free_form` as a key (the documentation's name for the free form; the collection fails on
+it) and win_shell's `cmd` (not an option of win_shell). Registered: cmd, rc, stdout,
+stdout_lines, stderr, stderr_lines, start, end, delta (UTC times, as the collection), changed; a
+non-zero rc fails the task ("non-zero return code").
 creates/removes that say the command already ran: msg "skipped, since X exists" (or "does not
 exist"), changed false, rc 0.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import base64
 import subprocess
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import AliasChoices, Field, model_validator
 
@@ -25,6 +30,7 @@ from ..errors import FailedResult
 from ..facts import HostFacts
 from ..model import Action, Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult
+from .refusals import Refused
 
 RAW_KEYS = ("creates", "removes", "chdir", "executable", "warn", "stdin")  # ansible's parse_kv(check_raw=True)
 _FMT = "%Y-%m-%d %H:%M:%S.%f"
@@ -45,9 +51,13 @@ def free_form(raw: str, split: Any) -> dict[str, Any]:
 
 
 class _ProcessArgs(Args):
-    raw_params: str | None = Field(None, validation_alias=AliasChoices("_raw_params", "free_form"),
+    REFUSED: ClassVar[dict[str, Refused]] = {
+        "free_form": Refused("free_form is the documentation's name for the command written after the module name; "
+                             "as a key ansible.windows fails on it: write the command after the module (or as _raw_params)"),
+    }
+    PATHS: ClassVar[tuple[str, ...]] = ("chdir", "creates", "removes")  # the collection's `path` type
+    raw_params: str | None = Field(None, validation_alias=AliasChoices("_raw_params"),
                                    description="The command (free form).")
-    cmd: str | None = Field(None, description="The command (option form).")
     chdir: str | None = Field(None, description="Working directory of the process.")
     creates: str | None = Field(None, description="Skip when this path (or pattern) exists on the host.")
     removes: str | None = Field(None, description="Skip unless this path (or pattern) exists on the host.")
@@ -56,6 +66,7 @@ class _ProcessArgs(Args):
 
 
 class WinCommandArgs(_ProcessArgs):
+    cmd: str | None = Field(None, description="The command (option form).")
     argv: list[str] | None = Field(None, description="Executable and arguments, quoted by hvprov.")
 
     @model_validator(mode="after")
@@ -67,13 +78,19 @@ class WinCommandArgs(_ProcessArgs):
 
 
 class WinShellArgs(_ProcessArgs):
+    REFUSED: ClassVar[dict[str, Refused]] = {
+        **_ProcessArgs.REFUSED,
+        "cmd": Refused("win_shell has no cmd option (ansible.windows ignores it and fails: missing required argument "
+                       "_raw_params): write the command after the module name"),
+    }
+    PATHS: ClassVar[tuple[str, ...]] = ("chdir", "creates", "removes", "executable")
     executable: str | None = Field(None, description="Shell run as `executable /c <command>` (default PowerShell).")
     no_profile: bool = Field(False, description="PowerShell without the user profile (-NoProfile).")
 
     @model_validator(mode="after")
     def _one_command(self) -> WinShellArgs:
-        if bool(self.raw_params) == bool(self.cmd):
-            raise ValueError("give exactly one of the free-form command or 'cmd'")
+        if not self.raw_params:
+            raise ValueError("give the command after the module name (the free form)")
         return self
 
 
@@ -90,6 +107,11 @@ def split_command(line: str) -> tuple[str, str]:
 
 class _Process(Module):
     needs_facts = True
+    registers_msg = False
+    ABSENT_RETURNS: ClassVar[dict[str, str]] = {
+        "msg": "documented as 'bool, always', but win_command.ps1 / win_shell.ps1 set msg only when skipped by "
+               "creates/removes or failed, as text; hvprov registers it the same way",
+    }
 
     def command(self, args: Any) -> tuple[str, str, str]:  # (cmd shown/registered, file, arguments)
         raise NotImplementedError
@@ -106,7 +128,8 @@ class _Process(Module):
         cmd, file, arguments = self.command(args)
         data = session.run_template("powershell/process.ps1.j2", file=file, arguments=arguments, chdir=args.chdir,
                                     stdin=args.stdin, encoding=args.output_encoding_override,
-                                    creates=args.creates, removes=args.removes)
+                                    creates=args.creates, removes=args.removes,
+                                    expand_file=bool(getattr(args, "executable", None)))
         if data.get("skipped"):
             what = f"{args.creates} exists" if data.get("why") == "creates" else f"{args.removes} does not exist"
             return ApplyResult(msg=f"skipped, since {what}", changed=False,
@@ -149,9 +172,10 @@ class WinShell(_Process):
     ArgsModel = WinShellArgs
 
     def command(self, args: Any) -> tuple[str, str, str]:
-        line = args.cmd or args.raw_params or ""
-        if args.executable:
-            return line, args.executable, f"/c {line}"
+        line = (args.raw_params or "").strip()
+        if args.executable and args.executable != "powershell":  # win_shell.ps1: other shells get '.exe' and '/c'
+            exe = args.executable if args.executable.endswith(".exe") else f"{args.executable}.exe"
+            return line, exe, f"/c {line}"
         encoded = base64.b64encode(line.encode("utf-16-le")).decode("ascii")
-        flags = "-NoProfile " if args.no_profile else ""
-        return line, "powershell.exe", f"{flags}-NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand {encoded}"
+        flags = ("-NoProfile " if args.no_profile else "") + ("" if args.stdin else "-NonInteractive ")
+        return line, "powershell.exe", f"{flags}-ExecutionPolicy Unrestricted -EncodedCommand {encoded}"

@@ -1,15 +1,16 @@
 """ansible.windows.win_feature by its own contract, on hvprov's windows_feature.
 
 Arguments (ansible.windows docs): name (list, or a comma-separated string), state,
-include_management_tools (ignored on 2008 R2, as ansible.windows documents), include_sub_features
-and source (refused: not implemented). Registered keys: exitcode, success, reboot_required,
-feature_result (one entry per feature changed: name, success, reboot_required, skip_reason,
-message; ansible.windows' id and display_name are not known to hvprov and are absent).
+include_management_tools (ignored on 2008 R2, as ansible.windows documents); refused at load
+(REFUSED, docs/ansible-windows.md): include_sub_features other than false, source. Registered
+keys: exitcode, success, reboot_required, feature_result (one entry per feature changed: name,
+success, reboot_required, skip_reason, message; the collection's id and display_name are not
+known to hvprov and are absent, as docs/ansible-windows.md says).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -17,16 +18,22 @@ from ..facts import HostFacts
 from ..model import Change
 from .base import ApplyResult, Args, HostSession, Module, PlanContext, PlanResult
 from .feature import FeatureArgs, WindowsFeature
+from .refusals import Refused
 
 _INNER = WindowsFeature()
 
 
 class WinFeatureArgs(Args):
+    REFUSED: ClassVar[dict[str, Refused]] = {
+        "include_sub_features": Refused("include_sub_features: true (every sub-feature of the named features) is not "
+                                        "supported by hvprov: list the sub-features by name", (False,)),
+        "source": Refused("source (a side-by-side store for Install-WindowsFeature -Source) is not supported by "
+                          "hvprov: features install from the host's own component store"),
+    }
     name: list[str] = Field(description="Feature name(s); a comma-separated string is split, as ansible.windows does.")
-    state: Literal["present", "absent"] = Field("present", description="present installs, absent removes.")
+    state: Literal["absent", "present"] = Field("present", description="present installs, absent removes.")
     include_management_tools: bool = Field(False, description="Add the management tools (ignored on 2008 R2, as ansible.windows).")
-    include_sub_features: bool = Field(False, description="Not implemented: true is refused.")
-    source: str | None = Field(None, description="Not implemented: refused when given.")
+    include_sub_features: bool = Field(False, description="Only false: true is refused at load.")
 
     @field_validator("name", mode="before")
     @classmethod
@@ -39,14 +46,7 @@ class WinFeatureArgs(Args):
     @classmethod
     def _no_sub_features(cls, v: bool) -> bool:
         if v:
-            raise ValueError("include_sub_features: true is not supported by hvprov (list the sub-features by name)")
-        return v
-
-    @field_validator("source")
-    @classmethod
-    def _no_source(cls, v: str | None) -> str | None:
-        if v is not None:
-            raise ValueError("source is not supported by hvprov (features install from the host's own store)")
+            raise ValueError(cls.REFUSED["include_sub_features"].reason)
         return v
 
 
@@ -62,6 +62,11 @@ class WinFeature(Module):
     example = ("- ansible.windows.win_feature:\n    name: Hyper-V\n    include_management_tools: true\n"
                "  register: feat\n")
     ArgsModel = WinFeatureArgs
+    registers_msg = False
+    ABSENT_RETURNS: ClassVar[dict[str, str]] = {
+        "feature_result.id": "hvprov's feature results carry the feature's name, not its numeric id",
+        "feature_result.display_name": "hvprov's feature results carry the feature's name, not its display name",
+    }
 
     def plan(self, args: Any, facts: HostFacts | None, ctx: PlanContext) -> PlanResult:
         res = _INNER.plan(_inner(args, facts), facts, ctx)

@@ -20,6 +20,7 @@ from ..transports.base import ExecResult
 from . import hyperv, rules
 from .hostfacts import host_facts, iso
 from .model import HostModel, norm_path
+from .psstreams import literal_writes
 from .rules import WindowsError
 
 _HEADER_RE = re.compile(r"# hvprov-template: (\S+)\r?\n# hvprov-params: (.*?)\r?(?:\n|$)")
@@ -188,8 +189,13 @@ def user_process(host: HostModel, params: dict[str, Any], now: float) -> ExecRes
         host.files = [f for f in host.files if not _same(f, removes)]
     stamp = "2026-01-01 00:00:00.000000"
     if "script" in params:
+        known = literal_writes(str(params["script"]), host.powershell, iso(now))  # psstreams.py
+        if known is not None:
+            return _ok({"skipped": False, "error": [], "verbose": [], "debug": [], "result": {}, "changed": True,
+                        "failed": False, **known})
         return _ok({"skipped": False, "output": ["(simulated) script not executed"], "error": [], "warning": [],
-                    "verbose": [], "debug": [], "information": [], "result": {}, "changed": True, "failed": False})
+                    "verbose": [], "debug": [], "information": [], "result": {}, "changed": True, "failed": False,
+                    "host_out": "", "host_err": ""})
     return _ok({"skipped": False, "rc": 0, "stdout": "(simulated) command not executed\r\n", "stderr": "",
                 "start": stamp, "end": stamp})
 

@@ -90,6 +90,10 @@ def run_case(case_dir: Path, workdir: Path, case: dict[str, Any]) -> dict[str, A
         cmd += ["-e", f"@{ev}"]
     if case.get("limit"):
         cmd += ["--limit", str(case["limit"])]
+    if "vault_password" in case:
+        pw = workdir / "vault-password"
+        pw.write_text(str(case["vault_password"]) + "\n")
+        cmd += ["--vault-password-file", str(pw)]
     proc = subprocess.run(cmd, cwd=play_dir, env=_env(home, out), capture_output=True, text=True, timeout=300)
     if not out.exists():
         raise OracleError(f"ansible-playbook wrote no events (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -1,5 +1,5 @@
 # hvprov-template: powershell/process.ps1.j2
-# hvprov-params: {"arguments":"/all","chdir":null,"creates":null,"encoding":null,"file":"whoami.exe","removes":null,"stdin":null}
+# hvprov-params: {"arguments":"/all","chdir":null,"creates":null,"encoding":null,"expand_file":false,"file":"whoami.exe","removes":null,"stdin":null}
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $HvInvariant = [Globalization.CultureInfo]::InvariantCulture
@@ -186,8 +186,12 @@ function Invoke-HvProcess([string]$path, [string[]]$arguments) {
 }
 
 try {
-    $hvCreates = $null
-    $hvRemoves = $null
+    function Expand-HvPath($p) { if ($null -eq $p) { return $null }; return [Environment]::ExpandEnvironmentVariables($p) }
+    $hvCreates = Expand-HvPath $null
+    $hvRemoves = Expand-HvPath $null
+    $hvChdir = Expand-HvPath $null
+    $hvFile = 'whoami.exe'
+    if ($false) { $hvFile = Expand-HvPath $hvFile }
     if ($null -ne $hvCreates -and $hvCreates.Length -gt 0 -and (Test-Path -Path $hvCreates)) {
         Write-HvResult @{ 'skipped' = $true; 'why' = 'creates' }
     }
@@ -227,9 +231,9 @@ public static class HvProcessRunner {
 }
 '@
     }
-    $hvStart = [DateTime]::Now
-    $hvRun = [HvProcessRunner]::Run('whoami.exe', '/all', $null, $null, $null)
-    $hvEnd = [DateTime]::Now
+    $hvStart = [DateTime]::UtcNow
+    $hvRun = [HvProcessRunner]::Run($hvFile, '/all', $hvChdir, $null, $null)
+    $hvEnd = [DateTime]::UtcNow
     $hvFmt = 'yyyy-MM-dd HH:mm:ss.ffffff'
     Write-HvResult @{ 'skipped' = $false; 'rc' = [int]$hvRun[0]; 'stdout' = [string]$hvRun[1]; 'stderr' = [string]$hvRun[2];
                       'start' = $hvStart.ToString($hvFmt, $HvInvariant); 'end' = $hvEnd.ToString($hvFmt, $HvInvariant) }

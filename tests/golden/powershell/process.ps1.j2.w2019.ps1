@@ -1,5 +1,5 @@
 # hvprov-template: powershell/process.ps1.j2
-# hvprov-params: {"arguments":"-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==","chdir":"C:\\Windows\\Temp","creates":"C:\\done.flag","encoding":"utf-8","file":"powershell.exe","removes":null,"stdin":"y\n"}
+# hvprov-params: {"arguments":"-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==","chdir":"C:\\Windows\\Temp","creates":"C:\\done.flag","encoding":"utf-8","expand_file":true,"file":"powershell.exe","removes":null,"stdin":"y\n"}
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $HvInvariant = [Globalization.CultureInfo]::InvariantCulture
@@ -186,8 +186,12 @@ function Invoke-HvProcess([string]$path, [string[]]$arguments) {
 }
 
 try {
-    $hvCreates = 'C:\done.flag'
-    $hvRemoves = $null
+    function Expand-HvPath($p) { if ($null -eq $p) { return $null }; return [Environment]::ExpandEnvironmentVariables($p) }
+    $hvCreates = Expand-HvPath 'C:\done.flag'
+    $hvRemoves = Expand-HvPath $null
+    $hvChdir = Expand-HvPath 'C:\Windows\Temp'
+    $hvFile = 'powershell.exe'
+    if ($true) { $hvFile = Expand-HvPath $hvFile }
     if ($null -ne $hvCreates -and $hvCreates.Length -gt 0 -and (Test-Path -Path $hvCreates)) {
         Write-HvResult @{ 'skipped' = $true; 'why' = 'creates' }
     }
@@ -227,9 +231,9 @@ public static class HvProcessRunner {
 }
 '@
     }
-    $hvStart = [DateTime]::Now
-    $hvRun = [HvProcessRunner]::Run('powershell.exe', '-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==', 'C:\Windows\Temp', ([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('eQo='))), 'utf-8')
-    $hvEnd = [DateTime]::Now
+    $hvStart = [DateTime]::UtcNow
+    $hvRun = [HvProcessRunner]::Run($hvFile, '-NonInteractive -EncodedCommand RwBlAHQALQBEAGEAdABlAA==', $hvChdir, ([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('eQo='))), 'utf-8')
+    $hvEnd = [DateTime]::UtcNow
     $hvFmt = 'yyyy-MM-dd HH:mm:ss.ffffff'
     Write-HvResult @{ 'skipped' = $false; 'rc' = [int]$hvRun[0]; 'stdout' = [string]$hvRun[1]; 'stderr' = [string]$hvRun[2];
                       'start' = $hvStart.ToString($hvFmt, $HvInvariant); 'end' = $hvEnd.ToString($hvFmt, $HvInvariant) }

@@ -238,7 +238,56 @@ try {
     $hvDepth = 3
     $hvAnsible = @{ 'Result' = @{}; 'Changed' = $true; 'Failed' = $false; 'CheckMode' = $false; 'Verbosity' = 0;
                     'Diff' = @{}; 'Tmpdir' = [IO.Path]::GetTempPath() }
-    $hvRs = [Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace()
+    if (-not ('HvHost' -as [type])) {
+        Add-Type -TypeDefinition @'
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Host;
+using System.Security;
+using System.Text;
+public class HvHostUI : PSHostUserInterface {
+    public readonly StringBuilder Out = new StringBuilder();
+    public readonly StringBuilder Err = new StringBuilder();
+    static Exception NoPrompt() { return new MethodInvocationException("PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."); }
+    public override PSHostRawUserInterface RawUI { get { return null; } }
+    public override Dictionary<string, PSObject> Prompt(string c, string m, Collection<FieldDescription> d) { throw NoPrompt(); }
+    public override int PromptForChoice(string c, string m, Collection<ChoiceDescription> d, int i) { throw NoPrompt(); }
+    public override PSCredential PromptForCredential(string c, string m, string u, string t, PSCredentialTypes a, PSCredentialUIOptions o) { throw NoPrompt(); }
+    public override PSCredential PromptForCredential(string c, string m, string u, string t) { throw NoPrompt(); }
+    public override string ReadLine() { throw NoPrompt(); }
+    public override SecureString ReadLineAsSecureString() { throw NoPrompt(); }
+    public override void Write(ConsoleColor f, ConsoleColor b, string v) { Out.Append(v); }
+    public override void Write(string v) { Out.Append(v); }
+    public override void WriteLine(string v) { Out.Append(v).Append(Environment.NewLine); }
+    public override void WriteErrorLine(string v) { Err.Append(v).Append(Environment.NewLine); }
+    public override void WriteDebugLine(string m) { WriteLine("DEBUG: " + m); }
+    public override void WriteVerboseLine(string m) { WriteLine("VERBOSE: " + m); }
+    public override void WriteWarningLine(string m) { WriteLine("WARNING: " + m); }
+    public override void WriteProgress(long s, ProgressRecord r) { }
+}
+public class HvHost : PSHost {
+    readonly HvHostUI ui = new HvHostUI();
+    readonly Guid id = Guid.NewGuid();
+    public HvHostUI HvUI { get { return ui; } }
+    public override CultureInfo CurrentCulture { get { return CultureInfo.CurrentCulture; } }
+    public override CultureInfo CurrentUICulture { get { return CultureInfo.CurrentUICulture; } }
+    public override Guid InstanceId { get { return id; } }
+    public override string Name { get { return "hvprov"; } }
+    public override PSHostUserInterface UI { get { return ui; } }
+    public override Version Version { get { return new Version(1, 0); } }
+    public override void EnterNestedPrompt() { throw new NotSupportedException(); }
+    public override void ExitNestedPrompt() { throw new NotSupportedException(); }
+    public override void NotifyBeginApplication() { }
+    public override void NotifyEndApplication() { }
+    public override void SetShouldExit(int exitCode) { }
+}
+'@
+    }
+    $hvHost = New-Object HvHost
+    $hvRs = [Management.Automation.Runspaces.RunspaceFactory]::CreateRunspace($hvHost)
     $hvRs.Open()
     $hvRs.SessionStateProxy.SetVariable('Ansible', $hvAnsible)
     $hvErrorAction = 'stop'
@@ -282,6 +331,8 @@ try {
         'verbose' = @(foreach ($r in @($hvStreams.Verbose)) { $r.Message })
         'debug' = @(foreach ($r in @($hvStreams.Debug)) { $r.Message })
         'information' = $hvInfo
+        'host_out' = $hvHost.HvUI.Out.ToString()
+        'host_err' = $hvHost.HvUI.Err.ToString()
         'result' = (ConvertTo-HvDepth $hvAnsible['Result'] $hvDepth)
         'changed' = [bool]$hvAnsible['Changed']
         'failed' = ($hvFailed -or [bool]$hvAnsible['Failed'])
