@@ -28,8 +28,9 @@ def _event_queue(runner: Any, executor: Executor) -> Any:
 
 def _drain(queue: Any, deliver: Any) -> threading.Thread:
     def loop() -> None:
-        while (event := queue.get()) is not None:
-            deliver(event)
+        while (batch := queue.get()) is not None:  # a list of events (workers._EventBatches)
+            for event in batch:
+                deliver(event)
 
     t = threading.Thread(target=loop, name="hvprov-events", daemon=True)
     t.start()
