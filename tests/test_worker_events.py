@@ -31,3 +31,18 @@ def test_a_lone_event_is_sent_before_the_job_ends() -> None:
     finally:
         b.close()
     assert q.empty()
+
+
+def test_worker_processes_start_from_a_warm_fork_server_on_linux() -> None:
+    import multiprocessing
+    import sys
+
+    from hvprov.workers import PRELOAD, process_pool
+
+    with process_pool(1) as pool:
+        method = pool._mp_context.get_start_method()  # noqa: SLF001
+        assert pool.submit(sum, [1, 2]).result(timeout=120) == 3
+    if sys.platform.startswith("linux"):
+        assert method == "forkserver" and "hvprov.transports.winrm" in PRELOAD
+    else:
+        assert method == "spawn" or "forkserver" in multiprocessing.get_all_start_methods()
