@@ -754,6 +754,10 @@ def rows(sections: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 add("fleet", f"{label}: latency-bound ideal s ({x['requests_per_host']} req/host)", x["ideal_s"])
             add("fleet", f"{label}: wall / ideal", x["vs_ideal"], "<= 1.3", x["vs_ideal"] <= 1.3)
+            if x.get("cpu_children_s"):
+                add("fleet", f"{label}: controller CPU s, its main process / its worker processes"
+                             f"{' (the main process runs the Dask scheduler)' if label.startswith('dask') else ''}",
+                    f"{x.get('cpu_self_s')} / {x['cpu_children_s']}")
             add("fleet", f"{label}: controller CPU s (all its processes)", x["cpu_s"])
             add("fleet", f"{label}: lab server CPU s (other processes)", x["lab_cpu_s"])
             add("fleet", f"{label}: controller peak RSS growth per host, KB", x["mem_per_host_kb"], "< 1024",

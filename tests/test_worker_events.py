@@ -46,3 +46,24 @@ def test_worker_processes_start_from_a_warm_fork_server_on_linux() -> None:
         assert method == "forkserver" and "hvprov.transports.winrm" in PRELOAD
     else:
         assert method == "spawn" or "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def test_dask_jobs_are_submitted_impure() -> None:
+    """Dask's ClientExecutor defaults to pure=True (hash every argument, reuse an identical
+    task's result): a job on hosts is never pure, and hashing it cost ~5 ms per host."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hvprov import jobs
+
+    calls: list[dict[str, object]] = []
+
+    class ClientExecutor:  # the shape of distributed.cfexecutor.ClientExecutor.submit
+        def submit(self, fn: object, *args: object, **kwargs: object) -> str:
+            calls.append(kwargs)
+            return "future"
+
+    ClientExecutor.__module__ = "distributed.cfexecutor"
+    assert jobs._submit(ClientExecutor(), "job") == "future"  # type: ignore[arg-type]
+    assert calls == [{"pure": False}]
+    with ThreadPoolExecutor(1) as pool:  # other executors get the job alone
+        assert jobs._submit(pool, 41).exception(timeout=60) is not None  # type: ignore[arg-type]  # run_batch_job(41) fails
