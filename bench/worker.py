@@ -247,12 +247,14 @@ def task_fleet_ctl(p: dict[str, Any]) -> dict[str, Any]:
     with _dask_cluster(p.get("dask", 0)) as dask:
         if dask is not None:  # a LocalCluster started (and hvprov imported in it) before the measurement
             kw.update(executor=dask["client"].get_executor(), workers=p["dask"])
-            cpu0 = _pids_cpu(dask["pids"])
+            # workers that are our children are in measured_run's live-children figure already
+            others = [pid for pid in dask["pids"] if _ppid(pid) != os.getpid()]
+            cpu0 = _pids_cpu(others)
         t_start = time.time()
         res, fig = measured_run(lambda: hvprov.run(p["playbook"], p["inventory"], **kw),
                                 trace_memory=p.get("tracemalloc", False))
         if dask is not None:  # this process runs the LocalCluster's scheduler too; the nannies only watch
-            fig["cpu_children_s"] = round(fig["cpu_children_s"] + _pids_cpu(dask["pids"]) - cpu0, 4)
+            fig["cpu_children_s"] = round(fig["cpu_children_s"] + _pids_cpu(others) - cpu0, 4)
             fig["cpu_s"] = round(fig["cpu_self_s"] + fig["cpu_children_s"], 4)
     fig["executor"] = f"dask LocalCluster {p['dask']} processes" if p.get("dask") else (
         f"{p['workers']} worker processes" if p.get("workers") else "threads")
@@ -262,6 +264,13 @@ def task_fleet_ctl(p: dict[str, Any]) -> dict[str, Any]:
         fig["after_hosts_s"] = round(run_done[0] - max(done_ts), 3)  # closing sessions etc.
     fig["failed_msgs"] = sorted({h.msg for h in res.hosts.values() if h.msg})[:5]
     return fig
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 def _pids_cpu(pids: list[int]) -> float:
