@@ -192,6 +192,7 @@ def fleet_inventory(hosts: int, *, reboot_seconds: float = 0.2) -> dict[str, Any
 
 
 BIGPLAN_PROFILE = "2019-standard"
+BIGPLAN_SIM = {"reboot_seconds": 0.2}  # the hosts' seed: the same in every run (a changed seed resets a sim host)
 
 
 def bigplan_vms(count: int) -> list[dict[str, Any]]:
@@ -217,7 +218,7 @@ def bigplan_playbook(vm_count: int) -> list[dict[str, Any]]:
 
 def bigplan_inventory(hosts: int) -> dict[str, Any]:
     names = {f"big{i:04d}": None for i in range(hosts)}
-    return {"all": {"vars": {"ansible_connection": "sim", "sim_profile": BIGPLAN_PROFILE},
+    return {"all": {"vars": {"ansible_connection": "sim", "sim_profile": BIGPLAN_PROFILE, "sim": BIGPLAN_SIM},
                     "children": {"hyperv_hosts": {"hosts": names}}}}
 
 

@@ -317,9 +317,7 @@ def task_bigplan_prepare(p: dict[str, Any]) -> dict[str, Any]:
     lab_dir = Path(p["lab_dir"])
     t0 = time.perf_counter()
     template = p["template_host"]
-    extra = {"sim": {"reboot_seconds": 0.2}}
-    role = hvprov.apply(str(SITE), p["inventory"], limit=template, skip_tags=["network", "vms"], lab_dir=lab_dir,
-                        extra_vars=extra)
+    role = hvprov.apply(str(SITE), p["inventory"], limit=template, skip_tags=["network", "vms"], lab_dir=lab_dir)
     vms = hvprov.apply(p["playbook"], p["inventory"], limit=template, lab_dir=lab_dir, forks=1)
     check = hvprov.plan(p["playbook"], p["inventory"], limit=template, lab_dir=lab_dir)
     if vms.failed or check.total_changes:
@@ -330,7 +328,7 @@ def task_bigplan_prepare(p: dict[str, Any]) -> dict[str, Any]:
     tpl = store.load(template)
     assert tpl is not None
     state = tpl.to_dict()
-    seed = HostSeed(p["profile"], {})
+    seed = HostSeed(p["profile"], dict(p.get("sim", {})))  # as the inventory seeds them
     fields = [f.name for f in dataclasses.fields(HostModel) if f.name != "hostname"]
     t1 = time.perf_counter()
     for name in p["hosts"]:
