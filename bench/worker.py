@@ -429,7 +429,9 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
         by_pkg: Counter[str] = Counter()
 
         def walk(frame: Any, seen: frozenset[str]) -> None:
-            if frame.is_synthetic:
+            if frame.is_synthetic:  # pyinstrument 5: a "[root]" over one frame per thread name
+                for child in frame.children:
+                    walk(child, seen)
                 return
             key = _where(frame.file_path or "?", None, frame.function)
             self_t[key] += frame.total_self_time
