@@ -742,8 +742,11 @@ def rows(sections: dict[str, Any]) -> list[dict[str, Any]]:
         add("roundtrips", "fresh apply: HTTP requests per host, supported hosts (mean/max)",
             f"{ph['fresh']['supported_server_requests']['mean']} / {ph['fresh']['supported_server_requests']['max']}")
         an = r.get("ansible")
-        if an:
+        if an and an.get("requests"):
             add("roundtrips", "ansible-core winrm: HTTP requests per task (measured, raw)", an["per_task"])
+        elif an:  # no request reached the lab: the ansible venv cannot speak WinRM (pywinrm missing?)
+            add("roundtrips", "ansible-core winrm: HTTP requests per task", "NOT MEASURED (no request reached the lab; "
+                "pywinrm missing from the ansible venv?)")
     f = _get(sections, "fleet", "figures")
     if f:
         tag = f"{f['hosts']} hosts, {f['forks']} in flight, {f['latency_s'] * 1000:.0f} ms"
