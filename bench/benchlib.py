@@ -192,6 +192,7 @@ def fleet_inventory(hosts: int, *, reboot_seconds: float = 0.2) -> dict[str, Any
 
 
 BIGPLAN_PROFILE = "2019-standard"
+BIGPLAN_SIM = {"reboot_seconds": 0.2}  # the hosts' seed: the same in every run (a changed seed resets a sim host)
 
 
 def bigplan_vms(count: int) -> list[dict[str, Any]]:
@@ -217,7 +218,7 @@ def bigplan_playbook(vm_count: int) -> list[dict[str, Any]]:
 
 def bigplan_inventory(hosts: int) -> dict[str, Any]:
     names = {f"big{i:04d}": None for i in range(hosts)}
-    return {"all": {"vars": {"ansible_connection": "sim", "sim_profile": BIGPLAN_PROFILE},
+    return {"all": {"vars": {"ansible_connection": "sim", "sim_profile": BIGPLAN_PROFILE, "sim": BIGPLAN_SIM},
                     "children": {"hyperv_hosts": {"hosts": names}}}}
 
 
@@ -240,3 +241,43 @@ def dist(values: Sequence[int | float]) -> dict[str, float]:
     if not vals:
         return {}
     return {"min": vals[0], "mean": round(sum(vals) / len(vals), 3), "max": vals[-1]}
+
+
+# ---------------------------------------------------------------------------- machine load
+class Conditions:
+    """The machine's 1-minute load and CPU steal before and during one measurement.
+
+    ``with Conditions() as c: ...`` then ``c.figures()``: ``loadavg_1m`` [before, at the end]
+    (the 1-minute average at the end covers the run), ``steal_pct`` during it, and
+    ``under_load`` when either load exceeded the cores (the figure was taken on a busy machine).
+    """
+
+    def __enter__(self) -> Conditions:
+        self.load0, self.t0 = loadavg(), cpu_times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.load1, self.t1 = loadavg(), cpu_times()
+
+    def figures(self) -> dict[str, Any]:
+        cores = os.cpu_count() or 1
+        return {"loadavg_1m": [self.load0, self.load1], "steal_pct": steal_pct(self.t0, self.t1),
+                "under_load": max(self.load0, self.load1) > cores}
+
+
+def measured(cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One CLI run (wall, CPU of it and its children, peak RSS) with the load it ran under; raises on rc != 0."""
+    with Conditions() as c:
+        r = run_measured(cmd, timeout=timeout, env=env)
+    if r.rc != 0:
+        raise RuntimeError(f"{Path(cmd[0]).name} {' '.join(cmd[1:4])} exited {r.rc}: {r.stderr[-2000:]} {r.stdout[-800:]}")
+    return {"wall_s": round(r.wall, 3), "cpu_s": round(r.cpu, 3), "maxrss_kb": r.maxrss_kb, **c.figures()}
+
+
+def compile_bytecode() -> str:
+    """Byte-compile hvprov as `pip install` does (this shell may set PYTHONDONTWRITEBYTECODE, and a
+    checkout has no .pyc): start-up figures must not include compiling hvprov's sources."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    r = subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "hvprov")], env=env, capture_output=True,
+                       text=True, timeout=300)
+    return "compiled (as pip install does)" if r.returncode == 0 else f"compileall failed: {r.stderr[-300:]}"

@@ -1,6 +1,7 @@
 """The lab servers for the fleet benchmark, in their own process (their CPU is not the controller's).
 
     python bench/labserve.py -i SIM_INVENTORY --lab-dir D --latency 0.02 [--listeners http|all] [--accept selector|threads]
+                             [--part I/N]
 
 ``--listeners all`` is exactly ``python -m hvprov.sim.lab serve`` (LabServers.start(): WinRM
 http + https and SSH listeners per host, one polling thread each). ``--listeners http`` (the
@@ -41,9 +42,9 @@ def _raise_nofile(want: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _winrm_inventory(servers: LabServers) -> Path:
+def _winrm_inventory(servers: LabServers, suffix: str = "") -> Path:
     """lab-winrm.yml as LabServers.inventories() writes it (http + NTLM), for the served hosts."""
-    out = servers.lab_dir / "inventories" / "lab-winrm.yml"
+    out = servers.lab_dir / "inventories" / f"lab-winrm{suffix}.yml"
     out.parent.mkdir(parents=True, exist_ok=True)
     base = {"ansible_host": "127.0.0.1", "ansible_user": ADMIN, "ansible_password": servers.password,
             "ansible_connection": "winrm", "ansible_winrm_scheme": "http", "ansible_winrm_transport": "ntlm"}
@@ -79,12 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--listeners", choices=("http", "all"), default="http")
     ap.add_argument("--accept", choices=("selector", "threads"), default="selector")
     ap.add_argument("--max-seconds", type=float, default=1800.0)
+    ap.add_argument("--part", default="", help="I/N: serve only every N-th host from the I-th (one of N lab processes "
+                    "sharing the lab directory, so the lab's CPU is not one GIL); files get a -I suffix")
     args = ap.parse_args(argv)
+    suffix, part, parts = "", 0, 1
+    if args.part:
+        part, parts = (int(x) for x in args.part.split("/", 1))
+        suffix = f"-{part}"
 
     t0 = time.perf_counter()
     parent = os.getppid()
     lab_dir = Path(args.lab_dir)
     inv, seeds = load_source(args.inventory)
+    if parts > 1:
+        seeds = {n: s for i, (n, s) in enumerate(sorted(seeds.items())) if i % parts == part - 1}
     nofile = _raise_nofile(4 * len(seeds) + 1024)
     servers = LabServers(lab_dir, seeds, latency=args.latency, source=inv)
     stop = threading.Event()
@@ -101,21 +110,21 @@ def main(argv: list[str] | None = None) -> int:
             servers.wsman.start()
         else:
             threading.Thread(target=_selector_loop, args=(servers, stop), daemon=True, name="bench-accept").start()
-        written = _winrm_inventory(servers)
+        written = _winrm_inventory(servers, suffix)
     started = time.perf_counter() - t0
     state = {"pid": os.getpid(), "hosts": len(seeds), "listeners": args.listeners, "accept": args.accept,
              "latency_s": args.latency, "startup_s": round(started, 2), "nofile_limit": nofile,
              "threads": len(os.listdir("/proc/self/task")), "fds": len(os.listdir("/proc/self/fd")),
              "inventory": str(written)}
-    tmp = lab_dir / "bench-lab.json.tmp"
+    tmp = lab_dir / f"bench-lab{suffix}.json.tmp"
     tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, lab_dir / "bench-lab.json")
+    os.replace(tmp, lab_dir / f"bench-lab{suffix}.json")
     deadline = time.monotonic() + args.max_seconds
     while not stop.wait(0.5):
         if os.getppid() != parent or time.monotonic() > deadline:
             break
     servers.stop()
-    (lab_dir / "bench-lab.json").unlink(missing_ok=True)
+    (lab_dir / f"bench-lab{suffix}.json").unlink(missing_ok=True)
     return 0
 
 

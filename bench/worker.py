@@ -8,6 +8,7 @@ another one (bench/labserve.py) unless a task says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import json
 import os
@@ -17,8 +18,8 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ def rss_kb() -> int:
     return 0
 
 
-class InlineExecutor(Executor):
-    """Runs each submitted call at once in the caller's thread (profiling: one thread to see)."""
+class InlineThreadExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor (so the runner takes its thread path: BatchRun, no picklable jobs)
+    that runs each submitted call at once in the caller's thread: the profilers, which follow
+    one thread, see every host's work. No thread is ever started."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         f: Future[Any] = Future()
@@ -58,6 +61,21 @@ def _preimport() -> None:
     import hvprov.transports.winrm  # noqa: F401
 
 
+def _live_children_cpu() -> float:
+    """CPU seconds of this process's live children, each with the children it has reaped (/proc)."""
+    me, total = str(os.getpid()), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # ppid
+            total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return total
+
+
 def measured_run(fn: Callable[[], Any], *, trace_memory: bool = False) -> tuple[Any, dict[str, Any]]:
     """Call fn; wall, CPU (RUSAGE_SELF: every thread of this process), RSS before/peak."""
     _preimport()
@@ -68,13 +86,21 @@ def measured_run(fn: Callable[[], Any], *, trace_memory: bool = False) -> tuple[
     if trace_memory:
         tracemalloc.start(1)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    live0 = _live_children_cpu()
     t0 = time.perf_counter()
     value = fn()
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # worker processes: those reaped (RUSAGE_CHILDREN), and those still alive with what they reaped
+    # (a multiprocessing fork server outlives the run; the workers it forked are its children)
+    children = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime) + _live_children_cpu() - live0
     fig: dict[str, Any] = {
         "wall_s": round(wall, 4),
-        "cpu_s": round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 4),
+        "cpu_s": round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime) + children, 4),
+        "cpu_children_s": round(children, 4),
+        "cpu_self_s": round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 4),
         "cpu_user_s": round(r1.ru_utime - r0.ru_utime, 4),
         "rss_before_kb": base_rss,
         "maxrss_kb": r1.ru_maxrss,
@@ -214,17 +240,67 @@ def task_fleet_ctl(p: dict[str, Any]) -> dict[str, Any]:
         elif ev["event"] == "run_done":
             run_done.append(ev["ts"])
 
-    t_start = time.time()
-    res, fig = measured_run(lambda: hvprov.run(p["playbook"], p["inventory"], mode=p["mode"], forks=p["forks"],
-                                               skip_tags=p.get("skip_tags", ()), lab_dir=p["lab_dir"],
-                                               on_event=on_event),
-                            trace_memory=p.get("tracemalloc", False))
+    kw: dict[str, Any] = {"mode": p["mode"], "forks": p["forks"], "skip_tags": p.get("skip_tags", ()),
+                          "lab_dir": p["lab_dir"], "on_event": on_event}
+    if p.get("workers"):  # a process pool of that many workers, forks threads in each
+        kw["workers"] = p["workers"]
+    with _dask_cluster(p.get("dask", 0)) as dask:
+        if dask is not None:  # a LocalCluster started (and hvprov imported in it) before the measurement
+            kw.update(executor=dask["client"].get_executor(), workers=p["dask"])
+            # workers that are our children are in measured_run's live-children figure already
+            others = [pid for pid in dask["pids"] if _ppid(pid) != os.getpid()]
+            cpu0 = _pids_cpu(others)
+        t_start = time.time()
+        res, fig = measured_run(lambda: hvprov.run(p["playbook"], p["inventory"], **kw),
+                                trace_memory=p.get("tracemalloc", False))
+        if dask is not None:  # this process runs the LocalCluster's scheduler too; the nannies only watch
+            fig["cpu_children_s"] = round(fig["cpu_children_s"] + _pids_cpu(others) - cpu0, 4)
+            fig["cpu_s"] = round(fig["cpu_self_s"] + fig["cpu_children_s"], 4)
+    fig["executor"] = f"dask LocalCluster {p['dask']} processes" if p.get("dask") else (
+        f"{p['workers']} worker processes" if p.get("workers") else "threads")
     fig.update(host_figures(res))
     if done_ts and run_done:
         fig["hosts_done_s"] = round(max(done_ts) - t_start, 3)  # last host finished its tasks
         fig["after_hosts_s"] = round(run_done[0] - max(done_ts), 3)  # closing sessions etc.
     fig["failed_msgs"] = sorted({h.msg for h in res.hosts.values() if h.msg})[:5]
     return fig
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _pids_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@contextlib.contextmanager
+def _dask_cluster(n: int) -> Iterator[dict[str, Any] | None]:
+    """A Dask LocalCluster of n single-thread worker processes, hvprov imported in each (as on a
+    long-lived cluster); yields the client and the worker pids whose CPU counts."""
+    if not n:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        client.run(lambda: __import__("hvprov.workers") and __import__("hvprov.transports.winrm") and None)
+        yield {"client": client, "pids": list(client.run(os.getpid).values())}  # the nannies only watch
+    finally:
+        client.close()
+        cluster.close()
 
 
 def task_bigplan_prepare(p: dict[str, Any]) -> dict[str, Any]:
@@ -241,9 +317,7 @@ def task_bigplan_prepare(p: dict[str, Any]) -> dict[str, Any]:
     lab_dir = Path(p["lab_dir"])
     t0 = time.perf_counter()
     template = p["template_host"]
-    extra = {"sim": {"reboot_seconds": 0.2}}
-    role = hvprov.apply(str(SITE), p["inventory"], limit=template, skip_tags=["network", "vms"], lab_dir=lab_dir,
-                        extra_vars=extra)
+    role = hvprov.apply(str(SITE), p["inventory"], limit=template, skip_tags=["network", "vms"], lab_dir=lab_dir)
     vms = hvprov.apply(p["playbook"], p["inventory"], limit=template, lab_dir=lab_dir, forks=1)
     check = hvprov.plan(p["playbook"], p["inventory"], limit=template, lab_dir=lab_dir)
     if vms.failed or check.total_changes:
@@ -254,7 +328,7 @@ def task_bigplan_prepare(p: dict[str, Any]) -> dict[str, Any]:
     tpl = store.load(template)
     assert tpl is not None
     state = tpl.to_dict()
-    seed = HostSeed(p["profile"], {})
+    seed = HostSeed(p["profile"], dict(p.get("sim", {})))  # as the inventory seeds them
     fields = [f.name for f in dataclasses.fields(HostModel) if f.name != "hostname"]
     t1 = time.perf_counter()
     for name in p["hosts"]:
@@ -281,7 +355,14 @@ def task_bigplan(p: dict[str, Any]) -> dict[str, Any]:
     return fig
 
 
-def _where(file: str, line: int | None, func: str) -> str:
+HVPROV_PKG = str(Path(hvprov.__file__).resolve().parent) + os.sep  # the package run, wherever it is checked out
+
+
+def _where(file: str, line: int | None, func: str, pkg_dir: str | None = None) -> str:
+    pkg_dir = pkg_dir or HVPROV_PKG
+    if file.startswith(pkg_dir) and "/site-packages/" not in file[len(pkg_dir):]:
+        file = "hvprov/" + file[len(pkg_dir):]
+        return f"{file}:{func}" if line is None else f"{file}:{line}:{func}"
     for marker in ("/site-packages/", "/lib/python3"):
         if marker in file:
             file = file.split(marker, 1)[1]
@@ -293,14 +374,16 @@ def _where(file: str, line: int | None, func: str) -> str:
     return f"{file}:{func}" if line is None else f"{file}:{line}:{func}"
 
 
-def _package(file: str) -> str:
+def _package(file: str, pkg_dir: str = HVPROV_PKG) -> str:
+    """The package a profiled file belongs to. hvprov by its real directory, not by a "/hvprov/"
+    in the path: in a checkout named hvprov every library of its .venv has that in its path."""
     if file in ("~", "<built-in>"):
         return "builtins (C)"
-    if "/hvprov/" in file:
-        parts = file.split("/hvprov/", 1)[1].split("/")
-        return "hvprov/" + (parts[0] if len(parts) > 1 else parts[0].removesuffix(".py"))
     if "/site-packages/" in file:
         return file.split("/site-packages/", 1)[1].split("/")[0].removesuffix(".py")
+    if file.startswith(pkg_dir):
+        parts = file[len(pkg_dir):].split("/")
+        return "hvprov/" + (parts[0] if len(parts) > 1 else parts[0].removesuffix(".py"))
     if file.startswith("<frozen"):
         return "stdlib"
     if file == "<template>":
@@ -311,7 +394,7 @@ def _package(file: str) -> str:
 
 
 def task_profile(p: dict[str, Any]) -> dict[str, Any]:
-    """Profile one workload, every host run inline in this thread (InlineExecutor).
+    """Profile one workload, every host run inline in this thread (InlineThreadExecutor: the runner's thread path).
 
     tool "cprofile": deterministic (call counts; inflates code made of many small calls, such
     as pure-Python YAML); tool "pyinstrument": statistical sampling every 0.5 ms (little
@@ -334,7 +417,7 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
         prof = Profiler(interval=0.0005)
         t0 = time.perf_counter()
         prof.start()
-        res = hvprov.run(p["playbook"], p["inventory"], limit=p.get("limit"), executor=InlineExecutor(), **kw)
+        res = hvprov.run(p["playbook"], p["inventory"], limit=p.get("limit"), executor=InlineThreadExecutor(), **kw)
         prof.stop()
         wall = time.perf_counter() - t0
         session = prof.last_session
@@ -346,7 +429,9 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
         by_pkg: Counter[str] = Counter()
 
         def walk(frame: Any, seen: frozenset[str]) -> None:
-            if frame.is_synthetic:
+            if frame.is_synthetic:  # pyinstrument 5: a "[root]" over one frame per thread name
+                for child in frame.children:
+                    walk(child, seen)
                 return
             key = _where(frame.file_path or "?", None, frame.function)
             self_t[key] += frame.total_self_time
@@ -361,7 +446,7 @@ def task_profile(p: dict[str, Any]) -> dict[str, Any]:
         prof = cProfile.Profile(time.process_time) if p.get("timer") == "cpu" else cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()
-        res = hvprov.run(p["playbook"], p["inventory"], limit=p.get("limit"), executor=InlineExecutor(), **kw)
+        res = hvprov.run(p["playbook"], p["inventory"], limit=p.get("limit"), executor=InlineThreadExecutor(), **kw)
         prof.disable()
         wall = time.perf_counter() - t0
         prof.dump_stats(str(out))

@@ -261,12 +261,14 @@ __all__ = ["InputError", "apply", "apply_plan", "load_inventory", "load_playbook
 
 
 def _run_with_workers(runner: Runner, hosts: int, auto: bool) -> RunResult:
-    """workers > 1 (or "auto": from the host count and the cores; the CLI's default) and no
-    executor of the caller's: host batches run in that many processes, forks threads each.
-    Not given: threads in this process (a library caller's CPU and memory stay its own)."""
+    """workers > 1 (or "auto": from the host count and the cores) and no executor of the
+    caller's: host batches run in that many processes, forks threads each. Not given (the API's
+    and the CLI's default): threads in this process (a library caller's CPU and memory stay its own)."""
+    opts = runner.opts
+    if opts.executor is not None or (opts.workers in (None, 1) and not auto):
+        return runner.run()  # threads (or the caller's executor): workers.py is not even imported
     from .workers import default_workers, needs_lockstep, process_pool
 
-    opts = runner.opts
     n = opts.workers if opts.workers is not None else (default_workers(hosts) if auto else 1)
     if opts.workers is None and any(needs_lockstep(p, opts.strategy) for p in runner.playbook.plays):
         n = 1  # the default never splits a play that needs its hosts in lockstep

@@ -157,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _do_run(args: argparse.Namespace) -> int:
     from . import api
     from .plans import is_plan_file, write_atomic
-    from .report.console import ConsoleReporter
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
     from .validate import check_script_timeout
@@ -187,8 +186,11 @@ def _do_run(args: argparse.Namespace) -> int:
     secrets = SecretRegistry()
     console = args.format == "console" and args.events != "-"
     heartbeat = float(os.environ.get("HVPROV_HEARTBEAT_SECONDS") or 30)
-    reporter = (ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
-                if console else None)
+    reporter = None
+    if console:  # rich is imported only for the console format
+        from .report.console import ConsoleReporter
+
+        reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
     sinks: list[Any] = [reporter] if reporter is not None else []
     events_sink = None
     if args.events:

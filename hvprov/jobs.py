@@ -28,8 +28,9 @@ def _event_queue(runner: Any, executor: Executor) -> Any:
 
 def _drain(queue: Any, deliver: Any) -> threading.Thread:
     def loop() -> None:
-        while (event := queue.get()) is not None:
-            deliver(event)
+        while (batch := queue.get()) is not None:  # a list of events (workers._EventBatches)
+            for event in batch:
+                deliver(event)
 
     t = threading.Thread(target=loop, name="hvprov-events", daemon=True)
     t.start()
@@ -62,7 +63,7 @@ def run_batch(runner: Any, play: Play, play_hosts: list[Host], batch: list[Host]
         job = BatchJob(tuple(chunk), play, runner.playbook.path, options, carried, secrets, public, runner.run_id,
                        dict(runner.groups), tuple(h.name for h in batch), tuple(play_hosts), strategy,
                        opts.forks, queue)
-        futures[executor.submit(run_batch_job, job)] = chunk
+        futures[_submit(executor, job)] = chunk
     verdicts = []
     try:
         for future in as_completed(futures):
@@ -82,6 +83,16 @@ def run_batch(runner: Any, play: Play, play_hosts: list[Host], batch: list[Host]
     if len(chunks) == 1 and verdicts == [BREAK]:  # one job held the batch: its verdict (max_fail_percentage) holds
         return BREAK
     return BREAK if batch and all(runner.states[h.name].down for h in batch) else None
+
+
+def _submit(executor: Executor, job: BatchJob) -> Any:
+    """A job on the executor. Dask's ClientExecutor defaults to pure=True: it would hash the whole
+    job (every host of the play: ~5 ms of CPU per host on the controller) to name the task, and
+    would hand back an earlier result for an identical job, which for a run on hosts is wrong."""
+    kind = type(executor)
+    if kind.__name__ == "ClientExecutor" and kind.__module__.startswith("distributed"):
+        return executor.submit(run_batch_job, job, pure=False)  # a Client.submit option, not an argument
+    return executor.submit(run_batch_job, job)
 
 
 def _fold(runner: Any, out: BatchOut) -> None:

@@ -15,10 +15,16 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import regex
 from jinja2.sandbox import SecurityError
 
 from .errors import InputError, Location
+
+
+def _regex() -> Any:
+    """The `regex` package, imported on the first regular expression (start-up stays short)."""
+    import regex
+
+    return regex
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # one playbook, inventory or vars file
 MAX_YAML_NODES = 1_000_000  # nodes of a YAML document once its aliases are expanded
@@ -120,7 +126,7 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
                 raise SecurityError(f"repeating {len(seq)} items {n} times is too large (limit {MAX_TEXT})")
         if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
             raise SecurityError(f"the product is too large a number (limit {MAX_INT_BITS} bits)")
-    elif operator == "%" and isinstance(left, str) and regex.search(r"%[-#0 +]*(\d{6,})", left):
+    elif operator == "%" and isinstance(left, str) and _regex().search(r"%[-#0 +]*(\d{6,})", left):
         raise SecurityError("a %-format field width over 99,999 is too large")
 
 
@@ -134,7 +140,7 @@ def check_width(width: Any) -> None:
 
 
 def _compile(pattern: str, flags: int = 0) -> Any:
-    return regex.compile(str(pattern), flags | regex.VERSION0)
+    return _regex().compile(str(pattern), flags | _regex().VERSION0)
 
 
 def _bounded(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -159,21 +165,21 @@ class BoundedRegex:
 
 
 def regex_search(value: Any, pattern: str, ignorecase: bool = False) -> Any:
-    m = _bounded(_compile(pattern, regex.IGNORECASE if ignorecase else 0).search, str(value))
+    m = _bounded(_compile(pattern, _regex().IGNORECASE if ignorecase else 0).search, str(value))
     return m.group(0) if m else None
 
 
 def regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False) -> str:
-    rx = _compile(pattern, regex.IGNORECASE if ignorecase else 0)
+    rx = _compile(pattern, _regex().IGNORECASE if ignorecase else 0)
     return str(_bounded(rx.sub, replacement, str(value)))
 
 
 def regex_match_test(value: Any, pattern: str, ignorecase: bool = False) -> bool:
-    return _bounded(_compile(pattern, regex.IGNORECASE if ignorecase else 0).match, str(value)) is not None
+    return _bounded(_compile(pattern, _regex().IGNORECASE if ignorecase else 0).match, str(value)) is not None
 
 
 def regex_search_test(value: Any, pattern: str, ignorecase: bool = False) -> bool:
-    return _bounded(_compile(pattern, regex.IGNORECASE if ignorecase else 0).search, str(value)) is not None
+    return _bounded(_compile(pattern, _regex().IGNORECASE if ignorecase else 0).search, str(value)) is not None
 
 
 def bound_filters(filters: dict[str, Any]) -> None:

@@ -36,12 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.hmac import HMAC
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
 from .errors import InputError, Location, OptionsError
 from .secrets import Secret
 
@@ -209,6 +203,9 @@ def _password_bytes(password: Secret | str | bytes) -> bytes:
 
 
 def _derive(password: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
+    from cryptography.hazmat.primitives import hashes  # imported on the first vault value (start-up)
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=2 * KEY_LENGTH + IV_LENGTH, salt=salt,
                      iterations=ITERATIONS)
     key = kdf.derive(password)
@@ -216,6 +213,11 @@ def _derive(password: bytes, salt: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _try_decrypt(env: VaultEnvelope, password: bytes, where: Location | None) -> bytes | None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.hmac import HMAC
+
     key1, key2, iv = _derive(password, env.salt)
     mac = HMAC(key2, hashes.SHA256())
     mac.update(env.ciphertext)
@@ -236,6 +238,10 @@ def _try_decrypt(env: VaultEnvelope, password: bytes, where: Location | None) ->
 
 
 def _encrypt_body(plaintext: bytes, password: bytes, salt: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes, padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.hmac import HMAC
+
     key1, key2, iv = _derive(password, salt)
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()

@@ -87,7 +87,7 @@ def test_table_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     by_figure = {r["figure"].split(":")[1].strip(): r for r in table}
     assert by_figure["wall / ideal"]["verdict"] == "MISSED"
     assert by_figure["scripts per host (max)"]["verdict"] == "met"
-    assert by_figure["wall s (10 hosts, forks 5, 20 ms)"]["value"] == 1.23
+    assert by_figure["wall s (10 hosts, 5 in flight, 20 ms)"]["value"] == 1.23
     assert "| fleet |" in run.render_table(table, markdown=True)
     loaded = {"wall_s": 2.0, "requests_per_host": 9.0, "latency_bound_s": 0.36, "cpu_bound_s": 0.5, "ideal_s": 0.5,
               "vs_ideal": 4.0, "cpu_s": 0.04, "lab_cpu_s": 0.03, "controller_cpu_ms_per_host": 4.0,
@@ -104,3 +104,57 @@ def test_table_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert exc.value.code == 2
     assert "unknown section" in capsys.readouterr().err
     assert os.path.exists(BENCH / "README.md")
+
+
+def test_profile_attribution_in_a_checkout_named_hvprov() -> None:
+    """In /tmp/x/hvprov (a clone named like the package) the .venv's libraries are not hvprov's."""
+    worker = _load("worker")
+    pkg = "/tmp/x/hvprov/hvprov/"
+    venv = "/tmp/x/hvprov/.venv/lib/python3.11/site-packages/"
+    assert worker._package(venv + "requests/sessions.py", pkg) == "requests"
+    assert worker._package(venv + "spnego/_ntlm.py", pkg) == "spnego"
+    assert worker._package(pkg + "transports/winrm.py", pkg) == "hvprov/transports"
+    assert worker._package(pkg + "runner.py", pkg) == "hvprov/runner"
+    assert worker._where(pkg + "session.py", 12, "close", pkg) == "hvprov/session.py:12:close"
+    assert worker._where(venv + "urllib3/connectionpool.py", None, "urlopen", pkg) == "urllib3/connectionpool.py:urlopen"
+
+
+def test_the_profile_executor_takes_the_thread_path(tmp_path: Path) -> None:
+    """The profiles follow one thread: InlineThreadExecutor is a ThreadPoolExecutor (the runner's
+    thread path, not picklable jobs) that never starts a thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    worker = _load("worker")
+    lib = _load("benchlib")
+    ex = worker.InlineThreadExecutor()
+    assert isinstance(ex, ThreadPoolExecutor)
+    seen: set[int] = set()
+    events: list[str] = []
+    book = lib.write_yaml(tmp_path / "pb.yml", lib.engine_playbook(3))
+    inv = lib.write_yaml(tmp_path / "inv.yml", lib.engine_inventory(4, 3, tool="hvprov"))
+
+    def on_event(ev: dict[str, object]) -> None:
+        seen.add(threading.get_ident())
+        events.append(str(ev["event"]))
+
+    res = hvprov.apply(str(book), str(inv), executor=ex, lab_dir=tmp_path / "lab", on_event=on_event)
+    assert res.summary()["hosts"]["ok"] == 4
+    assert seen == {threading.get_ident()} and not ex._threads  # noqa: SLF001
+    assert events.count("host_done") == 4
+
+
+def test_new_sections_render(tmp_path: Path) -> None:
+    run = _load("run")
+    secs = {"scale": {"figures": {"hosts": 10000, "baseline_1": {"maxrss_kb": 40000}, "plan": {
+                "wall_s": 30.0, "cpu_s": 29.0, "maxrss_kb": 800000, "mem_per_host_kb": 76.0, "cpu_ms_per_host": 2.9,
+                "loadavg_1m": [0.5, 1.5], "steal_pct": 0.1, "under_load": False}}},
+            "secrets": {"figures": {"hosts": 2000, "repetitions": 3, "cpu_ratio": 1.31,
+                                    "distinct": {"cpu_s": {"min": 7.9}, "under_load": True},
+                                    "shared": {"cpu_s": {"min": 6.0}, "under_load": False}}}}
+    table = {r["figure"]: r for r in run.rows(secs)}
+    assert table["memory per host, KB (peak RSS minus the 1-host run's, / hosts)"]["verdict"] == "met"
+    assert table["CPU distinct / shared passwords"]["verdict"] == "MISSED"
+    assert any("distinct" in f and "[UNDER LOAD]" in f for f in table)
+    with pytest.raises(SystemExit):
+        run.main(["--only", "scale,secrets,nope", "--json", str(tmp_path / "r.json")])

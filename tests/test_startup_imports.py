@@ -1,0 +1,68 @@
+"""Start-up stays lean (issue 15 item 4): the CLI imports what a run needs, when it needs it.
+
+Each check runs a fresh interpreter (a module imported by an earlier test would hide a
+regression) and reads `sys.modules`; the figures (start-up time) are in bench/, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+HEAVY_TRANSPORTS = ("winrm", "requests", "urllib3", "spnego", "paramiko", "dask", "distributed")
+# not needed by a one-host plan over the sim connection with JSON output either
+NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov.workers", "hvprov.jobs",
+                     "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils")
+
+PROBE = """
+import json, sys, io, contextlib
+watch = json.loads(sys.argv[1])
+import hvprov.cli
+after_import = [m for m in watch if m in sys.modules]
+after_run = None
+if len(sys.argv) > 2:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        rc = hvprov.cli.main(sys.argv[2:])
+    assert rc == 0, (rc, out.getvalue()[-2000:])
+    after_run = [m for m in watch if m in sys.modules]
+print(json.dumps({"import": after_import, "run": after_run}))
+"""
+
+
+def _probe(watch: tuple[str, ...], *argv: str, cwd: Path | None = None) -> dict[str, list[str] | None]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(watch)), *argv], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_loads_no_transport_library() -> None:
+    assert _probe(HEAVY_TRANSPORTS)["import"] == []
+
+
+def test_a_one_host_sim_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    book = tmp_path / "pb.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "say", "debug": {"msg": "{{ inventory_hostname }}"}},
+        {"set_fact": {"x": 1}}, {"assert": {"that": ["x == 1"]}}]}]))
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}))
+    res = _probe(NOT_FOR_A_SIM_RUN, "apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"),
+                 "--format", "json", cwd=tmp_path)
+    assert res["import"] == [] and res["run"] == [], res
+
+
+def test_the_lazy_module_registry_is_the_whole_table() -> None:
+    """Lazily built modules are the same objects a lookup returns, and every name resolves."""
+    from hvprov import modules
+
+    for name in modules.MODULES:
+        mod = modules.MODULES[name]
+        assert mod.name == name and modules.MODULES[name] is mod and modules.get(name) is mod
+    for alias, target in modules.ALIASES.items():
+        assert modules.get(alias) is modules.MODULES[target]
+    assert modules.get("no_such_module") is None and "no_such_module" not in modules.MODULES
