@@ -17,12 +17,14 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RemoteError, TaskError
-from .facts import HostFacts
 from .model import Action, Change
 from .transports.base import ExecResult
+
+if TYPE_CHECKING:  # annotations only
+    from .facts import HostFacts
 
 # In this order: each needs the one before (SCVMM KB / domain brief §3.3).
 POWERSHELL_FEATURES = ("NetFx2-ServerCore", "MicrosoftWindowsPowerShell", "ServerManager-PSH-Cmdlets")

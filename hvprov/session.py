@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cmdfacts import powershell_missing
 from .cmdfacts import read_facts as read_cmd_facts
@@ -24,12 +24,14 @@ from .errors import (
     TransportError,
     UnreachableError,
 )
-from .facts import HostFacts, parse_facts
 from .render import ScriptRenderer
 from .scriptresult import parse_result
 from .templating import unsafe
 from .transports import open_transport
 from .transports.base import ExecResult, Transport
+
+if TYPE_CHECKING:  # annotations only: hvprov.facts is imported when facts are parsed
+    from .facts import HostFacts
 
 FACTS_TEMPLATE = "facts/host.ps1.j2"
 # Not re-sent after a dropped connection: a reboot is not safe to send twice, the reboot module
@@ -175,6 +177,8 @@ class HostSession:
             if not powershell_missing(str(exc)):
                 raise
             data = self._facts_without_powershell()
+        from .facts import parse_facts  # not imported by a run that gathers no facts
+
         self._facts = parse_facts(data, FACTS_TEMPLATE)
         self._facts_dict = None
         if self.initial_facts is None:

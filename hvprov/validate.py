@@ -12,9 +12,7 @@ import keyword
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import Any
 
 from .errors import InputError, Location, OptionsError
 from .yamlsrc import load_yaml_text, location_at
@@ -150,61 +148,12 @@ def missing_script_file(file: Any, base: Path, where: Location | None, field: st
 
 
 # ----------------------------------------------------------------------------- saved plans
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-
-
-class _Change(_Open):
-    resource: str
-    action: Literal["create", "update", "delete", "install", "remove", "reboot", "start", "stop", "run", "verify"]
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
-    reason: str = ""
-    disruptive: bool = False
-    unknown: bool = False
-
-
-class _Task(_Open):
-    name: str
-    module: str
-    status: Literal["ok", "changed", "failed", "unreachable", "skipped"]
-    changes: list[_Change] = []
-    msg: str = ""
-    ignored: bool = False
-    path: str = ""
-
-
-class _Host(_Open):
-    status: Literal["ok", "changed", "failed", "unreachable", "skipped"]
-    msg: str = ""
-    tasks: list[_Task] = []
-    task_changes: dict[str, list[_Change]] = {}
-    state: dict[str, Any] = {}
-
-
-class _Selection(_Open):
-    limit: str | list[str] | None = None
-    tags: list[str] = []
-    skip_tags: list[str] = []
-    shard: list[int] | None = None
-
-
-class _Inputs(_Open):
-    playbook: str
-    inventory: list[str]
-    extra_vars: dict[str, Any] = {}
-    selection: _Selection
-    fingerprint: dict[str, Any]  # its inside belongs to hvprov.plans (digests, keyed MACs)
-
-
-class _Plan(_Open):
-    format: str
-    inputs: _Inputs
-    hosts: dict[str, _Host]
-
-
 def check_plan_document(doc: Any, text: str, path: str) -> None:
     """A saved plan edited by hand is refused with the place and field that is wrong."""
+    from pydantic import ValidationError
+
+    from .planschema import _Plan  # pydantic models built only when a saved plan is read
+
     try:
         _Plan.model_validate(doc)
     except ValidationError as exc:

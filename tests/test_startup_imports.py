@@ -16,7 +16,12 @@ import yaml
 HEAVY_TRANSPORTS = ("winrm", "requests", "urllib3", "spnego", "paramiko", "dask", "distributed")
 # not needed by a one-host plan over the sim connection with JSON output either
 NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov.workers", "hvprov.jobs",
-                     "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils")
+                     "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils",
+                     # typed facts are parsed only when a play gathers them; the saved-plan schema
+                     # (pydantic models) is built only when a saved plan is read
+                     "hvprov.facts", "hvprov.planschema")
+# what `import hvprov.cli` (and so `hvprov --help`) does not load: the run's machinery comes with a run
+NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate")
 
 PROBE = """
 import json, sys, io, contextlib
@@ -42,6 +47,23 @@ def _probe(watch: tuple[str, ...], *argv: str, cwd: Path | None = None) -> dict[
 
 def test_importing_the_cli_loads_no_transport_library() -> None:
     assert _probe(HEAVY_TRANSPORTS)["import"] == []
+
+
+def test_importing_the_cli_loads_none_of_the_run_machinery() -> None:
+    assert _probe(NOT_FOR_HELP)["import"] == []
+
+
+def test_a_saved_plan_check_builds_its_schema_when_asked() -> None:
+    """The saved-plan schema moved out of hvprov.validate still refuses an edited plan, naming the field."""
+    import pytest
+
+    from hvprov.errors import InputError
+    from hvprov.validate import check_plan_document
+
+    text = '{"format": "hvprov-plan/1", "inputs": {}, "hosts": {"h1": {"status": "bogus"}}}'
+    with pytest.raises(InputError) as info:
+        check_plan_document(json.loads(text), text, "p.json")
+    assert info.value.field == "inputs.playbook" and "saved plan edited by hand" in str(info.value)
 
 
 def test_a_one_host_sim_run_loads_only_what_it_uses(tmp_path: Path) -> None:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import TaskError
-from ..facts import HostFacts
 from ..model import Change
+
+if TYPE_CHECKING:  # annotations only: a run that gathers no facts does not import hvprov.facts
+    from ..facts import HostFacts
 
 
 class Args(BaseModel):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, field_validator
 
 from ..errors import FailedResult, TaskError, VariableError
-from ..facts import HostFacts
 from .base import Args, Module, PlanContext, PlanResult
+
+if TYPE_CHECKING:
+    from ..facts import HostFacts
 
 
 class DebugArgs(Args):
