@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from .errors import HvprovError, InputError, InterruptedRun, TaskError, TransportError
 from .hostiter import EndHost, EndPlay, ForcedFailure, HostWalker, Outcome, Step, Walk
 from .hostvars import PlayContext
 from .model import Status
+from .poolmap import map_in_order
 from .runctx import HostState
 from .taskexec import TaskExecutor
 from .tasktree import Task
@@ -137,6 +138,8 @@ class BatchRun:
         return BREAK if self.batch and failed == len(self.batch) else None
 
     def _map(self, fn: Callable[[HostState], Any], states: list[HostState]) -> list[Any]:
+        if isinstance(self.pool, ThreadPoolExecutor):  # forks at a time, one pool job per worker
+            return map_in_order(self.pool, fn, states)
         futures = [self.pool.submit(fn, st) for st in states]
         return [f.result() for f in futures]
 

@@ -18,8 +18,8 @@ HEAVY_TRANSPORTS = ("winrm", "requests", "urllib3", "spnego", "paramiko", "dask"
 NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov.workers", "hvprov.jobs",
                      "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils",
                      # typed facts are parsed only when a play gathers them; the saved-plan schema
-                     # (pydantic models) is built only when a saved plan is read
-                     "hvprov.facts", "hvprov.planschema")
+                     # (pydantic models) is built only when a saved plan is read; tomllib when a TOML inventory is
+                     "hvprov.facts", "hvprov.planschema", "tomllib")
 # what `import hvprov.cli` (and so `hvprov --help`) does not load: the run's machinery comes with a run
 NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate")
 

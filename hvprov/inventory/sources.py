@@ -12,13 +12,12 @@ from ..errors import InventoryError, Location
 
 SCRIPT_TIMEOUT = 120.0
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 
 def toml_data(text: str, file: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported when a TOML inventory is read, not by every run
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
