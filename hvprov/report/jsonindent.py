@@ -36,7 +36,7 @@ def dumps_indented(value: Any, indent: int = 2, default: Callable[[Any], Any] = 
     markers: set[int] = set()
     step = " " * indent
 
-    def enc(o: Any, level: int) -> None:  # noqa: C901 - json.encoder._iterencode's branches, in its order
+    def enc(o: Any, level: int) -> None:  # json.encoder._iterencode's branches, in its order
         if isinstance(o, str):
             add(encode_basestring_ascii(o))
         elif o is None:
