@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from ..model import RunResult
 from ..secrets import SecretRegistry, mask
-from .jsonindent import dumps_indented
 
 
 def run_document(result: RunResult, secrets: SecretRegistry | None = None) -> str:
-    text = dumps_indented(mask(result.to_dict()), 2, str)  # = json.dumps(..., indent=2, default=str), faster
+    text = json.dumps(mask(result.to_dict()), indent=2, default=str)
     return secrets.scrub(text) if secrets else text
