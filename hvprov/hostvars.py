@@ -46,6 +46,7 @@ class PlayContext:
     groups: Mapping[str, list[str]]
     batch: list[Host] = field(default_factory=list)
     snapshot: dict[str, list[str]] | None = None  # linear: the play's hosts as of this task
+    resolved: dict[str, str | None] = field(default_factory=dict)  # inventory_source's paths, resolved once
 
     def active(self, hosts: list[Host]) -> list[str]:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
@@ -73,13 +74,19 @@ def inventory_groups(inventory: Inventory) -> dict[str, list[str]]:
     return out
 
 
-def inventory_source(inventory: Inventory, host: Host) -> str | None:
-    """The inventory file the host came from (its first variable's file, else the one file source)."""
+def inventory_source(inventory: Inventory, host: Host, resolved: dict[str, str | None] | None = None) -> str | None:
+    """The inventory file the host came from (its first variable's file, else the one file source).
+    `resolved` memoises the paths (one play: every host and task asks, the answer is the same)."""
+    memo: dict[str, str | None] = {} if resolved is None else resolved
     for loc in host.var_sources.values():
         if loc.file and not loc.file.startswith("<") and "group_vars" not in loc.file and "host_vars" not in loc.file:
-            return str(Path(loc.file).resolve())
-    files = [s for s in inventory.sources if Path(s).is_file()]
-    return str(Path(files[0]).resolve()) if files else None
+            if loc.file not in memo:
+                memo[loc.file] = str(Path(loc.file).resolve())
+            return memo[loc.file]
+    if "" not in memo:  # "": the inventory's first file source
+        files = [s for s in inventory.sources if Path(s).is_file()]
+        memo[""] = str(Path(files[0]).resolve()) if files else None
+    return memo[""]
 
 
 class HostVars:
@@ -173,9 +180,15 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
     return v
 
 
+def _resolved_dir(pctx: PlayContext) -> str:
+    if "\0playbook_dir" not in pctx.resolved:  # NUL: never a file name
+        pctx.resolved["\0playbook_dir"] = str(pctx.ctx.playbook_dir.resolve())
+    return pctx.resolved["\0playbook_dir"] or ""
+
+
 def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
     ctx = pctx.ctx
-    source = inventory_source(pctx.inventory, host)
+    source = inventory_source(pctx.inventory, host, pctx.resolved)
     out: dict[str, Any] = {
         "inventory_hostname": host.name,
         "inventory_hostname_short": host.name.split(".")[0],
@@ -189,7 +202,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "ansible_play_name": pctx.play.name,
         "ansible_check_mode": ctx.opts.mode == "plan",
         "hvprov_mode": ctx.opts.mode,
-        "playbook_dir": pctx.play.playbook_dir or str(ctx.playbook_dir.resolve()),
+        "playbook_dir": pctx.play.playbook_dir or _resolved_dir(pctx),
         "inventory_file": source,
         "inventory_dir": str(Path(source).parent) if source else None,
         "ansible_run_tags": list(ctx.opts.tags) or ["all"],

@@ -119,3 +119,15 @@ def test_a_bad_explicit_tag_is_an_input_error(text: str) -> None:
     with pytest.raises(PlaybookError) as bad:  # was a ValueError traceback
         load_yaml_text(text, "site.yml", PlaybookError)
     assert str(bad.value).startswith("site.yml: YAML error: cannot construct a value: ")
+
+
+def test_the_alias_bomb_walk_is_skipped_only_where_no_bomb_can_be() -> None:
+    assert yamlsrc._bounded("a: 1\nb: [x, y]\n")
+    assert yamlsrc._bounded("a: &x 1\n")  # an anchor, no alias
+    assert yamlsrc._bounded("a: 'p*ss'\n")  # an alias character, no anchor
+    assert not yamlsrc._bounded("a: &x 1\nb: *x\n")
+    assert not yamlsrc._bounded("[" + ":," * (yamlsrc.MAX_YAML_NODES // 3) + "]")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    with pytest.raises(InputError, match="refusing an alias bomb"):
+        load_yaml_text(bomb, "bomb.yml")
