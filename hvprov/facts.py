@@ -7,11 +7,12 @@ Facts are frozen: modules' `predict()` returns modified copies with `dataclasses
 
 from __future__ import annotations
 
-from copy import deepcopy
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ResultParseError
+from .plaindata import as_vars, plain
 
 
 @dataclass(frozen=True)
@@ -189,29 +190,19 @@ class HostFacts:
         return "v1" if self.os.major_minor < (6, 2) else "v2"
 
     def to_dict(self) -> dict[str, Any]:
-        d = _plain(self)
+        d = plain(self)  # = dataclasses.asdict(self), without deep copies
         d["predicted"] = sorted(self.predicted)
         d["unverified"] = sorted(self.unverified)
         d["backend"] = self.backend
         return d
 
-
-_ATOMS = (str, int, float, bool, type(None), frozenset)
-
-
-def _plain(v: Any) -> Any:
-    """`dataclasses.asdict` for facts (frozen dataclasses, tuples and lists of them, scalars,
-    frozensets), without asdict's deep copy of every leaf: the same dict, tuples kept tuples.
-    It runs once per host per gather (tests/test_facts_truthful.py compares it with asdict)."""
-    if isinstance(v, _ATOMS):
-        return v
-    if type(v) in (tuple, list):
-        return type(v)(_plain(x) for x in v)
-    if type(v) is dict:
-        return {_plain(k): _plain(x) for k, x in v.items()}
-    if hasattr(type(v), "__dataclass_fields__") and not isinstance(v, type):
-        return {f.name: _plain(getattr(v, f.name)) for f in fields(v)}
-    return deepcopy(v)  # anything else: copied, as asdict does
+    def to_vars(self, text: Callable[[str], str]) -> dict[str, Any]:
+        """`unsafe(self.to_dict())` in one pass (`text`: templating.UnsafeText)."""
+        d = as_vars(self, text)
+        d["predicted"] = [text(x) for x in sorted(self.predicted)]
+        d["unverified"] = [text(x) for x in sorted(self.unverified)]
+        d["backend"] = text(self.backend)
+        return d  # type: ignore[no-any-return]
 
 
 # Why a fact area is unverified; the text is appended to the reason of each change that

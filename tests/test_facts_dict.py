@@ -50,3 +50,11 @@ def test_to_dict_shares_no_mutable_container() -> None:
     d["vms"][0]["name"] = "changed"
     d["os"]["version"] = "changed"
     assert f.to_dict() == _reference(f) and f.vms[0].name != "changed"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_to_vars_is_unsafe_of_to_dict(name: str) -> None:
+    from hvprov.templating import UnsafeText, unsafe
+
+    f = dataclasses.replace(facts(name), predicted=frozenset({"vms"}), unverified=frozenset({"inventory"}))
+    assert _typed(f.to_vars(UnsafeText)) == _typed(unsafe(f.to_dict()))
