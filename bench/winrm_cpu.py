@@ -8,7 +8,10 @@ then runs the no-change apply on threads in a fresh interpreter per repetition (
 fleet_ctl) and prints, per repetition: controller CPU ms per host, HTTP requests per host
 (RunResult.round_trips, read after close(): the Delete included), the lab server's CPU, and the machine's 1-minute
 load average and CPU steal (from /proc/stat) before and during. ``--profile`` also writes a
-cProfile (CPU timer) of the same run with every host inline in one thread.
+cProfile (CPU timer) of the same run with every host inline in one thread; ``--thread-profile
+FILE.prof`` a cProfile of every thread of one whole run in this process (after a warm-up run),
+merged, with the top cumulative entries per host (the hosts run in worker threads: a main-thread
+profile sees them only as waits).
 A figure taken while the 1-minute load average exceeds the core count is marked "under load".
 """
 
