@@ -131,3 +131,10 @@ def test_the_alias_bomb_walk_is_skipped_only_where_no_bomb_can_be() -> None:
         f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
     with pytest.raises(InputError, match="refusing an alias bomb"):
         load_yaml_text(bomb, "bomb.yml")
+
+
+@pytest.mark.parametrize("text", ["&a [*a]\n", "a: &x\n  b: *x\n", "- &l [1, [2, *l]]\n"])
+def test_an_alias_to_its_own_ancestor_is_refused_not_a_hang(text: str) -> None:
+    for pure in (False, True):  # it looped without end before, with either parser
+        outcome = _outcome(text, pure)
+        assert outcome[0] == "error" and "refusing an alias bomb" in outcome[2], outcome
