@@ -8,7 +8,10 @@ then runs the no-change apply on threads in a fresh interpreter per repetition (
 fleet_ctl) and prints, per repetition: controller CPU ms per host, HTTP requests per host
 (RunResult.round_trips, read after close(): the Delete included), the lab server's CPU, and the machine's 1-minute
 load average and CPU steal (from /proc/stat) before and during. ``--profile`` also writes a
-cProfile (CPU timer) of the same run with every host inline in one thread.
+cProfile (CPU timer) of the same run with every host inline in one thread; ``--thread-profile
+FILE.prof`` a cProfile of every thread of one whole run in this process (after a warm-up run),
+merged, with the top cumulative entries per host (the hosts run in worker threads: a main-thread
+profile sees them only as waits).
 A figure taken while the 1-minute load average exceeds the core count is marked "under load".
 """
 
@@ -100,6 +103,54 @@ def transport_loop(inventory: str, limit: int, profile: str | None, variant: str
             "requests_per_host": sum(trips) / len(trips), "profiled": bool(profile)}
 
 
+def thread_profile(params: dict[str, Any], out: str, top: int = 25) -> dict[str, Any]:
+    """The whole run in this process with a cProfile (CPU timer) in every thread, merged: the
+    worker threads are where the hosts run (a main-thread profile sees them only as waits)."""
+    import cProfile
+    import pstats
+    import threading
+
+    import hvprov
+
+    profs: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    orig_run = threading.Thread.run
+
+    def run(self: threading.Thread) -> None:
+        prof = cProfile.Profile(time.thread_time)
+        with lock:
+            profs.append(prof)
+        prof.enable()
+        try:
+            orig_run(self)
+        finally:
+            prof.disable()
+
+    def one() -> Any:
+        return hvprov.run(params["playbook"], params["inventory"], mode=params["mode"], forks=params["forks"],
+                          skip_tags=params["skip_tags"], lab_dir=params["lab_dir"])
+
+    one()  # imports and caches warm, as in a long-lived controller's second run
+    main = cProfile.Profile(time.thread_time)
+    threading.Thread.run = run  # type: ignore[method-assign]
+    try:
+        main.enable()
+        res = one()
+        main.disable()
+    finally:
+        threading.Thread.run = orig_run  # type: ignore[method-assign]
+    st = pstats.Stats(main)
+    for prof in profs:
+        st.add(prof)
+    st.dump_stats(out)
+    total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][3])  # type: ignore[attr-defined]
+    n = len(res.hosts)
+    return {"hosts": n, "threads": len(profs) + 1, "profiled_cpu_ms_per_host": round(1000 * total / n, 2),
+            "top_cumulative": [{"fn": f"{Path(k[0]).name}:{k[1]}:{k[2]}", "cum_ms_per_host": round(1000 * v[3] / n, 3),
+                                "self_ms_per_host": round(1000 * v[2] / n, 3)} for k, v in rows[:top]]}
+
+
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     lab = work / "lab"
     lab.mkdir(parents=True, exist_ok=True)
@@ -152,6 +203,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             }
             out["runs"].append(run)
             print(json.dumps(run), flush=True)
+        if args.thread_profile:
+            out["thread_profile"] = thread_profile(params, args.thread_profile)
         if args.profile:
             prof = run_worker("profile", {**params, "tool": "cprofile", "timer": "cpu", "out": args.profile,
                                           "top": 30, "markers": [], "warm_limit": "fleet0000"}, timeout=900)
@@ -169,6 +222,8 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--profile", help="also write a cProfile (CPU timer) of the run, hosts inline")
+    ap.add_argument("--thread-profile", help="also write a cProfile of every thread of one run in this process "
+                    "(after a warm-up run), and print its top cumulative entries per host")
     ap.add_argument("--transport-only", action="store_true",
                     help="open / one small script / close per host in one thread: WinRMTransport alone")
     ap.add_argument("--ab", action="store_true",

@@ -7,10 +7,12 @@ Facts are frozen: modules' `predict()` returns modified copies with `dataclasses
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ResultParseError
+from .plaindata import as_vars, plain
 
 
 @dataclass(frozen=True)
@@ -188,11 +190,19 @@ class HostFacts:
         return "v1" if self.os.major_minor < (6, 2) else "v2"
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = plain(self)  # = dataclasses.asdict(self), without deep copies
         d["predicted"] = sorted(self.predicted)
         d["unverified"] = sorted(self.unverified)
         d["backend"] = self.backend
         return d
+
+    def to_vars(self, text: Callable[[str], str]) -> dict[str, Any]:
+        """`unsafe(self.to_dict())` in one pass (`text`: templating.UnsafeText)."""
+        d = as_vars(self, text)
+        d["predicted"] = [text(x) for x in sorted(self.predicted)]
+        d["unverified"] = [text(x) for x in sorted(self.unverified)]
+        d["backend"] = text(self.backend)
+        return d  # type: ignore[no-any-return]
 
 
 # Why a fact area is unverified; the text is appended to the reason of each change that

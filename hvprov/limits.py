@@ -75,17 +75,21 @@ def _kind(mode: int) -> str:
 def expanded_size(node: Any) -> tuple[int, int]:
     """(nodes once aliases are expanded, distinct nodes) of a composed YAML node graph."""
     memo: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose children are being counted: the current node's ancestors
     stack: list[tuple[Any, bool]] = [(node, False)]
     while stack:
         n, done = stack.pop()
         if id(n) in memo:
             continue
+        if not done and id(n) in open_:  # an alias to its own ancestor (`&a [*a]`): no end
+            return MAX_YAML_NODES * MAX_ALIAS_RATIO + 1, len(memo) + len(open_)
         children = _children(n)
         if done or not children:
             memo[id(n)] = 1 + sum(memo.get(id(c), 0) for c in children)
             if memo[id(n)] > MAX_YAML_NODES * MAX_ALIAS_RATIO:
                 return memo[id(n)], len(memo)
             continue
+        open_.add(id(n))
         stack.append((n, True))
         stack.extend((c, False) for c in children if id(c) not in memo)
     return memo[id(node)], len(memo)

@@ -222,6 +222,29 @@ def _params_json(params: dict[str, Any]) -> str:
     )
 
 
+RENDER_CACHE = 32  # rendered scripts a renderer keeps (first in, first out)
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _cache_key(template: str, params: dict[str, Any]) -> tuple[str, str, tuple[Any, ...]] | None:
+    """A key for a render whose parameters are plain JSON (exact types: no Secret, no PsRaw or
+    other str subclass, which render differently) and whose environment holds no secret."""
+    env = _ENVIRONMENT.get()
+    if not all(_json_plain(v) for v in params.values()) or not all(type(v) in _PLAIN for _, v in env):
+        return None
+    return template, json.dumps(params, separators=(",", ":")), env
+
+
+def _json_plain(v: Any) -> bool:
+    if type(v) in _PLAIN:
+        return type(v) is not float or v == v  # NaN: not JSON, not a key
+    if type(v) is list:
+        return all(_json_plain(x) for x in v)
+    if type(v) is dict:
+        return all(type(k) is str and _json_plain(x) for k, x in v.items())
+    return False
+
+
 @contextmanager
 def _revealing(flag: bool) -> Iterator[None]:
     token = _REVEAL.set(flag)
@@ -250,6 +273,7 @@ class ScriptRenderer:
         self._env.globals["raise_error"] = _raise_error
         self._lock = threading.Lock()
         self._compiled: dict[str, tuple[jinja2.Template, frozenset[str]]] = {}
+        self._rendered: dict[tuple[str, str, tuple[Any, ...]], RenderedScript] = {}
 
     def templates(self) -> list[str]:
         """Every renderable template (``*.ps1.j2`` outside ``_lib/``), sorted."""
@@ -282,9 +306,23 @@ class ScriptRenderer:
         return cached
 
     def render(self, template: str, **params: Any) -> RenderedScript:
-        """Render a packaged template; its parameters must be exactly the ones it uses."""
+        """Render a packaged template; its parameters must be exactly the ones it uses.
+        Renders with plain JSON parameters (the facts script's, mostly the same on every host)
+        are kept, a few per run: the text is a function of the template, parameters and
+        environment, and rendering it was 5 % of a no-change host's CPU."""
         tpl, names = self._load(template)
-        return self._render(template, tpl, names, params)
+        key = _cache_key(template, params)
+        if key is None:
+            return self._render(template, tpl, names, params)
+        with self._lock:
+            hit = self._rendered.get(key)
+        if hit is None:
+            hit = self._render(template, tpl, names, params)
+            with self._lock:
+                if len(self._rendered) >= RENDER_CACHE:
+                    self._rendered.pop(next(iter(self._rendered)))
+                self._rendered[key] = hit
+        return hit
 
     def render_source(self, source: str, /, **params: Any) -> RenderedScript:
         """Render template text that is not packaged (tests, one-off tools); same rules."""

@@ -26,7 +26,7 @@ from .errors import (
 )
 from .render import ScriptRenderer
 from .scriptresult import parse_result
-from .templating import unsafe
+from .templating import UnsafeText
 from .transports import open_transport
 from .transports.base import ExecResult, Transport
 
@@ -193,7 +193,7 @@ class HostSession:
     def facts_dict(self) -> dict[str, Any]:
         """The facts as variables: host data, never evaluated as a template (UnsafeText)."""
         if self._facts_dict is None:
-            self._facts_dict = unsafe(self.facts.to_dict())
+            self._facts_dict = self.facts.to_vars(UnsafeText)  # = unsafe(self.facts.to_dict())
         return self._facts_dict
 
     # -- the per-host lease (two runs never interleave changes on one host) -------

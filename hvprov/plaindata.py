@@ -1,0 +1,40 @@
+"""Facts (frozen dataclasses) as plain data, fast: HostFacts.to_dict() and to_vars() run once
+per host per gather, where `dataclasses.asdict`'s deep copy of every leaf was most of the cost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import fields
+from typing import Any
+
+_ATOMS = (str, int, float, bool, type(None), frozenset)
+
+
+def plain(v: Any) -> Any:
+    """`dataclasses.asdict` for facts (frozen dataclasses, tuples and lists of them, scalars,
+    frozensets), without asdict's deep copy of every leaf: the same dict, tuples kept tuples.
+    It runs once per host per gather (tests/test_facts_dict.py compares it with asdict)."""
+    if isinstance(v, _ATOMS):
+        return v
+    if type(v) in (tuple, list):
+        return type(v)(plain(x) for x in v)
+    if type(v) is dict:
+        return {plain(k): plain(x) for k, x in v.items()}
+    if hasattr(type(v), "__dataclass_fields__") and not isinstance(v, type):
+        return {f.name: plain(getattr(v, f.name)) for f in fields(v)}
+    return deepcopy(v)  # anything else: copied, as asdict does
+
+
+def as_vars(v: Any, text: Callable[[str], str]) -> Any:
+    """`templating.unsafe(plain(v))` in one pass: strings through `text`, tuples as lists
+    (tests/test_facts_dict.py compares the two)."""
+    if isinstance(v, str):
+        return text(v)
+    if type(v) in (tuple, list):
+        return [as_vars(x, text) for x in v]
+    if type(v) is dict:
+        return {k: as_vars(x, text) for k, x in v.items()}
+    if hasattr(type(v), "__dataclass_fields__") and not isinstance(v, type):
+        return {f.name: as_vars(getattr(v, f.name), text) for f in fields(v)}
+    return v if isinstance(v, _ATOMS) else deepcopy(v)
