@@ -91,6 +91,8 @@ class RunOptions:
     strategy: str = "linear"  # a play's default strategy (a play's `strategy:` wins)
     workers: int | None = None  # jobs per batch on a process pool / Dask executor (None: from its size)
     plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
+    step: Any = None  # --step: stepping.Stepper, asked before each task (strategy.py)
+    playbook_ends: tuple[int, ...] = ()  # several playbooks: last play of each; a failure there stops the run
 
 
 class HostState:
