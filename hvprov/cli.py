@@ -199,7 +199,8 @@ def _do_run(args: argparse.Namespace) -> int:
     secrets = SecretRegistry()
     console = args.format == "console" and args.events != "-"
     heartbeat = float(os.environ.get("HVPROV_HEARTBEAT_SECONDS") or 30)
-    reporter = (ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
+    reporter = (ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat,
+                                **({"live": False} if args.step else {}))  # --step: prompts need a still screen
                 if console else None)
     sinks: list[Any] = [reporter] if reporter is not None else []
     events_sink = None

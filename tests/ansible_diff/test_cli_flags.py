@@ -213,3 +213,140 @@ def test_run_matches_ansible_playbook(label: str, path: Path, books: list[str], 
     assert code == theirs["rc"], (err, theirs["stderr"][-2000:])
     doc = json.loads(results.read_text())
     assert _records_hvprov(doc) == _records_ansible(theirs["events"])
+
+
+# --syntax-check on a corpus of good and broken playbooks: the same exit code (hvprov's 4 for
+# every input error, where ansible-playbook says 1 for a missing file or role) and the same
+# file:line:column. hvprov checks more at load than ansible-playbook's syntax check does:
+STRICTER = {"unknown_filter.yml": "no filter named 'no_such_filter_q'"}
+SYNTAX_DIR = HERE / "cli_syntax"
+SYNTAX = sorted(p.name for p in SYNTAX_DIR.glob("*.yml") if p.name != "inventory.yml")
+SYNTAX_RUNS = [[name] for name in SYNTAX] + [["ok_roles.yml", "yaml_indent.yml"], ["ok_roles.yml", "ok_roles.yml"]]
+
+
+@pytest.fixture(scope="module")
+def oracle_syntax() -> dict[str, dict[str, Any]]:
+    oracle.ensure_venv()
+    with ThreadPoolExecutor(3) as pool:
+        futures = {" ".join(r): pool.submit(_ansible, SYNTAX_DIR, ["--syntax-check", *r]) for r in SYNTAX_RUNS}
+        return {k: f.result() for k, f in futures.items()}
+
+
+@pytest.mark.parametrize("books", SYNTAX_RUNS, ids=[" ".join(r) for r in SYNTAX_RUNS])
+def test_syntax_check_matches_ansible_playbook(books: list[str], oracle_syntax: dict[str, dict[str, Any]],
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from hvprov.cli import main
+
+    theirs = oracle_syntax[" ".join(books)]
+    monkeypatch.chdir(SYNTAX_DIR)
+    code = main(["plan", "-i", "inventory.yml", "--syntax-check", *books])
+    ours, err = capsys.readouterr()
+    stricter = [STRICTER[b] for b in books if b in STRICTER]
+    if theirs["rc"] == 0 and not stricter:
+        assert code == 0, err
+        assert ours == theirs["stdout"]
+        return
+    assert code == 4, (code, err)
+    assert ours == ""  # like ansible-playbook: nothing listed when a playbook does not load
+    if stricter:
+        assert theirs["rc"] == 0 and stricter[0] in err
+        return
+    assert theirs["rc"] in (1, 4), theirs["stderr"]
+    origin = re.search(r"Origin: \S*/([^/\s]+\.yml):(\d+):(\d+)", theirs["stderr"])
+    if origin:
+        assert f"{origin.group(1)}:{origin.group(2)}:{origin.group(3)}" in err, (theirs["stderr"], err)
+    else:
+        assert re.search(r"\w+\.yml:\d+:\d+", err), err
+
+
+def test_syntax_check_touches_no_host_and_needs_no_inventory(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from hvprov.cli import main
+
+    monkeypatch.chdir(SYNTAX_DIR)
+    monkeypatch.delenv("ANSIBLE_INVENTORY", raising=False)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "none.cfg"))
+    assert main(["apply", "--syntax-check", "ok_roles.yml", "--lab-dir", str(tmp_path / "lab")]) == 0
+    assert capsys.readouterr().out == "\nplaybook: ok_roles.yml\n"
+    assert not (tmp_path / "lab").exists()
+
+
+# --step without a terminal: hvprov refuses (exit 5) instead of waiting for an answer.
+def test_step_without_terminal_is_refused(tmp_path: Path) -> None:  # noqa: D103
+    import subprocess as sp
+    import sys
+
+    path = CLI_CASES / "sections_handlers"
+    proc = sp.run([sys.executable, "-m", "hvprov.cli", "apply", "-i", "inventory.yml", "--step", "playbook.yml",
+                   "--lab-dir", str(tmp_path / "lab")], cwd=path, stdin=sp.DEVNULL, capture_output=True, text=True,
+                  timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert proc.returncode == 5, proc.stderr
+    assert "--step" in proc.stderr and "terminal" in proc.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["apply", "saved-plan.json", "playbook.yml"],
+    ["apply", "playbook.yml", "saved-plan.json"],
+    ["plan", "-i", "inventory.yml", "a.yml", "b.yml", "--out", "x.json"],
+    ["apply", "-i", "inventory.yml", "a.yml", "--start-at-task", "a2 task", "--workers", "2", "--step"],
+])
+def test_refused_combinations(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from hvprov.cli import main
+
+    work = tmp_path / "w"
+    shutil.copytree(CLI_CASES / "multi_playbooks", work)
+    shutil.copy(work / "a.yml", work / "playbook.yml")
+    from hvprov.plans import FORMAT
+
+    (work / "saved-plan.json").write_text(json.dumps({"format": FORMAT}))
+    monkeypatch.chdir(work)
+    assert main(argv) == 5
+    assert "ERROR:" in capsys.readouterr().err
+    assert not (work / "x.json").exists()
+
+
+def test_start_at_task_in_a_serial_play_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-core starts only the first serial batch at the task (later batches start over)."""
+    from hvprov.cli import main
+
+    (tmp_path / "inventory.yml").write_text("all:\n  hosts:\n    h1: {}\n    h2: {}\n")
+    (tmp_path / "p.yml").write_text("- hosts: all\n  serial: 1\n  gather_facts: false\n  tasks:\n"
+                                    "    - debug: msg=a\n    - name: second\n      debug: msg=b\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["apply", "-i", "inventory.yml", "p.yml", "--start-at-task", "second",
+                 "--lab-dir", str(tmp_path / "lab")]) == 5
+    assert "serial" in capsys.readouterr().err
+    assert not (tmp_path / "lab").exists()
+
+
+def test_D_is_diff() -> None:
+    from hvprov.cli import build_parser
+
+    for cmd in ("apply", "plan"):
+        assert build_parser().parse_args([cmd, "-i", "x", "p.yml", "-D"]).diff is True
+        assert build_parser().parse_args([cmd, "-i", "x", "p.yml"]).diff is False
+
+
+def test_stepper_answers(tmp_path: Path) -> None:
+    """y runs a task, anything else skips it (no result), c runs it and stops asking; a closed
+    stdin is an error, never a hang (ansible-core's _take_step answers)."""
+    import io
+
+    import hvprov.api as api
+    from hvprov.errors import OptionsError
+    from hvprov.stepping import Stepper
+
+    inv = {"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}
+    play = [{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": f"t{i}", "debug": {"msg": str(i)}} for i in range(5)] + [{"meta": "noop"}]}]
+    answers = iter(["y\n", "n\n", "\n", "c\n"])
+    out = io.StringIO()
+    result = api.apply(play, inv, lab_dir=tmp_path / "lab", step=Stepper(lambda: next(answers), out))
+    assert [t.name for t in result.hosts["h1"].tasks if t.module == "debug"] == ["t0", "t3", "t4"]
+    assert out.getvalue().count("(N)o/(y)es/(c)ontinue: ") == 8  # 4 prompts, each shown again as a banner
+    with pytest.raises(OptionsError):
+        api.apply(play, inv, lab_dir=tmp_path / "lab2", step=Stepper(lambda: "", io.StringIO()))
