@@ -131,11 +131,16 @@ def run(
     roles_path: Sequence[str | Path] | None = None,
     workers: int | str | None = None,
     diff: bool = False,
+    start_at_task: str | None = None,
+    step: Callable[..., bool] | None = None,
+    playbook_ends: Sequence[int] = (),
 ) -> RunResult:
     """Plan or apply a playbook on an inventory; returns the typed result (never raises for host failures).
 
     Raises `InputError` (exit 4) for bad inventory/playbook/variables and `OptionsError` (5) for bad options.
     `secrets` are extra variables whose values are masked everywhere they could be shown.
+    `start_at_task`, `step`: ansible-playbook's --start-at-task and --step (hvprov/startat.py,
+    hvprov/stepping.py); `playbook_ends`: several playbooks combined (startat.combine).
     """
     if mode not in ("plan", "apply"):
         raise OptionsError(f"mode must be 'plan' or 'apply', got {mode!r}")
@@ -161,6 +166,10 @@ def run(
     registry.collect(evars)
     book = answer_book(book, evars, collect=registry.collect,  # vars_prompt: before any host is touched
                        warn=(lambda text: on_event({"event": "warning", "host": None, "message": text})) if on_event else None)
+    if start_at_task is not None:
+        from .startat import has_hosts_for, start_at
+
+        book = start_at(book, start_at_task, tags, skip_tags, has_hosts_for(inv, limit, evars))
     if scripts_dir is not None and mode != "plan":
         raise OptionsError("scripts_dir (--scripts) writes the scripts a plan would run: use it with plan")
     if on_stale not in ("skip", "abort"):
@@ -175,6 +184,7 @@ def run(
         plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
         workers=workers if isinstance(workers, int) else None,
         vault=vault, diff=diff,
+        step=step, playbook_ends=tuple(playbook_ends),
     )
     for text in check_limit(inv, limit):  # nothing matched: OptionsError; part of it: a warning
         if on_event is not None:

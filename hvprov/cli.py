@@ -45,14 +45,14 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _run_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("playbook", help="playbook YAML file")
+    p.add_argument("playbook", nargs="+", help="playbook YAML file(s), run in order (or one saved plan)")
     p.add_argument("-i", "--inventory", action="append", help="inventory file (repeatable; required unless applying a saved plan)")
     p.add_argument("-l", "--limit", help="host pattern to restrict the run (groups, globs, !exclude, &intersect)")
     p.add_argument("-t", "--tags", action="append", default=[], help="only tasks with these tags (comma-separated)")
     p.add_argument("--skip-tags", action="append", default=[], help="skip tasks with these tags")
     p.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON/YAML mapping, or @file")
     p.add_argument("-f", "--forks", type=int, default=None, help="hosts in parallel (default: ansible.cfg forks, else 5)")
-    p.add_argument("--diff", action="store_true", help="show before/after of every change")
+    p.add_argument("-D", "--diff", action="store_true", help="show before/after of every change")
     p.add_argument("--format", choices=("console", "json", "markdown"), default="console",
                    help="output: console lines and recap, the JSON run document, or Markdown for a code review")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML (one testcase per host and task)")
@@ -82,6 +82,9 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plan-key-file", metavar="FILE",
                    help=f"key to sign a saved plan (plan --out) or to require a valid signature (apply PLAN); "
                         f"default ${'HVPROV_PLAN_KEY'}")
+    from .cliargs import add_playbook_flags
+
+    add_playbook_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,14 +164,18 @@ def _do_run(args: argparse.Namespace) -> int:
     from .secrets import SecretRegistry
     from .validate import check_script_timeout
 
+    from . import playcli
+
     mode = "plan" if args.command == "plan" or getattr(args, "check", False) else "apply"
+    playbooks, args.playbook = list(args.playbook), args.playbook[0]
     saved = mode == "apply" and is_plan_file(args.playbook)
+    playcli.check(args, playbooks, saved)
     cfg = load_config()
     if not args.inventory and cfg.inventory and not saved:
         args.inventory = list(cfg.inventory)
     if args.forks is None:
         args.forks = cfg.forks if cfg.forks is not None else 5
-    if not saved and not args.inventory:
+    if not saved and not args.inventory and not args.syntax:
         raise OptionsError("-i/--inventory is required (except when applying a saved plan or "
                            "when ansible.cfg / ANSIBLE_INVENTORY names one)")
     if saved and args.inventory:
@@ -183,6 +190,11 @@ def _do_run(args: argparse.Namespace) -> int:
     extra = api.parse_extra_vars(args.extra_vars, vault)
     tags = tuple(t.strip() for v in args.tags for t in v.split(",") if t.strip())
     skip = tuple(t.strip() for v in args.skip_tags for t in v.split(",") if t.strip())
+    if playcli.listing_wanted(args):
+        inv = with_host_defaults(api.load_inventory(args.inventory, vault), cfg) if args.inventory else None
+        return playcli.listing(args, playbooks, vault, extra, tags, skip, cfg.roles_path or None, inv)
+    book, ends = playcli.run_inputs(playbooks, vault, cfg.roles_path or None)
+    step = playcli.stepper(args)
     secrets = SecretRegistry()
     console = args.format == "console" and args.events != "-"
     heartbeat = float(os.environ.get("HVPROV_HEARTBEAT_SECONDS") or 30)
@@ -190,7 +202,8 @@ def _do_run(args: argparse.Namespace) -> int:
     if console:  # rich is imported only for the console format
         from .report.console import ConsoleReporter
 
-        reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat)
+        reporter = ConsoleReporter(diff=args.diff, verbosity=args.verbose, secrets=secrets, heartbeat=heartbeat,
+                                   **({"live": False} if args.step else {}))  # --step: prompts need a still screen
     sinks: list[Any] = [reporter] if reporter is not None else []
     events_sink = None
     if args.events:
@@ -238,7 +251,7 @@ def _do_run(args: argparse.Namespace) -> int:
 
             with cluster_executor(args.dask) as (executor, cluster_workers):
                 result = api.run(
-                  args.playbook, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
+                  book, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                   extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
                   shard=_shard(args.shard), script_timeout=args.script_timeout, out=getattr(args, "out", None),
                   scripts_dir=getattr(args, "scripts", None),
@@ -246,6 +259,7 @@ def _do_run(args: argparse.Namespace) -> int:
                   vault=vault, default_password=default_password, plan_key=key,
                   roles_path=cfg.roles_path or None,  # ansible.cfg / ANSIBLE_ROLES_PATH
                   executor=executor, workers=args.workers or cluster_workers,  # threads unless asked
+                  start_at_task=args.start_at_task, step=step, playbook_ends=ends, diff=args.diff,
                 )
     except HvprovError as exc:  # a run-level error may quote a value: scrub it like any output
         exc.message = secrets.scrub(exc.message)

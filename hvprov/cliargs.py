@@ -34,3 +34,16 @@ def add_doctor_parser(sub: Any) -> None:
     p.add_argument("--vault-password-file", dest="vault_password_files", action="append", default=[])
     p.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
     p.set_defaults(ask_pass=False)
+
+
+def add_playbook_flags(p: Any) -> None:
+    """ansible-playbook's listing, checking and stepping flags on `hvprov apply` / `hvprov plan`
+    (hvprov/playcli.py, docs/cli.md)."""
+    p.add_argument("--syntax-check", dest="syntax", action="store_true",
+                   help="load and validate the playbook(s) only; touch no host")
+    p.add_argument("--list-hosts", dest="listhosts", action="store_true", help="list the hosts each play would run on")
+    p.add_argument("--list-tasks", dest="listtasks", action="store_true", help="list the tasks that would run")
+    p.add_argument("--list-tags", dest="listtags", action="store_true", help="list the tags in use")
+    p.add_argument("--start-at-task", metavar="NAME",
+                   help="start at the first task named NAME (or 'role : NAME'; fnmatch patterns)")
+    p.add_argument("--step", action="store_true", help="ask before each task: (N)o/(y)es/(c)ontinue (needs a terminal)")

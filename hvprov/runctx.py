@@ -93,6 +93,8 @@ class RunOptions:
     plan_key: bytes | None = None  # saving or applying a keyed plan: no_log changes are bound by a MAC
     vault: Any = None  # vault.VaultSecrets of the run: what the unvault lookup decrypts with
     diff: bool = False  # ansible-playbook --diff: ansible_diff_mode (the `diff` keyword does not change it)
+    step: Any = None  # --step: stepping.Stepper, asked before each task (strategy.py)
+    playbook_ends: tuple[int, ...] = ()  # several playbooks: last play of each; a failure there stops the run
 
 
 class HostState:

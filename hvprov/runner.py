@@ -137,9 +137,11 @@ class Runner:
                     _check_portable(play, self.opts.strategy, hosts, self.opts.workers, executor)
             if self.ctx.saved_plan is not None and self.opts.on_stale == "abort":
                 self._check_all_fresh(plays, local)
-            for play, hosts in plays:
+            for index, (play, hosts) in enumerate(plays):
                 if self.stop.is_set() or self._run_play(play, hosts, executor) == BREAK:
                     break
+                if index in self.opts.playbook_ends and any(st.down for st in self.states.values()):
+                    break  # several playbooks: as ansible-playbook, none after one where a host failed
         except KeyboardInterrupt:
             self.stop.set()
         finally:

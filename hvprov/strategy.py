@@ -145,8 +145,13 @@ class BatchRun:
 
     def _run_free(self, st: HostState) -> None:
         self._start(st)
+        step = self.ctx.opts.step
         while st.host.name in self.pending and not self.ctx.stop.is_set() and not self.end_play:
-            self._advance(st, self._exec(st, self.pending[st.host.name]))
+            pending = self.pending[st.host.name]
+            if step is not None and not step(pending.task, st.host.name, pending.handler):
+                self._advance(st, Outcome(Status.OK))  # --step: skipped on this host, no result
+                continue
+            self._advance(st, self._exec(st, pending))
 
     def _run_linear(self) -> str | None:
         by_name = {st.host.name: st for st in self.batch}
@@ -162,8 +167,12 @@ class BatchRun:
             group = [st for st in order if self.pending[st.host.name].task is task]
             runners = [first] + [st for st in order if st not in group] if once else order
             self.pctx.freeze()
-            outs = dict(zip((st.host.name for st in runners),
-                            self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners)))
+            step = self.ctx.opts.step
+            if step is not None and not step(task, handler=self.pending[first.host.name].handler):
+                outs = {st.host.name: Outcome(Status.OK) for st in runners}  # --step: skipped, no result
+            else:
+                outs = dict(zip((st.host.name for st in runners),
+                                self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners)))
             if once:
                 self._share(task, outs[first.host.name], group, outs)
             failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE]

@@ -90,6 +90,8 @@ def run_case(case_dir: Path, workdir: Path, case: dict[str, Any]) -> dict[str, A
         cmd += ["-e", f"@{ev}"]
     if case.get("limit"):
         cmd += ["--limit", str(case["limit"])]
+    if case.get("diff"):
+        cmd += ["--diff"]
     if "vault_password" in case:
         pw = workdir / "vault-password"
         pw.write_text(str(case["vault_password"]) + "\n")

@@ -20,7 +20,7 @@ from . import compare, oracle
 
 CASES = Path(__file__).parent / "cases"
 CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "playbook.yml").exists()) if CASES.is_dir() else []
-CASE_KEYS = {"refused", "extra_vars", "limit", "note", "vault_password"}
+CASE_KEYS = {"refused", "extra_vars", "limit", "note", "vault_password", "diff"}
 PARALLEL = 3
 
 
@@ -62,7 +62,7 @@ def _run_hvprov(path: Path, work: Path, case: dict[str, Any]) -> Any:
     vault = VaultSecrets([(None, str(case["vault_password"]))]) if "vault_password" in case else None
     return api.apply(play_dir / "playbook.yml", [play_dir / "inventory.yml", sim],
                      extra_vars=case.get("extra_vars") or None, limit=case.get("limit"),
-                     lab_dir=work / "lab", forks=5, vault=vault)
+                     lab_dir=work / "lab", forks=5, vault=vault, diff=bool(case.get("diff")))
 
 
 @pytest.mark.parametrize("path", CASE_DIRS, ids=[p.name for p in CASE_DIRS])
