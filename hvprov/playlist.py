@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .tagsel import tags_selected
 from .tasktree import DYNAMIC, Block, Node, Play, Task
 from .yamlsrc import LocDict, LocList, load_yaml
 
@@ -27,14 +28,7 @@ class Selection:
     skip: tuple[str, ...] = ()
 
     def selected(self, tags: set[str]) -> bool:
-        want, skip = set(self.tags), set(self.skip)
-        if skip & tags or ("tagged" in skip and tags) or ("untagged" in skip and not tags):
-            return False
-        if "never" in tags and not (want & tags):
-            return False
-        if not want or "all" in want or "always" in tags:
-            return True
-        return bool(want & tags) or ("tagged" in want and bool(tags)) or ("untagged" in want and not tags)
+        return tags_selected(tags, self.tags, self.skip)
 
 
 class RawSource:

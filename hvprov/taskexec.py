@@ -25,6 +25,7 @@ from .errors import (
 )
 from .hostiter import Outcome
 from .taskincl import _NO_ITEM, IncludeSteps
+from .tagsel import tags_selected
 from .taskretry import RetrySteps
 from .taskkw import loop_result, task_environment
 from .render import script_environment
@@ -62,14 +63,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     # -- selection -----------------------------------------------------------
     def selected(self, task: Task) -> bool:
         tags = set(task.tags) | set(self.play.tags)
-        want, skip = set(self.r.opts.tags), set(self.r.opts.skip_tags)
-        if skip & tags or ("tagged" in skip and tags) or ("untagged" in skip and not tags):
-            return False
-        if "never" in tags and not (want & tags):
-            return False
-        if not want or "all" in want or "always" in tags:
-            return True
-        return bool(want & tags) or ("tagged" in want and bool(tags)) or ("untagged" in want and not tags)
+        return tags_selected(tags, self.r.opts.tags, self.r.opts.skip_tags)
 
     # -- variables -----------------------------------------------------------
     def variables(self, task: Task) -> dict[str, Any]:
