@@ -58,7 +58,7 @@ def load_playbook_input(source: PlaybookInput, vault: VaultSecrets | None = None
         return source
     if isinstance(source, (str, Path)):
         return load_playbook(source, vault, paths)
-    return playbook_from_data(list(source), vault=vault, roles_path=paths)
+    return playbook_from_data(source if isinstance(source, Mapping) else list(source), vault=vault, roles_path=paths)
 
 
 def parse_extra_vars(values: Sequence[str], vault: VaultSecrets | None = None) -> dict[str, Any]:

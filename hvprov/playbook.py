@@ -21,7 +21,7 @@ from .prompts import parse_prompts
 from .taskload import TASK_KEYS, Scope, TaskLoader, as_list
 from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, prefix_when, walk
 from .templating import Templar
-from .yamlsrc import LocList, load_yaml, location_of
+from .yamlsrc import load_yaml, location_of
 
 PLAY_KEYS = {
     "name", "hosts", "vars", "vars_files", "serial", "max_fail_percentage", "gather_facts",
@@ -171,10 +171,10 @@ class _PlayLoader(TaskLoader):
     def playbook(self, raw: Any, source: str, base: Path, top_dir: Path, depth: int = 0) -> list[Play]:
         if raw is None:
             raise PlaybookError("the playbook is empty", location=Location(source))
-        if isinstance(raw, Mapping):
-            raw = LocList([raw])
-        if not isinstance(raw, list):
-            raise PlaybookError(f"a playbook is a list of plays, got {type(raw).__name__}", location=Location(source))
+        if not isinstance(raw, list):  # a single mapping too: ansible-core refuses it (exit 4)
+            kind = "a mapping" if isinstance(raw, Mapping) else type(raw).__name__
+            raise PlaybookError(f"a playbook is a list of plays, got {kind}",
+                                location=getattr(raw, "loc", None) or Location(source))
         plays: list[Play] = []
         for i, p in enumerate(raw):
             where = location_of(raw, i)
