@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Location, PlaybookError
+from .taskargs import split_args
 from .tasktree import Node, RoleInfo, Task
 from .templating import Templar
 from .yamlsrc import load_yaml, location_of
@@ -158,8 +159,13 @@ class RoleLoader:
     # -- tasks that bring roles ------------------------------------------------
     def _task_args(self, loader: Any, raw: Mapping[str, Any], key: str, fpath: str) -> dict[str, Any] | None:
         args = raw[key]
-        if isinstance(args, str):
-            args = {"name": args}
+        if isinstance(args, str):  # ansible-core parses the string as k=v (`name=web tasks_from=x`)
+            parts = [p.partition("=") for p in split_args(args)] if "=" in args else []
+            if not parts or any(not sep for _, sep, _ in parts):
+                loader.err(f"{key} needs name: <role> (the string form is key=value, e.g. {key}: name=web)",
+                           location_of(raw, key), f"{fpath}.{key}")
+                return None
+            args = {k: v for k, _, v in parts}
         if not isinstance(args, Mapping) or "name" not in args:
             loader.err(f"{key} needs name: <role>", location_of(raw, key), f"{fpath}.{key}")
             return None
