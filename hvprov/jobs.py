@@ -96,6 +96,7 @@ def _submit(executor: Executor, job: BatchJob) -> Any:
 
 
 def _fold(runner: Any, out: BatchOut) -> None:
+    runner.secrets.add_all(out.secrets)  # before the next job is built: its registry starts from this one
     for name, ho in out.hosts.items():
         st = runner.states[name]
         c = ho.carried

@@ -101,7 +101,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     def _record(self, res: TaskResult) -> None:
         scrub = self.r.scrub
-        changes = tuple(Change(c.resource, c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
+        changes = tuple(Change(scrub(c.resource), c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                                c.unknown) for c in res.changes)  # data is for the module's apply, never shown
         res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
                          res.ignored, scrub(res.data), res.duration, res.path, res.blocked)

@@ -105,6 +105,7 @@ class BatchOut:
     hosts: dict[str, HostOut]
     events: list[dict[str, Any]]
     verdict: str | None
+    secrets: tuple[Any, ...] = ()  # secrets the job learnt (an unvault lookup): back to the run's registry
 
 
 class _PlayHosts:
@@ -182,7 +183,8 @@ def _run_job(job: BatchJob, sink: Any, events: list[dict[str, Any]]) -> BatchOut
             Carried(st.status.value, st.msg, st.facts_vars, st.included_vars, facts, st.input_error),
             list(st.tasks), st.session.round_trips, st.session.scripts_run, st.session.initial_facts,
             state_view(st.session) if facts is not None else None)
-    return BatchOut(out, events, verdict)
+    known = set(job.secrets)
+    return BatchOut(out, events, verdict, tuple(s for s in ctx.secrets.secrets() if s not in known))
 
 
 class _EventBatches:
