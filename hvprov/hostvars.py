@@ -13,6 +13,7 @@ import hashlib
 from types import MappingProxyType
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,9 @@ class PlayContext:
     groups: Mapping[str, list[str]]
     batch: list[Host] = field(default_factory=list)
     snapshot: dict[str, list[str]] | None = None  # linear: the play's hosts as of this task
-    # per play, computed once (not per host-task): each host's inventory file, the play's host
-    # names, the playbook directory (paths resolved against the file system once)
+    # per play, computed once (not per host-task): each host's inventory file and directory
+    # (paths resolved against the file system once), the play's host names, the playbook directory
     _sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, repr=False, compare=False)
-    _fixed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def source_of(self, host: Host) -> tuple[str | None, str | None]:
         """inventory_file and inventory_dir of a host."""
@@ -60,18 +60,13 @@ class PlayContext:
             found = self._sources[host.name] = (source, str(Path(source).parent) if source else None)
             return found
 
-    def fixed(self, key: str) -> Any:
-        """Play-wide values of the magic variables that do not change while the play runs."""
-        try:
-            return self._fixed[key]
-        except KeyError:
-            pass
-        if key == "hosts_all":
-            value: Any = tuple(h.name for h in self.hosts)
-        else:  # "playbook_dir"
-            value = self.play.playbook_dir or str(self.ctx.playbook_dir.resolve())
-        self._fixed[key] = value
-        return value
+    @cached_property
+    def hosts_all(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
+
+    @cached_property
+    def playbook_dir(self) -> str:
+        return self.play.playbook_dir or str(self.ctx.playbook_dir.resolve())
 
     def active(self, hosts: list[Host]) -> list[str]:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
@@ -208,7 +203,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "group_names": sorted(g for g in host.groups if g != "all"),
         "groups": pctx.groups,
         "hostvars": HostVars(pctx),
-        "ansible_play_hosts_all": list(pctx.fixed("hosts_all")),
+        "ansible_play_hosts_all": list(pctx.hosts_all),
         "ansible_play_hosts": pctx.play_hosts("hosts"),
         "ansible_play_batch": pctx.play_hosts("batch"),
         "play_hosts": pctx.play_hosts("batch"),
@@ -216,7 +211,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "ansible_check_mode": ctx.opts.mode == "plan",
         "ansible_diff_mode": ctx.opts.diff,
         "hvprov_mode": ctx.opts.mode,
-        "playbook_dir": pctx.fixed("playbook_dir"),
+        "playbook_dir": pctx.playbook_dir,
         "inventory_file": source,
         "inventory_dir": source_dir,
         "ansible_run_tags": list(ctx.opts.tags) or ["all"],
