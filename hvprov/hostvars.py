@@ -50,13 +50,14 @@ class PlayContext:
     # per play, computed once (not per host-task): each host's inventory file and directory
     # (paths resolved against the file system once), the play's host names, the playbook directory
     _sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, repr=False, compare=False)
+    _resolved: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # file -> resolved path
 
     def source_of(self, host: Host) -> tuple[str | None, str | None]:
         """inventory_file and inventory_dir of a host."""
         try:
             return self._sources[host.name]
         except KeyError:
-            source = inventory_source(self.inventory, host)
+            source = inventory_source(self.inventory, host, self._resolved)
             found = self._sources[host.name] = (source, str(Path(source).parent) if source else None)
             return found
 
@@ -94,11 +95,17 @@ def inventory_groups(inventory: Inventory) -> dict[str, list[str]]:
     return out
 
 
-def inventory_source(inventory: Inventory, host: Host) -> str | None:
-    """The inventory file the host came from (its first variable's file, else the one file source)."""
+def inventory_source(inventory: Inventory, host: Host, resolved: dict[str, str] | None = None) -> str | None:
+    """The inventory file the host came from (its first variable's file, else the one file source).
+    `resolved` keeps each file's resolved path (hosts of one file share it: one resolve per file)."""
     for loc in host.var_sources.values():
         if loc.file and not loc.file.startswith("<") and "group_vars" not in loc.file and "host_vars" not in loc.file:
-            return str(Path(loc.file).resolve())
+            if resolved is None:
+                return str(Path(loc.file).resolve())
+            hit = resolved.get(loc.file)
+            if hit is None:
+                hit = resolved[loc.file] = str(Path(loc.file).resolve())
+            return hit
     files = [s for s in inventory.sources if Path(s).is_file()]
     return str(Path(files[0]).resolve()) if files else None
 
@@ -226,7 +233,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
 
 def drop_omitted(value: Any) -> Any:
     """Module arguments with `omit` values removed (default(omit) drops the argument)."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return {k: drop_omitted(v) for k, v in value.items() if not (isinstance(v, str) and v == OMIT)}
     if isinstance(value, list):
         return [drop_omitted(v) for v in value if not (isinstance(v, str) and v == OMIT)]

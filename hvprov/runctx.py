@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import socket
 import threading
 import time
@@ -21,18 +20,17 @@ from typing import Any
 from .inventory import Host
 from .model import Status, TaskResult
 from .render import ScriptRenderer
-from .secrets import SECRET_NAME_PATTERN, SecretRegistry, no_log_active
+from .secrets import SecretRegistry, no_log_active, secret_name
 from .session import HostSession
 from .templating import Templar
 
 EventSink = Callable[[dict[str, Any]], None]
-_SECRET_NAME = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
 RUN_THREAD_PREFIX = "hvprov-run-"
 
 
 def secret_values(variables: Mapping[str, Any]) -> list[str]:
     """Plain-text values of variables whose names say they are secrets (ansible_password, *_token...)."""
-    return [v for k, v in variables.items() if isinstance(v, str) and _SECRET_NAME.search(k)]
+    return [v for k, v in variables.items() if isinstance(v, str) and isinstance(k, str) and secret_name(k)]
 
 
 def public_names(inventory: Any) -> list[str]:

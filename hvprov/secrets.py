@@ -28,11 +28,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]  # pyahocorasick ships no stubs
@@ -245,6 +247,8 @@ class SecretRegistry:
 
     def scrub_data(self, obj: Any) -> Any:
         """A copy of nested data, Secrets masked by position and every string scrubbed."""
+        if not self._levels:  # nothing to scrub: what is left is masking, the same copy
+            return mask(obj)
         if isinstance(obj, Secret):
             return self.scrub(obj.shown)
         if isinstance(obj, str):
@@ -264,7 +268,7 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 def _walk_secrets(obj: Any, found: list[Secret]) -> None:
     if isinstance(obj, Secret):
         found.append(obj)
-    elif isinstance(obj, Mapping):
+    elif type(obj) is dict or isinstance(obj, Mapping):  # dict first: an ABC check costs a call
         for v in obj.values():
             _walk_secrets(v, found)
     elif isinstance(obj, (list, tuple)):
@@ -275,7 +279,7 @@ def _walk_secrets(obj: Any, found: list[Secret]) -> None:
 def has_secret(obj: Any) -> bool:
     if isinstance(obj, Secret):
         return True
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return any(has_secret(v) for v in obj.values())
     if isinstance(obj, (list, tuple)):
         return any(has_secret(v) for v in obj)
@@ -307,8 +311,13 @@ def secrets_in(obj: Any) -> list[Secret]:
     return found
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def mask(obj: Any) -> Any:
     """A copy of nested data with every Secret replaced by its shown form (for JSON output)."""
+    if type(obj) in _LEAVES:  # most of a result: plain leaves (no isinstance chain for them)
+        return obj
     if isinstance(obj, Secret):
         return obj.shown
     if isinstance(obj, dict):
@@ -350,6 +359,7 @@ class ScrubFilter(logging.Filter):
 SECRET_NAME_PATTERN = r"pass(word|wd|phrase)?$|_pass$|secret|token|api_key|private_key$"
 
 
+_SECRET_NAME = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
 _NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "none", "null", "y", "n"})
 
 
@@ -359,17 +369,22 @@ def tag_by_name(variables: dict[str, Any], source: str = "") -> dict[str, Any]:
     resolved later and their results are secrets through the values they read). Boolean and
     null words (``use_secret_store: "yes"``) are not secrets: masking them would garble every
     output."""
-    import re
-
-    pattern = re.compile(SECRET_NAME_PATTERN, re.IGNORECASE)
     out = None
     for k, v in variables.items():
-        if (isinstance(v, str) and v and v.strip().lower() not in _NOT_SECRET_WORDS and "{{" not in v
-                and "{%" not in v and isinstance(k, str) and pattern.search(k)):
+        if (isinstance(k, str) and secret_name(k) and isinstance(v, str) and v and "{{" not in v and "{%" not in v
+                and v.strip().lower() not in _NOT_SECRET_WORDS):
             if out is None:
                 out = dict(variables)
             out[k] = Secret(v, source=f"{source}{k}")
     return variables if out is None else out
+
+
+@lru_cache(maxsize=4096)
+def secret_name(name: str) -> bool:
+    """Whether a variable name looks like it holds a secret (SECRET_NAME_PATTERN, any case).
+    Every task's variables are checked by name: the answer for a name is kept (a pure function
+    of the name; the cache is bounded)."""
+    return _SECRET_NAME.search(name) is not None
 
 
 @contextmanager

@@ -187,11 +187,13 @@ class Templar:
             if not self.is_template(value):
                 return value
             return self._render_str(value, variables, where, field, _depth)
-        if isinstance(value, Mapping) and not isinstance(value, Secret):
-            return {k: self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k), _depth)
+        if type(value) is dict or (isinstance(value, Mapping) and not isinstance(value, Secret)):
+            return {k: v if _plain_leaf(v) else
+                    self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k), _depth)
                     for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.template(v, variables, _loc(value, i, where), f"{field}[{i}]", _depth) for i, v in enumerate(value)]
+            return [v if _plain_leaf(v) else self.template(v, variables, _loc(value, i, where), f"{field}[{i}]", _depth)
+                    for i, v in enumerate(value)]
         return value
 
     def _render_str(self, value: str, variables: Mapping[str, Any], where: Location | None, field: str,
@@ -366,12 +368,19 @@ def derive(real: Any, shown: Any) -> Any:
     return real
 
 
+def _plain_leaf(value: Any) -> bool:
+    """A value template() returns unchanged without looking further: a plain string with no
+    template markers, a number, a boolean, None (no location or field name is worked out)."""
+    t = type(value)
+    return (t is str and "{{" not in value and "{%" not in value) or t is int or t is bool or t is float or value is None
+
+
 def _holds_template(value: Any) -> bool:
     if isinstance(value, UnsafeText):
         return False
     if isinstance(value, str):
         return "{{" in value or "{%" in value
-    if isinstance(value, Mapping) and not isinstance(value, Secret):
+    if type(value) is dict or (isinstance(value, Mapping) and not isinstance(value, Secret)):
         return any(_holds_template(v) for v in value.values())
     if isinstance(value, (list, tuple)):
         return any(_holds_template(v) for v in value)
