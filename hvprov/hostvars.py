@@ -20,6 +20,7 @@ from typing import Any
 from .inventory import Host, Inventory
 from .runctx import HostState, RunContext
 from .tasktree import Play, Task
+from .secrets import tag_by_name
 from .templating import Templar
 
 ANSIBLE_VERSION = MappingProxyType({"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"})
@@ -51,6 +52,8 @@ class PlayContext:
     # (paths resolved against the file system once), the play's host names, the playbook directory
     _sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, repr=False, compare=False)
     _resolved: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # file -> resolved path
+    _static: dict[tuple[str, int, bool], tuple[Host, Any, dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False)  # static_vars per host, role, tagging
 
     def source_of(self, host: Host) -> tuple[str | None, str | None]:
         """inventory_file and inventory_dir of a host."""
@@ -68,6 +71,16 @@ class PlayContext:
     @cached_property
     def playbook_dir(self) -> str:
         return self.play.playbook_dir or str(self.ctx.playbook_dir.resolve())
+
+    def static_vars(self, host: Host, role: Any, tagged: bool) -> dict[str, Any]:
+        """hostvars.static_vars for this play, kept per host, role and tagging (never changed
+        once made: compose copies it)."""
+        key = (host.name, id(role), tagged)
+        hit = self._static.get(key)
+        if hit is None or hit[0] is not host or hit[1] is not role:
+            made = static_vars(self.play, host, role)
+            hit = self._static[key] = (host, role, tag_by_name(made) if tagged else made)
+        return hit[2]
 
     def active(self, hosts: list[Host]) -> list[str]:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
@@ -170,11 +183,37 @@ def _holds_template(value: Any) -> bool:
     return False
 
 
-def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a task on `host` sees (task None: the play-level view, as hostvars shows)."""
-    ctx, play = pctx.ctx, pctx.play
+def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapping[str, Any],
+            tagged: bool = False) -> dict[str, Any]:
+    """Everything a task on `host` sees (task None: the play-level view, as hostvars shows).
+    `tagged`: plain strings under secret-looking names made Secrets (secrets.tag_by_name), as a
+    task sees them. The levels that do not change during a play are merged (and tagged) once
+    per host and role, then copied (tests/test_compose_tagged.py checks every call against
+    merging every level each time)."""
+    ctx = pctx.ctx
     st = pctx.states.get(host.name)
     role = task.role if task is not None else None
+    v = dict(pctx.static_vars(host, role, tagged))
+    top: dict[str, Any] = {}  # the levels that may change from task to task
+    if st is not None and st.session.has_facts:
+        top["hvprov_facts"] = st.session.facts_dict()
+    if task is not None:
+        top.update(task.vars)
+    if st is not None:
+        top.update(st.included_vars)
+        top.update(st.facts_vars)
+    if role is not None:
+        top.update(role.params)
+    top.update(include_vars)
+    top.update(ctx.opts.extra_vars)
+    v.update(tag_by_name(top) if tagged else top)
+    v.update(magic(pctx, host, role))  # no magic name looks secret (tests/test_compose_tagged.py)
+    return v
+
+
+def static_vars(play: Play, host: Host, role: Any) -> dict[str, Any]:
+    """The levels below the facts, which stay as they are for a whole play: role defaults,
+    inventory variables, play vars (and vars_files), role vars."""
     v: dict[str, Any] = {}
     for r in play.roles:
         v.update(r.defaults)
@@ -186,18 +225,6 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
         v.update(r.vars)
     if role is not None:
         v.update(role.vars)
-    if st is not None and st.session.has_facts:
-        v["hvprov_facts"] = st.session.facts_dict()
-    if task is not None:
-        v.update(task.vars)
-    if st is not None:
-        v.update(st.included_vars)
-        v.update(st.facts_vars)
-    if role is not None:
-        v.update(role.params)
-    v.update(include_vars)
-    v.update(ctx.opts.extra_vars)
-    v.update(magic(pctx, host, role))
     return v
 
 

@@ -43,6 +43,8 @@ MASK = "********"
 MIN_SCRUB = 3
 _NO_LOG: ContextVar[bool] = ContextVar("hvprov_no_log", default=False)
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
+
 
 class Secret:
     """A secret string. Compares by value; shows only `shown` (the mask, or a masked derivation)."""
@@ -266,6 +268,8 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def _walk_secrets(obj: Any, found: list[Secret]) -> None:
+    if type(obj) in _LEAVES:
+        return
     if isinstance(obj, Secret):
         found.append(obj)
     elif type(obj) is dict or isinstance(obj, Mapping):  # dict first: an ABC check costs a call
@@ -277,6 +281,8 @@ def _walk_secrets(obj: Any, found: list[Secret]) -> None:
 
 
 def has_secret(obj: Any) -> bool:
+    if type(obj) in _LEAVES:
+        return False
     if isinstance(obj, Secret):
         return True
     if type(obj) is dict or isinstance(obj, Mapping):
@@ -309,9 +315,6 @@ def secrets_in(obj: Any) -> list[Secret]:
     found: list[Secret] = []
     _walk_secrets(obj, found)
     return found
-
-
-_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def mask(obj: Any) -> Any:

@@ -36,7 +36,7 @@ from .playbook import describe_validation
 from .preflight import probe_paths
 from .runctx import HostState
 from .report.text import item_label
-from .secrets import mask, no_log_scope, retag, reveal, secrets_in, tag_by_name
+from .secrets import mask, no_log_scope, retag, reveal, secrets_in
 from .planreview import NO_LOG_MSG, censored, match_saved, review_entry
 from .tasktree import Task
 from .templating import unsafe
@@ -68,7 +68,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     # -- variables -----------------------------------------------------------
     def variables(self, task: Task) -> dict[str, Any]:
         # `*_password` and the like are secrets wherever they were set
-        return tag_by_name(compose(self.pctx, self.host, task, self.extra))
+        return compose(self.pctx, self.host, task, self.extra, tagged=True)
 
     # -- the host's start of a play -------------------------------------------
     def prepare(self) -> None:

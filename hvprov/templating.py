@@ -183,6 +183,8 @@ class Templar:
     def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
                  _depth: int = 0) -> Any:
         """Recursively template strings inside lists/dicts."""
+        if type(value) is str:
+            return self._render_str(value, variables, where, field, _depth) if "{{" in value or "{%" in value else value
         if isinstance(value, str):
             if not self.is_template(value):
                 return value
@@ -240,7 +242,7 @@ class Templar:
     def _context(tmpl: Any, env: Any, variables: Mapping[str, Any]) -> Any:
         """A render context over the variables without copying them (they are many: facts,
         group_vars...): jinja2 would copy them all into a new dict for every string."""
-        return tmpl.new_context(ChainMap(variables, env.globals), shared=True)  # type: ignore[arg-type]
+        return tmpl.new_context(_Scope(variables, env.globals), shared=True)  # type: ignore[arg-type]
 
     def _eval_expr(self, source: str, variables: Mapping[str, Any], kind: str = "expr") -> Any:
         """compile_expression()'s evaluation, over a shared (uncopied) context."""
@@ -368,6 +370,31 @@ def derive(real: Any, shown: Any) -> Any:
     return real
 
 
+class _Scope(Mapping[str, Any]):
+    """The variables over the environment's globals: `ChainMap(variables, globals)` for the two
+    lookups Jinja makes per name (`in`, then `[]`), without ChainMap's generator per lookup."""
+
+    __slots__ = ("_vars", "_globals")
+
+    def __init__(self, variables: Mapping[str, Any], env_globals: Mapping[str, Any]) -> None:
+        self._vars, self._globals = variables, env_globals
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._vars or key in self._globals
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._vars[key]
+        except KeyError:
+            return self._globals[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._globals, *self._vars]))
+
+    def __len__(self) -> int:
+        return len(set(self._vars).union(self._globals))
+
+
 def _plain_leaf(value: Any) -> bool:
     """A value template() returns unchanged without looking further: a plain string with no
     template markers, a number, a boolean, None (no location or field name is worked out)."""
@@ -376,6 +403,11 @@ def _plain_leaf(value: Any) -> bool:
 
 
 def _holds_template(value: Any) -> bool:
+    t = type(value)
+    if t is str:
+        return "{{" in value or "{%" in value
+    if t is int or t is bool or value is None:
+        return False
     if isinstance(value, UnsafeText):
         return False
     if isinstance(value, str):
