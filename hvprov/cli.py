@@ -297,7 +297,6 @@ def _do_run(args: argparse.Namespace) -> int:
 def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     """Vault passwords and --ask-pass, read once before anything is loaded. Ansible's
     ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST are honoured as well."""
-    from .secretsources import ask_pass
     from .vault import VaultSecrets
 
     cfg = load_config()  # ansible.cfg / ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST
@@ -306,7 +305,11 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.ask_vault_pass and files:
         raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
     vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
-    default_password = ask_pass() if args.ask_pass else None
+    default_password = None
+    if args.ask_pass:
+        from .secretsources import ask_pass
+
+        default_password = ask_pass()
     return vault, default_password
 
 
@@ -531,6 +534,9 @@ def _lab_down(lab_dir: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pydantic's documented switch: no scan of every installed package's entry points for pydantic
+    # plugins when the first argument schema is built (docs/cli-startup.md); a value the user set wins
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
