@@ -10,6 +10,7 @@ Exit codes (as ansible-playbook; `plan --detailed-exitcode` as terraform):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -240,6 +241,7 @@ def _do_run(args: argparse.Namespace) -> int:
         if saved:
             if args.limit or tags or skip or args.shard:
                 raise OptionsError("a saved plan carries its own --limit/--tags/--shard: do not pass them again")
+            _heap_settled(args)
             result = api.apply_plan(args.playbook, on_stale=args.stale, forks=args.forks, lab_dir=_lab_dir(args),
                                     on_event=on_event, script_timeout=args.script_timeout, stop_event=stop,
                                     lease_timeout=args.lease_timeout, secret_registry=secrets, vault=vault,
@@ -250,6 +252,7 @@ def _do_run(args: argparse.Namespace) -> int:
             from .daskrun import cluster_executor
 
             with cluster_executor(args.dask) as (executor, cluster_workers):
+                _heap_settled(args)
                 result = api.run(
                   book, inventory, mode=mode, limit=args.limit, tags=tags, skip_tags=skip,
                   extra_vars=extra, forks=args.forks, lab_dir=_lab_dir(args), on_event=on_event,
@@ -294,10 +297,19 @@ def _do_run(args: argparse.Namespace) -> int:
     return result.exit_code(detailed=getattr(args, "detailed_exitcode", False))
 
 
+def _heap_settled(args: argparse.Namespace) -> None:
+    """In the `hvprov` process (not when main() is called by a program), what exists when a run
+    starts -- modules, classes, the inventory -- lives until exit: gc.freeze() keeps the collector
+    from walking it again in every full collection and at interpreter exit (docs/cli-startup.md).
+    The collector, paused while the modules were imported, runs again for the run's objects."""
+    if getattr(args, "own_process", False):
+        gc.freeze()
+        gc.enable()
+
+
 def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     """Vault passwords and --ask-pass, read once before anything is loaded. Ansible's
     ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST are honoured as well."""
-    from .secretsources import ask_pass
     from .vault import VaultSecrets
 
     cfg = load_config()  # ansible.cfg / ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST
@@ -306,7 +318,11 @@ def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     if args.ask_vault_pass and files:
         raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
     vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
-    default_password = ask_pass() if args.ask_pass else None
+    default_password = None
+    if args.ask_pass:
+        from .secretsources import ask_pass
+
+        default_password = ask_pass()
     return vault, default_password
 
 
@@ -530,12 +546,20 @@ def _lab_down(lab_dir: Path) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """`own_process`: called by the `hvprov` command, whose process ends when this returns
+    (`entry`, `python -m hvprov`); a program calling main() leaves it False."""
+    # pydantic's documented switch: no scan of every installed package's entry points for pydantic
+    # plugins when the first argument schema is built (docs/cli-startup.md); a value the user set wins
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 2 for usage errors -> our 5
         return 0 if exc.code == 0 else 5
+    args.own_process = own_process and args.command in ("apply", "plan")
+    if args.own_process:  # importing the run's modules makes no garbage worth collecting
+        gc.disable()
     verbose = getattr(args, "verbose", 0)
     handler = None
     _print_warnings()
@@ -569,6 +593,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ERROR: unexpected {type(exc).__name__}: {exc} (run with -vvv for a traceback)", file=sys.stderr)
         return 250
     finally:
+        if args.own_process:
+            gc.enable()  # an error before the run started
         signal.signal(signal.SIGINT, previous)
         if handler is not None:  # a later main() in this process must not write to this stderr
             logging.getLogger("hvprov").removeHandler(handler)
@@ -590,7 +616,8 @@ def _print_warnings() -> None:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The `hvprov` command (pyproject's console script)."""
+    sys.exit(main(own_process=True))
 
 
 if __name__ == "__main__":

@@ -88,3 +88,87 @@ def test_the_lazy_module_registry_is_the_whole_table() -> None:
     for alias, target in modules.ALIASES.items():
         assert modules.get(alias) is modules.MODULES[target]
     assert modules.get("no_such_module") is None and "no_such_module" not in modules.MODULES
+
+
+def _sim_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    book = tmp_path / "pb.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "say", "debug": {"msg": "{{ inventory_hostname }}"}}]}]))
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}))
+    return book, inv
+
+
+def test_a_piped_console_run_draws_no_live_area(tmp_path: Path) -> None:
+    """Not a terminal: the console format prints lines; rich's Live and Table are not imported."""
+    book, inv = _sim_inputs(tmp_path)
+    res = _probe(("rich.live", "rich.table", "rich.console"), "apply", str(book), "-i", str(inv),
+                 "--lab-dir", str(tmp_path / "lab"), cwd=tmp_path)
+    assert res["run"] == ["rich.console"], res
+
+
+PLUGIN_PROBE = """
+import io, sys, contextlib
+import hvprov.cli
+with contextlib.redirect_stdout(io.StringIO()):
+    assert hvprov.cli.main(sys.argv[1:]) == 0
+from pydantic.plugin import _loader
+print("scanned" if _loader._plugins is not None else "not scanned")
+"""
+
+
+def test_the_cli_skips_the_pydantic_plugin_scan_unless_the_user_asks(tmp_path: Path) -> None:
+    """PYDANTIC_DISABLE_PLUGINS (pydantic's documented switch) is the CLI's default: no entry-point
+    scan of every installed package; a value the user set (even empty) is kept."""
+    import os
+
+    book, inv = _sim_inputs(tmp_path)
+    argv = ["apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), "--format", "json"]
+    seen = {}
+    for label, extra in (("default", {}), ("user", {"PYDANTIC_DISABLE_PLUGINS": ""})):
+        env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"} | extra
+        proc = subprocess.run([sys.executable, "-c", PLUGIN_PROBE, *argv], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        seen[label] = proc.stdout.strip().splitlines()[-1]
+    assert seen == {"default": "not scanned", "user": "scanned"}
+
+
+GC_PROBE = """
+import atexit, gc, io, json, runpy, sys, contextlib
+how, argv = sys.argv[1], sys.argv[2:]
+def report():
+    sys.stderr.write("GC " + json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}) + "\\n")
+atexit.register(report)
+if how == "command":  # as `python -m hvprov ...`
+    sys.argv = ["hvprov", *argv]
+    runpy.run_module("hvprov", run_name="__main__", alter_sys=True)
+else:  # a program calling main()
+    import hvprov.cli
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert hvprov.cli.main(argv) == 0
+"""
+
+
+def test_the_command_freezes_what_exists_when_a_run_starts_and_a_program_keeps_its_collector(tmp_path: Path) -> None:
+    """`hvprov apply` (its own process) moves the imported modules and the loaded inputs out of the
+    collector's way (gc.freeze) and collects again during the run; main() called by a program
+    changes nothing in its process's collector."""
+    book, inv = _sim_inputs(tmp_path)
+    argv = ["apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), "--format", "json"]
+    seen = {}
+    for how in ("command", "program"):
+        proc = subprocess.run([sys.executable, "-c", GC_PROBE, how, *argv], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        seen[how] = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("GC "))
+    assert seen["command"]["enabled"] and seen["command"]["frozen"] > 10_000, seen
+    assert seen["program"] == {"frozen": 0, "enabled": True}, seen
+
+
+def test_a_command_that_fails_before_the_run_leaves_the_collector_on(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", GC_PROBE.replace("assert hvprov.cli.main(argv) == 0", "pass"),
+                           "command", "apply", str(tmp_path / "missing.yml"), "-i", str(tmp_path / "none.yml")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr[-2000:]
+    assert json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("GC "))["enabled"] is True

@@ -9,15 +9,18 @@ goes through `safe_text`: terminal control characters are shown escaped, never s
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.live import Live
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+from rich.segment import Segment
+
+if TYPE_CHECKING:  # the live area's modules are imported when a terminal shows one
+    from rich.live import Live
+    from rich.table import Table
 
 from ..model import Action, Change, RunResult, Status, TaskResult
 from ..secrets import SecretRegistry
@@ -33,6 +36,33 @@ STYLE = {
 SYMBOL = {"create": "+", "install": "+", "start": ">", "update": "~", "delete": "-", "remove": "-",
           "stop": "#", "reboot": "!", "run": "?", "verify": "="}
 LIVE_ROWS = 20
+# What rich's Console.print(escape(text)) would change in a line (so such a line goes through rich):
+# emoji codes (`:smile:`, rich's pattern needs two colons with no space between), tabs (expanded),
+# a final backslash (escape() doubles it, rich prints it doubled) and a backslash before a bracket
+# (rich's markup drops it).
+_EMOJI_CODE = re.compile(r":[^\s:]*:")
+
+
+class RenderedOnce:
+    """A renderable drawn once per set of console options: the live area is drawn again under every
+    printed line, while its content only changes when Live refreshes it (4 a second). The lines are
+    rich's own rendering of the table, so the bytes are the same (tests/test_console_output.py)."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+        self._cache: tuple[tuple[Any, ...], list[list[Segment]]] | None = None  # one tuple: threads read it
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        key = (options.size, options.min_width, options.max_width, options.max_height, options.justify,
+               options.overflow, options.no_wrap, options.is_terminal, options.encoding, options.legacy_windows)
+        cache = self._cache
+        if cache is None or cache[0] != key:
+            cache = self._cache = (key, console.render_lines(self.renderable, options, pad=False))
+        new_line = Segment.line()
+        for i, line in enumerate(cache[1]):
+            if i:
+                yield new_line
+            yield from line
 
 
 def change_lines(c: Change, diff: bool) -> list[str]:
@@ -77,17 +107,58 @@ class ConsoleReporter:
         self._last_output = time.monotonic()
         self._stop_beat = threading.Event()
         self._beat: threading.Thread | None = None
+        self._codes: dict[str | None, tuple[str, str] | None] = {}  # style -> rich's codes around a line
 
     # -- output -----------------------------------------------------------------
     def _print(self, text: str, style: str | None = None) -> None:
-        self.console.print(escape(safe_text(self.secrets.scrub(text))), style=style, soft_wrap=True)
+        text = safe_text(self.secrets.scrub(text))
+        plain = (self._live is None and "\t" not in text and not text.endswith("\\") and "\\[" not in text
+                 and not _EMOJI_CODE.search(text))
+        codes = self._plain_codes(style) if plain else None
+        if codes is None:
+            self.console.print(escape(text), style=style, soft_wrap=True)
+        else:  # the same characters rich writes for this line, without rich's per-line rendering
+            prefix, suffix = codes
+            if prefix or suffix:
+                text = "\n".join(prefix + line + suffix if line else "" for line in text.split("\n"))
+            try:
+                self.console.file.write(text + "\n")
+                self.console.file.flush()
+            except BrokenPipeError:
+                self.console.on_broken_pipe()  # as rich does
         self._last_output = time.monotonic()
 
+    def _plain_codes(self, style: str | None) -> tuple[str, str] | None:
+        """The escape codes rich puts around each line of `style` on this console, or None where
+        rich must render (Jupyter, legacy Windows, recording, quiet). Learnt from rich itself: the
+        console renders a marker once per style (docs/cli-startup.md)."""
+        if style in self._codes:
+            return self._codes[style]
+        c = self.console
+        codes = None
+        if not (c.is_jupyter or c.legacy_windows or c.record or c.quiet):
+            with c.capture() as cap:
+                c.print("X", style=style, soft_wrap=True)
+            out = cap.get()
+            if out.count("X") == 1 and out.endswith("\n") and "\n" not in out[:-1]:
+                prefix, suffix = out[:-1].split("X")
+                codes = (prefix, suffix)
+        self._codes[style] = codes
+        return codes
+
+    def _live_area(self) -> RenderedOnce:
+        return RenderedOnce(self._table())
+
     def _table(self) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         t = Table.grid(padding=(0, 2))
         t.add_column(no_wrap=True, overflow="ellipsis")
         t.add_column(no_wrap=True, overflow="ellipsis")
-        rows = sorted(self._current.items())
+        # called by Live's refresh thread (4 a second) without our lock (Live holds its own lock while
+        # it asks, and printing takes that lock under ours): a copy is one atomic step for str keys
+        rows = sorted(self._current.copy().items())
         for host, (what, _) in rows[:LIVE_ROWS]:
             t.add_row(Text(safe_text(host), style="bold"), Text(safe_text(self.secrets.scrub(what))))
         if len(rows) > LIVE_ROWS:
@@ -130,16 +201,17 @@ class ConsoleReporter:
                 self._print(f"interrupted: [{host}] {ev['msg']}", "magenta")
         elif kind == "script_run" and host and self.verbosity >= 3:
             self._print(f"  [{host}] ran {ev['template']} ({ev['outcome']}, {ev['duration']:.3f} s)", "dim")
-        if self._live is not None:
-            self._live.update(self._table())
 
     def _start(self, ev: dict[str, Any]) -> None:
         self._mode = ev.get("mode", "apply")
         title = "PLAN (dry run: nothing will be changed)" if self._mode == "plan" else "APPLY"
         self._print(f"{title} {ev.get('playbook', '')}", "bold")
         if self._live_wanted:
-            self._live = Live(self._table(), console=self.console, refresh_per_second=4, transient=True,
-                              vertical_overflow="crop")
+            from rich.live import Live
+
+            # the live area is built when Live refreshes it, not on every event
+            self._live = Live(console=self.console, refresh_per_second=4, transient=True,
+                              vertical_overflow="crop", get_renderable=self._live_area)
             self._live.start()
         elif self._heartbeat > 0 and self._beat is None:
             self._beat = threading.Thread(target=self._beats, name="hvprov-heartbeat", daemon=True)
