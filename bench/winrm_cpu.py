@@ -35,8 +35,16 @@ from run import SITE, LabProcess  # noqa: E402
 VARIANTS = {
     "pywinrm": "pywinrm as is (its Protocol and Transport: requests, requests-ntlm, password hashed per host)",
     "requests": "main before the lean transport (LeanProtocol, cached NTLM hashes, pywinrm's requests Transport)",
-    "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake)",
+    "lean0": "the lean NTLM transport as merged before the 2026-12-01 evening cuts (pyspnego's wrap_winrm "
+             "per message, ...)",
+    "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake), "
+            "with every cut below",
+    "lean-pyseal": "lean, but sealing through pyspnego's public wrap_winrm/unwrap_winrm per message",
 }
+
+# the evening cuts, each switched off by the variants naming it (lean0: all of them)
+_CUTS = {"lean-pyseal": ("seal",)}
+_ALL_CUTS = ("seal",)
 
 
 def _select_path(variant: str) -> None:
@@ -46,13 +54,18 @@ def _select_path(variant: str) -> None:
     import requests
     from winrm.protocol import Protocol
 
+    from hvprov.transports import ntlmhttp
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
-    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http})
+    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
+                                                   "sealer": ntlmhttp.session_sealer})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
-    w._lean_http = saved["lean"] if variant == "lean" else (lambda auth: False)  # type: ignore[assignment]
+    lean = variant.startswith("lean")
+    w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
+    off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
+    ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
 
     def scan(url: str, no_proxy: str | None) -> bool:  # the pre-cut wrapper: always the locked scan
         with w._ENV_LOCK:
@@ -100,6 +113,8 @@ def transport_loop(inventory: str, limit: int, profile: str | None, variant: str
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return {"variant": variant, "hosts": len(specs),
             "transport_cpu_ms_per_host": round(1000 * cpu / len(specs), 2),
+            "user_sys_ms_per_host": [round(1000 * (r1.ru_utime - r0.ru_utime) / len(specs), 2),
+                                     round(1000 * (r1.ru_stime - r0.ru_stime) / len(specs), 2)],
             "requests_per_host": sum(trips) / len(trips), "profiled": bool(profile)}
 
 

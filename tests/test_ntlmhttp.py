@@ -22,6 +22,7 @@ from hvprov.sim.wsauth import ntlm_user_file
 from hvprov.sim.wsman import WSManLab
 from hvprov.transports import ntlmhttp
 from hvprov.transports import winrm as w
+from hvprov.transports.ntlmseal import NtlmSealer
 
 SOAP = '<?xml version="1.0" encoding="utf-8"?>\n<env:Envelope>ü ' + "x" * 3000 + "</env:Envelope>"
 
@@ -90,6 +91,7 @@ def test_first_request_carries_the_negotiate_token(lab: WSManLab) -> None:
     with connected(spec_for(lab)) as t:
         assert t.run("Write-Output 1").rc == 0
         assert isinstance(t._protocol.transport, ntlmhttp.NtlmHttpTransport)  # type: ignore[union-attr]
+        assert isinstance(t._protocol.transport._sealer, NtlmSealer)  # type: ignore[union-attr]
     recs = lab.requests("hv01")
     assert [(r.auth, r.status) for r in recs[:2]] == [("ntlm-negotiate", 401), ("ntlm-authenticate", 200)]
     assert [r.status for r in recs].count(401) == 1  # no anonymous request answered 401

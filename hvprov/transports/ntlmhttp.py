@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
 
+from .ntlmseal import session_sealer
+
 __all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "seal", "unseal"]
 
 BOUNDARY = b"--Encrypted Boundary"
@@ -154,6 +156,7 @@ class NtlmHttpTransport:
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
         self._context: Any = None
+        self._sealer: Any = None  # wrap_winrm/unwrap_winrm of the context (ntlmseal.py)
 
     @property
     def encryption(self) -> Any:
@@ -161,7 +164,7 @@ class NtlmHttpTransport:
         return self._context if self.encrypt else None
 
     def close_session(self) -> None:
-        self._context = None
+        self._context = self._sealer = None
         self._close_connection()
 
     def _close_connection(self) -> None:
@@ -181,7 +184,7 @@ class NtlmHttpTransport:
             self.close_session()
         if self._conn is None or self._context is None:
             return self._authenticate(message)
-        body = seal(self._context, message) if self.encrypt else message
+        body = seal(self._sealer, message) if self.encrypt else message
         return self._result(*self._post(body, None))
 
     # ------------------------------------------------------------------ internals
@@ -208,8 +211,8 @@ class NtlmHttpTransport:
         if self._conn is None:  # HTTP.sys keeps the connection for the handshake; a host that
             raise ConnectionAbortedError("connection closed during the NTLM handshake")  # does not
         token = "Negotiate " + base64.b64encode(context.step(challenge) or b"").decode()
-        self._context = context
-        body = seal(context, message) if self.encrypt else message
+        self._context, self._sealer = context, session_sealer(context)
+        body = seal(self._sealer, message) if self.encrypt else message
         status, headers, data = self._post(body, token)
         if status == 401:
             self.close_session()
@@ -269,7 +272,7 @@ class NtlmHttpTransport:
         if data and self._context is not None and 'protocol="application/HTTP-SPNEGO-session-encrypted"' in (
             _first(headers, "content-type")
         ):
-            data = unseal(self._context, data)
+            data = unseal(self._sealer, data)
         if status == 200:
             return data
         if status == 401:
