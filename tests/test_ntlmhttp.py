@@ -157,8 +157,20 @@ RESPONSES = [
 ]
 
 
+def _reader(raw: bytes, buffer: int) -> Any:
+    """A socket file's reader (buffer 0: an unbuffered stream, which has no peek: the head is
+    read line by line; a small buffer: the head does not fit, line by line too)."""
+    import io
+
+    return io.BytesIO(raw) if buffer == 0 else io.BufferedReader(io.BytesIO(raw), buffer)  # type: ignore[arg-type]
+
+
+READERS = [0, 8, 64, 8192]
+
+
+@pytest.mark.parametrize("buffer", READERS)
 @pytest.mark.parametrize("raw", RESPONSES)
-def test_read_response_agrees_with_http_client(raw: bytes) -> None:
+def test_read_response_agrees_with_http_client(raw: bytes, buffer: int) -> None:
     """http.client (the stdlib's HTTP/1.1 client) is the oracle for the lean response reader."""
     import http.client
     import io
@@ -170,20 +182,21 @@ def test_read_response_agrees_with_http_client(raw: bytes) -> None:
     ref = http.client.HTTPResponse(_Sock(), method="POST")  # type: ignore[arg-type]
     ref.begin()
     want_body = ref.read()
-    status, headers, body, close = ntlmhttp.read_response(io.BytesIO(raw))
+    status, headers, body, close = ntlmhttp.read_response(_reader(raw, buffer))
     assert (status, body, close) == (ref.status, want_body, bool(ref.will_close))
     assert {k: v for k, v in headers.items()} == {
         k.lower(): ref.headers.get_all(k) for k in {k.lower() for k in ref.headers.keys()}
     }
 
 
-@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"])
-def test_read_response_refuses_what_http_client_refuses(raw: bytes) -> None:
+@pytest.mark.parametrize("buffer", READERS)
+@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
+                                 b"\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * 101 + b"\r\n"])
+def test_read_response_refuses_what_http_client_refuses(raw: bytes, buffer: int) -> None:
     import http.client
-    import io
 
     with pytest.raises(http.client.HTTPException):
-        ntlmhttp.read_response(io.BytesIO(raw))
+        ntlmhttp.read_response(_reader(raw, buffer))
 
 
 HOSTILE = {
@@ -205,8 +218,9 @@ def test_read_response_bounds_what_a_hostile_endpoint_sends(name: str, monkeypat
     import io
 
     monkeypatch.setattr(ntlmhttp, "MAX_BODY", 1024)
-    with pytest.raises(http.client.HTTPException):
-        ntlmhttp.read_response(io.BytesIO(HOSTILE[name]))
+    for buffer in READERS:
+        with pytest.raises(http.client.HTTPException):
+            ntlmhttp.read_response(_reader(HOSTILE[name], buffer))
 
 
 def test_a_host_that_stops_answering_is_a_timeout_not_a_hang() -> None:
