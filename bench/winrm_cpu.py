@@ -36,15 +36,16 @@ VARIANTS = {
     "pywinrm": "pywinrm as is (its Protocol and Transport: requests, requests-ntlm, password hashed per host)",
     "requests": "main before the lean transport (LeanProtocol, cached NTLM hashes, pywinrm's requests Transport)",
     "lean0": "the lean NTLM transport as merged before the 2026-12-01 evening cuts (pyspnego's wrap_winrm "
-             "per message, ...)",
+             "per message, a new spnego.client per host)",
     "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake), "
             "with every cut below",
     "lean-pyseal": "lean, but sealing through pyspnego's public wrap_winrm/unwrap_winrm per message",
+    "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
-_CUTS = {"lean-pyseal": ("seal",)}
-_ALL_CUTS = ("seal",)
+_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",)}
+_ALL_CUTS = ("seal", "context")
 
 
 def _select_path(variant: str) -> None:
@@ -59,13 +60,16 @@ def _select_path(variant: str) -> None:
     from hvprov.transports.wsman_lean import LeanProtocol
 
     saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
-                                                   "sealer": ntlmhttp.session_sealer})
+                                                   "sealer": ntlmhttp.session_sealer,
+                                                   "context": ntlmhttp.client_context})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
     w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
     off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
+    ntlmhttp.client_context = (  # type: ignore[assignment]
+        (lambda cache, *args: saved["context"](None, *args)) if "context" in off else saved["context"])
 
     def scan(url: str, no_proxy: str | None) -> bool:  # the pre-cut wrapper: always the locked scan
         with w._ENV_LOCK:

@@ -108,6 +108,21 @@ def test_https_binds_ntlm_to_the_tls_channel(lab: WSManLab) -> None:
     assert recs[1].cbt is True and recs[1].action == "Create" and not recs[1].encrypted
 
 
+def test_hosts_sharing_a_run_cache_bind_each_its_own_channel(lab: WSManLab) -> None:
+    """The run's NTLM context is copied per host (ntlmseal.client_context): each copy carries
+    its own host's certificate hash; the lab refuses an Authenticate without the right CBT."""
+    import dataclasses
+
+    run_cache: dict[Any, Any] = {}
+    for name in ("hv01", "hv02"):
+        add_host(lab, name, scheme="https", cbt_hardening="Strict")
+        spec = dataclasses.replace(spec_for(lab, name, ca_trust_path=str(lab.ca_cert)), credential_cache=run_cache)
+        with connected(spec) as t:
+            assert t.run("Write-Output 1").rc == 0
+        assert lab.requests(name)[1].cbt is True
+    assert sum(not isinstance(k, str) for k in run_cache) == 1
+
+
 def test_wrong_password_over_https_is_the_same_error(lab: WSManLab) -> None:
     add_host(lab, scheme="https")
     wrong = "Wr0ng-Passw0rd-Value"

@@ -17,11 +17,12 @@ import pytest
 import spnego
 import spnego._ntlm
 from fixtures_winrm import PASSWORD, USER
+from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import BadMICError
 
 from hvprov.sim.wsauth import ntlm_user_file
 from hvprov.transports import ntlmhttp
-from hvprov.transports.ntlmseal import NtlmSealer, session_sealer
+from hvprov.transports.ntlmseal import NtlmSealer, client_context, session_sealer
 from hvprov.transports.winrm import ntlm_hashes
 
 MESSAGES = [b"<a/>", b"x", "<env:Envelope>ü€</env:Envelope>".encode(), bytes(range(256)) * 40, b"y" * 153600]
@@ -132,3 +133,67 @@ def test_without_extended_session_security_pyspnego_seals(tmp_path: Path, monkey
     client, _, server = _twins(tmp_path)
     assert session_sealer(client) is client
     assert ntlmhttp.unseal(server, ntlmhttp.seal(session_sealer(client), b"<a/>")) == b"<a/>"
+
+
+BINDINGS = [None, GssChannelBindings(application_data=b"tls-server-end-point:" + bytes(range(32)))]
+
+
+def _state(context: Any) -> dict[str, Any]:
+    """A context's attributes, messages by their bytes and the credential by its fields."""
+    def norm(value: Any) -> Any:
+        if hasattr(value, "pack"):
+            return value.pack()
+        if type(value).__name__ == "_NTLMCredential":
+            return vars(value)
+        return value
+    return {k: norm(v) for k, v in vars(context).items()}
+
+
+@pytest.mark.parametrize("bindings", BINDINGS)
+@pytest.mark.parametrize("password", [PASSWORD, ntlm_hashes(PASSWORD)])
+def test_a_copied_context_is_a_fresh_spnego_client(tmp_path: Path, password: str, bindings: Any) -> None:
+    """client_context's copy of the run's context, for each of several hosts, against
+    spnego.client for that host: same state after the first step, same NEGOTIATE, same
+    AUTHENTICATE (same random bytes), accepted by pyspnego's acceptor, same sealing."""
+    users = tmp_path / "users"
+    users.write_text(f":{USER}:{PASSWORD}\n")
+    cache: dict[Any, Any] = {}
+    for host in ("hv01", "10.0.0.7", "fe80::1", "hv01"):
+        ours, negotiate = client_context(cache, USER, password, host, bindings)
+        fresh = _client_for(password, host, bindings)
+        assert negotiate == fresh.step()
+        assert _state(ours) == _state(fresh)
+        with ntlm_user_file(users):
+            server = spnego.server(protocol="ntlm", channel_bindings=bindings)
+            challenge = server.step(negotiate)
+            tokens = []
+            for ctx in (ours, fresh):
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(spnego._ntlm, "os", _SeededOs(99))
+                    tokens.append(ctx.step(challenge))
+            assert tokens[0] == tokens[1]
+            server.step(tokens[0])
+        assert server.complete and ours.complete
+        assert ntlmhttp.seal(session_sealer(ours), b"<m/>") == ntlmhttp.seal(fresh, b"<m/>")
+    assert len(cache) == 1  # one context per credential and run, copied for every host
+
+
+def test_copies_do_not_share_what_a_handshake_changes(tmp_path: Path) -> None:
+    cache: dict[Any, Any] = {}
+    one, _ = client_context(cache, USER, PASSWORD, "hv01", None)
+    two, _ = client_context(cache, USER, PASSWORD, "hv02", BINDINGS[1])
+    assert (one.spn, one.channel_bindings) == ("http/hv01", None)
+    assert (two.spn, two.channel_bindings) == ("http/hv02", BINDINGS[1])
+    template = cache[("ntlm-negotiated-context", USER, PASSWORD)][0]
+    users = tmp_path / "users"
+    users.write_text(f":{USER}:{PASSWORD}\n")
+    with ntlm_user_file(users):
+        server = spnego.server(protocol="ntlm")
+        server.step(one.step(server.step(client_context(None, USER, PASSWORD, "x", None)[1])))
+    assert one.complete and not template.complete and not two.complete
+    assert template._temp_negotiate is not None and template._session_key is None
+
+
+def _client_for(password: str, host: str, bindings: Any) -> Any:
+    return spnego.client(USER, password, hostname=host, service="http", protocol="ntlm",
+                         channel_bindings=bindings, options=spnego.NegotiateOptions.use_ntlm)

@@ -38,13 +38,12 @@ import struct
 from collections.abc import Callable
 from typing import Any, cast
 
-import spnego
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
 
-from .ntlmseal import session_sealer
+from .ntlmseal import client_context, session_sealer
 
 __all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "seal", "unseal"]
 
@@ -143,6 +142,7 @@ class NtlmHttpTransport:
         read_timeout_sec: float,
         ssl_context: ssl.SSLContext | None = None,
         on_request: Callable[[], None] = lambda: None,
+        contexts: dict[Any, Any] | None = None,
     ) -> None:
         self.host, self.port, self.path = host, port, path
         self.username, self.password = username, password
@@ -151,6 +151,7 @@ class NtlmHttpTransport:
         self.read_timeout_sec = read_timeout_sec
         self.ssl_context = ssl_context
         self.on_request = on_request
+        self.contexts = contexts  # the run's credential cache: NTLM contexts per credential (ntlmseal.py)
         self._conn: http.client.HTTPConnection | None = None
         self._rfile: Any = None
         host_name = f"[{host}]" if ":" in host else host
@@ -197,11 +198,8 @@ class NtlmHttpTransport:
             der = conn.sock.getpeercert(True)
             if der:
                 bindings = GssChannelBindings(application_data=b"tls-server-end-point:" + cert_hash(der))
-        context = spnego.client(
-            self.username, self.password, hostname=self.host, service="http", protocol="ntlm",
-            channel_bindings=bindings, options=spnego.NegotiateOptions.use_ntlm,
-        )
-        status, headers, _ = self._post(b"", "Negotiate " + base64.b64encode(context.step() or b"").decode())
+        context, negotiate = client_context(self.contexts, self.username, self.password, self.host, bindings)
+        status, headers, _ = self._post(b"", "Negotiate " + base64.b64encode(negotiate).decode())
         challenge = _challenge(headers) if status == 401 else None
         if challenge is None:
             self.close_session()

@@ -1,4 +1,4 @@
-"""NTLM message sealing for one WinRM session, with pyspnego's keys and cipher handles.
+"""pyspnego NTLM client contexts for a run's hosts, and each session's message sealing.
 
 pyspnego stays the NTLM implementation: it runs the handshake and derives the session's
 sealing and signing keys and its two RC4 streams. Per message, though, its public
@@ -16,6 +16,16 @@ truncated to 8 bytes and RC4-encrypted when the key was exchanged, SeqNum). The 
 pyspnego's ``wrap_winrm`` byte for byte and a bad signature raises pyspnego's ``BadMICError``
 (tests/test_ntlmseal.py runs both side by side on twin contexts).
 
+`client_context` builds the client context a host's handshake starts with. Every host of a run
+that shares a credential gets the same context up to its first token (pyspnego parses the
+credential, sets its flags from ``LM_COMPAT_LEVEL``, and packs the same NEGOTIATE message
+for each): it is built and stepped once per credential and run, kept in the run's
+credential cache next to the password's hashes, and each host gets a shallow copy with its
+own target name (``http/HOST``) and channel bindings, which pyspnego only reads in the second
+step. tests/test_ntlmseal.py compares the copy with a fresh ``spnego.client`` for the same
+host: the same attributes, the same NEGOTIATE and AUTHENTICATE tokens (same random bytes),
+the same session keys.
+
 What it reads from pyspnego is private (``spnego._ntlm.NTLMProxy``'s ``_context_attr``,
 ``_handle_out``/``_handle_in``, ``_sign_key_out``/``_sign_key_in`` and its two sequence
 counters): pyproject.toml pins pyspnego to the tested minor version, and any context that does
@@ -26,14 +36,16 @@ path, unchanged.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import struct
 from typing import Any, NamedTuple
 
+import spnego
 from spnego._ntlm_raw.messages import NegotiateFlags
 from spnego.exceptions import BadMICError
 
-__all__ = ["NtlmSealer", "session_sealer"]
+__all__ = ["NtlmSealer", "client_context", "session_sealer"]
 
 _NEEDED = int(NegotiateFlags.extended_session_security | NegotiateFlags.sign | NegotiateFlags.seal)
 _KEY_EXCH = int(NegotiateFlags.key_exch)
@@ -46,6 +58,36 @@ class Wrapped(NamedTuple):
 
     header: bytes
     data: bytes
+
+
+SERVICE = "http"  # requests-ntlm's (and WinRM's) service class
+
+
+def _fresh(username: str, password: str, host: str | None, bindings: Any) -> Any:
+    return spnego.client(username, password, hostname=host, service=SERVICE, protocol="ntlm",
+                         channel_bindings=bindings, options=spnego.NegotiateOptions.use_ntlm)
+
+
+def client_context(cache: dict[Any, Any] | None, username: str, password: str, host: str,
+                   bindings: Any) -> tuple[Any, bytes]:
+    """pyspnego's NTLM client context for `host` and its NEGOTIATE token (the first step
+    taken): a copy of the run's context for this credential (see the module docstring), or a
+    fresh context without a cache."""
+    if cache is None:
+        context = _fresh(username, password, host, bindings)
+        return context, context.step() or b""
+    key = ("ntlm-negotiated-context", username, password)
+    entry = cache.get(key)
+    if entry is None:
+        template = _fresh(username, password, None, None)
+        entry = cache.setdefault(key, (template, template.step() or b""))
+    template, token = entry
+    if not {"spn", "_hostname", "channel_bindings"} <= vars(template).keys():
+        context = _fresh(username, password, host, bindings)  # not the pyspnego this was tested on
+        return context, context.step() or b""
+    context = copy.copy(template)
+    context.spn, context._hostname, context.channel_bindings = f"{SERVICE}/{host}", host, bindings
+    return context, token
 
 
 def session_sealer(context: Any) -> Any:

@@ -244,7 +244,7 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
             username=spec.user, password=password, encrypt=encrypt,
             connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
             ssl_context=_tls_context(spec) if spec.winrm_scheme == "https" else None,
-            on_request=owner.count_request,
+            on_request=owner.count_request, contexts=spec.credential_cache,
         )
         self.owner = owner
 
