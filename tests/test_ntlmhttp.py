@@ -4,6 +4,7 @@ encryption (the reference for the framing) and the lab's WinRM listeners (real H
 
 from __future__ import annotations
 
+import ssl
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -120,7 +121,38 @@ def test_hosts_sharing_a_run_cache_bind_each_its_own_channel(lab: WSManLab) -> N
         with connected(spec) as t:
             assert t.run("Write-Output 1").rc == 0
         assert lab.requests(name)[1].cbt is True
-    assert sum(not isinstance(k, str) for k in run_cache) == 1
+    assert sorted(k[0] for k in run_cache if not isinstance(k, str)) == ["ntlm-negotiated-context", "tls-context"]
+
+
+def test_a_run_builds_one_tls_context_per_trust_setting(lab: WSManLab, tmp_path: Path) -> None:
+    """Hosts of one run with the same trust settings share the TLS context (the CA file read
+    once); other settings get their own, and each connection still verifies its host."""
+    import dataclasses
+
+    from hvprov.errors import TrustError
+    from hvprov.sim import tls
+
+    run_cache: dict[Any, Any] = {}
+    other = tls.make_tls_files(tmp_path / "other", ca_name="Somebody else's CA")
+    contexts = []
+    for name, ca, ok in [("hv01", lab.ca_cert, True), ("hv02", other.ca_cert, False), ("hv03", lab.ca_cert, True),
+                         ("hv04", other.ca_cert, False)]:
+        add_host(lab, name, scheme="https")
+        spec = dataclasses.replace(spec_for(lab, name, ca_trust_path=str(ca)), credential_cache=run_cache)
+        t = w.WinRMTransport(spec)
+        if ok:
+            assert t.run("Write-Output 1").rc == 0
+        else:
+            with pytest.raises(TrustError):
+                t.open()
+        t.close()
+        contexts.append(w._run_tls_context(spec))
+    assert contexts[0] is contexts[2] and contexts[1] is contexts[3] and contexts[0] is not contexts[1]
+    ignore = dataclasses.replace(spec_for(lab, "hv02", ca_trust_path=str(other.ca_cert), server_cert_validation="ignore"),
+                                 credential_cache=run_cache)
+    with connected(ignore) as t:  # hv02's certificate is not from `other`: only "ignore" lets it through
+        assert t.run("Write-Output 1").rc == 0
+    assert w._run_tls_context(ignore).verify_mode == ssl.CERT_NONE and contexts[0].verify_mode == ssl.CERT_REQUIRED
 
 
 def test_wrong_password_over_https_is_the_same_error(lab: WSManLab) -> None:

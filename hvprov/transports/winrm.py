@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
@@ -243,7 +243,7 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
             host=spec.address, port=owner.port, path=urlsplit(owner.endpoint).path,
             username=spec.user, password=password, encrypt=encrypt,
             connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
-            ssl_context=_tls_context(spec) if spec.winrm_scheme == "https" else None,
+            ssl_context=_run_tls_context(spec) if spec.winrm_scheme == "https" else None,
             on_request=owner.count_request, contexts=spec.credential_cache,
         )
         self.owner = owner
@@ -253,6 +253,21 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
         if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
             self.owner.max_envelope_kb = _default_envelope_kb(response)
         return response
+
+
+def _run_tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
+    """The run's TLS client context for these settings, built once per run (the run's
+    credential cache keeps it): building one reads the CA file, about 20 ms of CPU with
+    certifi's bundle (the default), once per host before. A context is shared by connections
+    as urllib3's pools share theirs; each connection still checks its own host's certificate
+    and name. Keyed by everything `_tls_context` reads; a CA file changed during a run is read
+    by the next run."""
+    cache = spec.credential_cache
+    if cache is None:
+        return _tls_context(spec)
+    key = ("tls-context", spec.server_cert_validation, spec.winrm_allow_tls10, spec.ca_trust_path)
+    ctx = cache.get(key)
+    return ctx if ctx is not None else cast(ssl.SSLContext, cache.setdefault(key, _tls_context(spec)))
 
 
 def _tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
