@@ -41,11 +41,12 @@ VARIANTS = {
             "with every cut below",
     "lean-pyseal": "lean, but sealing through pyspnego's public wrap_winrm/unwrap_winrm per message",
     "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
+    "lean-clixmlparse": "lean, but every CLIXML stderr document parsed (the progress-only one too)",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
-_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",)}
-_ALL_CUTS = ("seal", "context")
+_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",)}
+_ALL_CUTS = ("seal", "context", "clixml")
 
 
 def _select_path(variant: str) -> None:
@@ -55,19 +56,21 @@ def _select_path(variant: str) -> None:
     import requests
     from winrm.protocol import Protocol
 
-    from hvprov.transports import ntlmhttp
+    from hvprov.transports import clixml, ntlmhttp
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
     saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
                                                    "sealer": ntlmhttp.session_sealer,
-                                                   "context": ntlmhttp.client_context})
+                                                   "context": ntlmhttp.client_context,
+                                                   "clixml": clixml._records})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
     w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
     off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
+    clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
     ntlmhttp.client_context = (  # type: ignore[assignment]
         (lambda cache, *args: saved["context"](None, *args)) if "context" in off else saved["context"])
 
