@@ -42,11 +42,13 @@ VARIANTS = {
     "lean-pyseal": "lean, but sealing through pyspnego's public wrap_winrm/unwrap_winrm per message",
     "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
     "lean-clixmlparse": "lean, but every CLIXML stderr document parsed (the progress-only one too)",
+    "lean-createparse2": "lean, but the CreateResponse parsed a second time for the envelope size (as before)",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
-_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",)}
-_ALL_CUTS = ("seal", "context", "clixml")
+_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
+         "lean-createparse2": ("create",)}
+_ALL_CUTS = ("seal", "context", "clixml", "create")
 
 
 def _select_path(variant: str) -> None:
@@ -71,6 +73,7 @@ def _select_path(variant: str) -> None:
     off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
     clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
+    w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message
     ntlmhttp.client_context = (  # type: ignore[assignment]
         (lambda cache, *args: saved["context"](None, *args)) if "context" in off else saved["context"])
 
@@ -79,6 +82,21 @@ def _select_path(variant: str) -> None:
             return bool(w._should_bypass_proxies(url, no_proxy))
 
     requests.utils.should_bypass_proxies = scan if variant == "pywinrm" else w._locked_should_bypass_proxies
+
+
+def _parse_create_twice(self: Any, message: str | bytes) -> bytes:
+    """The old path's extra parse: the transport read the envelope size from the raw
+    CreateResponse before LeanProtocol.open_shell parsed it again (the result is recomputed)."""
+    import contextlib
+    import xml.etree.ElementTree as ET
+
+    from hvprov.transports import ntlmhttp
+
+    response = ntlmhttp.NtlmHttpTransport.send_message(self, message)
+    if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
+        with contextlib.suppress(ET.ParseError):
+            ET.fromstring(response).find(".//{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}ShellRunTime")
+    return response
 
 
 def transport_loop(inventory: str, limit: int, profile: str | None, variant: str = "lean") -> dict[str, Any]:
