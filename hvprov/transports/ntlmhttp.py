@@ -18,7 +18,9 @@ What it does differently, and why it is allowed (docs/winrm-performance.md):
   up message encryption: WinRb/WinRM (the Ruby client Vagrant and Test Kitchen use against
   Windows) does exactly this (``lib/winrm/http/transport.rb``, NegotiateTransport).
 * The multipart/encrypted framing of MS-WSMV 2.2.9.1.1 written here, byte for byte what
-  pywinrm's `Encryption` produces (tests/test_ntlmhttp.py), with pyspnego's `wrap_winrm`.
+  pywinrm's `Encryption` produces (tests/test_ntlmhttp.py), around pyspnego's sealing
+  (``wrap_winrm`` byte for byte, with the flags read once per session: ntlmseal.py).
+* One pyspnego client context per credential and run, copied per host (ntlmseal.py).
 * No environment or proxy lookups: hvprov talks to hosts directly.
 * A keep-alive connection the host closed while idle is replaced before a message is sent,
   with a new handshake carrying that message (pywinrm could not re-key an encrypted session
