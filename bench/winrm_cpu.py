@@ -35,8 +35,20 @@ from run import SITE, LabProcess  # noqa: E402
 VARIANTS = {
     "pywinrm": "pywinrm as is (its Protocol and Transport: requests, requests-ntlm, password hashed per host)",
     "requests": "main before the lean transport (LeanProtocol, cached NTLM hashes, pywinrm's requests Transport)",
-    "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake)",
+    "lean0": "the lean NTLM transport as merged before the 2026-12-01 evening cuts (pyspnego's wrap_winrm "
+             "per message, a new spnego.client per host)",
+    "lean": "lean NTLM transport (LeanProtocol over ntlmhttp: http.client keep-alive, 2-leg handshake), "
+            "with every cut below",
+    "lean-pyseal": "lean, but sealing through pyspnego's public wrap_winrm/unwrap_winrm per message",
+    "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
+    "lean-clixmlparse": "lean, but every CLIXML stderr document parsed (the progress-only one too)",
+    "lean-createparse2": "lean, but the CreateResponse parsed a second time for the envelope size (as before)",
 }
+
+# the evening cuts, each switched off by the variants naming it (lean0: all of them)
+_CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
+         "lean-createparse2": ("create",)}
+_ALL_CUTS = ("seal", "context", "clixml", "create")
 
 
 def _select_path(variant: str) -> None:
@@ -46,19 +58,45 @@ def _select_path(variant: str) -> None:
     import requests
     from winrm.protocol import Protocol
 
+    from hvprov.transports import clixml, ntlmhttp
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
-    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http})
+    saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
+                                                   "sealer": ntlmhttp.session_sealer,
+                                                   "context": ntlmhttp.client_context,
+                                                   "clixml": clixml._records})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
-    w._lean_http = saved["lean"] if variant == "lean" else (lambda auth: False)  # type: ignore[assignment]
+    lean = variant.startswith("lean")
+    w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
+    off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
+    ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
+    clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
+    w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message
+    ntlmhttp.client_context = (  # type: ignore[assignment]
+        (lambda cache, *args: saved["context"](None, *args)) if "context" in off else saved["context"])
 
     def scan(url: str, no_proxy: str | None) -> bool:  # the pre-cut wrapper: always the locked scan
         with w._ENV_LOCK:
             return bool(w._should_bypass_proxies(url, no_proxy))
 
     requests.utils.should_bypass_proxies = scan if variant == "pywinrm" else w._locked_should_bypass_proxies
+
+
+def _parse_create_twice(self: Any, message: str | bytes) -> bytes:
+    """The old path's extra parse: the transport read the envelope size from the raw
+    CreateResponse before LeanProtocol.open_shell parsed it again (the result is recomputed)."""
+    import contextlib
+    import xml.etree.ElementTree as ET
+
+    from hvprov.transports import ntlmhttp
+
+    response = ntlmhttp.NtlmHttpTransport.send_message(self, message)
+    if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
+        with contextlib.suppress(ET.ParseError):
+            ET.fromstring(response).find(".//{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}ShellRunTime")
+    return response
 
 
 def transport_loop(inventory: str, limit: int, profile: str | None, variant: str = "lean") -> dict[str, Any]:
@@ -100,7 +138,46 @@ def transport_loop(inventory: str, limit: int, profile: str | None, variant: str
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return {"variant": variant, "hosts": len(specs),
             "transport_cpu_ms_per_host": round(1000 * cpu / len(specs), 2),
+            "user_sys_ms_per_host": [round(1000 * (r1.ru_utime - r0.ru_utime) / len(specs), 2),
+                                     round(1000 * (r1.ru_stime - r0.ru_stime) / len(specs), 2)],
             "requests_per_host": sum(trips) / len(trips), "profiled": bool(profile)}
+
+
+def transport_per_host(inventory: str, limit: int, variants: list[str], shift: int) -> list[dict[str, Any]]:
+    """Like transport_loop, the variants alternating host by host (--per-host): each host's open /
+    script / close is timed alone (getrusage around it), so slow drifts of the machine's load
+    fall on every variant alike. One figure per variant: CPU ms per host over its hosts."""
+    import dataclasses
+    import resource
+
+    import yaml
+
+    from hvprov.connection import ConnectionSpec
+    from hvprov.transports.winrm import WinRMTransport
+
+    hosts = yaml.safe_load(Path(inventory).read_text())["all"]["hosts"]
+    cache: dict[str, str] = {}
+    specs = [dataclasses.replace(ConnectionSpec.from_vars(n, dict(v)), credential_cache=cache)
+             for n, v in list(hosts.items())[:limit]]
+    for variant in variants:  # imports done, each path once
+        _select_path(variant)
+        WinRMTransport(specs[0]).close()
+    cpu = dict.fromkeys(variants, 0.0)
+    count = dict.fromkeys(variants, 0)
+    for i, spec in enumerate(specs):
+        variant = variants[(i + shift) % len(variants)]
+        _select_path(variant)
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        t = WinRMTransport(spec)
+        t.open()
+        res = t.run("Write-Output 'ok'")
+        t.close()
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu[variant] += (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        count[variant] += 1
+        assert res.stdout, res
+    return [{"variant": v, "hosts": count[v], "transport_cpu_ms_per_host": round(1000 * cpu[v] / count[v], 2),
+             "per_host_alternation": True} for v in variants]
 
 
 def thread_profile(params: dict[str, Any], out: str, top: int = 25) -> dict[str, Any]:
@@ -151,6 +228,35 @@ def thread_profile(params: dict[str, Any], out: str, top: int = 25) -> dict[str,
                                 "self_ms_per_host": round(1000 * v[2] / n, 3)} for k, v in rows[:top]]}
 
 
+def fleet_run(variant: str, params: dict[str, Any]) -> dict[str, Any]:
+    """bench/worker.py's fleet_ctl in a fresh interpreter with `variant` selected first (--ab)."""
+    res = run_measured([PY, __file__, "--fleet-worker", variant, json.dumps(params)], timeout=900)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.rc != 0 or not lines:
+        raise RuntimeError(f"fleet worker {variant} failed (rc {res.rc}):\n{res.stderr[-3000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def fleet_worker(variant: str, params: str) -> int:
+    _select_path(variant)
+    import worker
+
+    print(json.dumps(worker.task_fleet_ctl(json.loads(params)), default=str), flush=True)
+    return 0
+
+
+def summary(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """min / median / all of `key` per variant, and the load range, of alternated runs."""
+    import statistics
+
+    out: dict[str, Any] = {}
+    for run in runs:
+        out.setdefault(run["variant"], []).append(run[key])
+    loads = [x for run in runs for x in run["loadavg_1m_before_during"]]
+    return {**{v: {"min": min(xs), "median": round(statistics.median(xs), 2), "all": xs} for v, xs in out.items()},
+            "loadavg_1m_range": [min(loads), max(loads)]}
+
+
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     lab = work / "lab"
     lab.mkdir(parents=True, exist_ok=True)
@@ -170,19 +276,28 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if args.transport_only:
             variants = args.variants.split(",") if args.ab else ["lean"]
             out["variants"] = {v: VARIANTS[v] for v in variants}
-            for i in range(args.repeats * len(variants)):
+            rounds = args.repeats if args.per_host else args.repeats * len(variants)
+            for i in range(rounds):
                 base = variants[i % len(variants)]
                 load0, st0, lab0 = loadavg(), cpu_times(), labp.cpu()
-                run = transport_loop(winrm_inv, args.hosts, args.profile if i == len(variants) - 1 else None, base)
-                run.update({"lab_cpu_ms_per_host": round(1000 * (labp.cpu() - lab0) / run["hosts"], 2),
-                            "loadavg_1m_before_during": [load0, loadavg()], "steal_pct_during": steal_pct(st0, cpu_times())})
-                run["under_load"] = max(run["loadavg_1m_before_during"]) > cores
-                out["runs"].append(run)
-                print(json.dumps(run), flush=True)
+                if args.per_host:
+                    runs = transport_per_host(winrm_inv, args.hosts, variants, i)
+                else:
+                    runs = [transport_loop(winrm_inv, args.hosts, args.profile if i == len(variants) - 1 else None, base)]
+                common = {"lab_cpu_ms_per_host": round(1000 * (labp.cpu() - lab0) / args.hosts, 2),
+                          "loadavg_1m_before_during": [load0, loadavg()], "steal_pct_during": steal_pct(st0, cpu_times())}
+                for run in runs:
+                    run.update(common, under_load=max(common["loadavg_1m_before_during"]) > cores)
+                    out["runs"].append(run)
+                    print(json.dumps(run), flush=True)
+            if args.ab:
+                out["summary"] = summary(out["runs"], "transport_cpu_ms_per_host")
             return out
-        for _ in range(args.repeats):
+        variants = args.variants.split(",") if args.ab else [None]
+        for i in range(args.repeats * len(variants)):
+            variant = variants[i % len(variants)]
             load0, st0, lab0 = loadavg(), cpu_times(), labp.cpu()
-            fig = run_worker("fleet_ctl", params, timeout=900)
+            fig = run_worker("fleet_ctl", params, timeout=900) if variant is None else fleet_run(variant, params)
             load1, st1 = loadavg(), cpu_times()
             n = fig["hosts"]
             req = fig["round_trips"]["mean"]  # read after close(): the Delete is counted already
@@ -190,6 +305,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             cpu_bound = (fig["cpu_s"] + lab_cpu) / cores
             latency_bound = -(-n // args.forks) * req * args.latency
             run = {
+                **({"variant": variant} if variant else {}),
                 "controller_cpu_ms_per_host": round(1000 * fig["cpu_s"] / n, 2),
                 "requests_per_host": req,
                 "lab_cpu_ms_per_host": round(1000 * lab_cpu / n, 2),
@@ -203,6 +319,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             }
             out["runs"].append(run)
             print(json.dumps(run), flush=True)
+        if args.ab:
+            out["summary"] = summary(out["runs"], "controller_cpu_ms_per_host")
         if args.thread_profile:
             out["thread_profile"] = thread_profile(params, args.thread_profile)
         if args.profile:
@@ -227,11 +345,17 @@ def main() -> int:
     ap.add_argument("--transport-only", action="store_true",
                     help="open / one small script / close per host in one thread: WinRMTransport alone")
     ap.add_argument("--ab", action="store_true",
-                    help="with --transport-only: alternate runs of --variants (same process, same load)")
+                    help="alternate runs of --variants: with --transport-only in this process (same load), "
+                         "else whole runs, each in a fresh interpreter with its variant selected")
+    ap.add_argument("--per-host", action="store_true",
+                    help="with --transport-only --ab: alternate the variants host by host within each repetition")
     ap.add_argument("--variants", default="requests,lean",
                     help="comma-separated, from: " + ", ".join(f"{k} ({v})" for k, v in VARIANTS.items()))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--fleet-worker", nargs=2, metavar=("VARIANT", "PARAMS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.fleet_worker:
+        return fleet_worker(*args.fleet_worker)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="hvprov-winrm-cpu-") as tmp:
         out = measure(args, Path(tmp))

@@ -90,8 +90,10 @@ class ConnectionSpec:
     max_envelope_kb: int = 150  # WinRM 2.0 default (2008 R2); 500 on WinRM 3.0+; 0: read the host's
     winrm_cmd_shell: bool = True  # commands go through cmd.exe (8,191-char limit)
     script_delivery: str = "stdin"  # stdin | file (transports/bootstrap.py, docs/delivery.md)
-    # the run's NTLM hashes per password (transports/winrm.py): computed once per run, kept by it
-    credential_cache: dict[str, str] | None = field(default=None, compare=False, repr=False)
+    # the run's NTLM hashes per password (transports/winrm.py), NTLM client contexts per
+    # credential (transports/ntlmseal.py) and TLS contexts per trust setting: computed once per
+    # run, kept by it
+    credential_cache: dict[Any, Any] | None = field(default=None, compare=False, repr=False)
     # --- ssh
     ssh_key_file: str | None = None
     ssh_key_passphrase: Secret | None = None

@@ -4,6 +4,7 @@ encryption (the reference for the framing) and the lab's WinRM listeners (real H
 
 from __future__ import annotations
 
+import ssl
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ from hvprov.sim.wsauth import ntlm_user_file
 from hvprov.sim.wsman import WSManLab
 from hvprov.transports import ntlmhttp
 from hvprov.transports import winrm as w
+from hvprov.transports.ntlmseal import NtlmSealer
 
 SOAP = '<?xml version="1.0" encoding="utf-8"?>\n<env:Envelope>ü ' + "x" * 3000 + "</env:Envelope>"
 
@@ -90,6 +92,7 @@ def test_first_request_carries_the_negotiate_token(lab: WSManLab) -> None:
     with connected(spec_for(lab)) as t:
         assert t.run("Write-Output 1").rc == 0
         assert isinstance(t._protocol.transport, ntlmhttp.NtlmHttpTransport)  # type: ignore[union-attr]
+        assert isinstance(t._protocol.transport._sealer, NtlmSealer)  # type: ignore[union-attr]
     recs = lab.requests("hv01")
     assert [(r.auth, r.status) for r in recs[:2]] == [("ntlm-negotiate", 401), ("ntlm-authenticate", 200)]
     assert [r.status for r in recs].count(401) == 1  # no anonymous request answered 401
@@ -104,6 +107,52 @@ def test_https_binds_ntlm_to_the_tls_channel(lab: WSManLab) -> None:
         assert t.round_trips == 2 + 3
     recs = lab.requests("hv01")
     assert recs[1].cbt is True and recs[1].action == "Create" and not recs[1].encrypted
+
+
+def test_hosts_sharing_a_run_cache_bind_each_its_own_channel(lab: WSManLab) -> None:
+    """The run's NTLM context is copied per host (ntlmseal.client_context): each copy carries
+    its own host's certificate hash; the lab refuses an Authenticate without the right CBT."""
+    import dataclasses
+
+    run_cache: dict[Any, Any] = {}
+    for name in ("hv01", "hv02"):
+        add_host(lab, name, scheme="https", cbt_hardening="Strict")
+        spec = dataclasses.replace(spec_for(lab, name, ca_trust_path=str(lab.ca_cert)), credential_cache=run_cache)
+        with connected(spec) as t:
+            assert t.run("Write-Output 1").rc == 0
+        assert lab.requests(name)[1].cbt is True
+    assert sorted(k[0] for k in run_cache if not isinstance(k, str)) == ["ntlm-negotiated-context", "tls-context"]
+
+
+def test_a_run_builds_one_tls_context_per_trust_setting(lab: WSManLab, tmp_path: Path) -> None:
+    """Hosts of one run with the same trust settings share the TLS context (the CA file read
+    once); other settings get their own, and each connection still verifies its host."""
+    import dataclasses
+
+    from hvprov.errors import TrustError
+    from hvprov.sim import tls
+
+    run_cache: dict[Any, Any] = {}
+    other = tls.make_tls_files(tmp_path / "other", ca_name="Somebody else's CA")
+    contexts = []
+    for name, ca, ok in [("hv01", lab.ca_cert, True), ("hv02", other.ca_cert, False), ("hv03", lab.ca_cert, True),
+                         ("hv04", other.ca_cert, False)]:
+        add_host(lab, name, scheme="https")
+        spec = dataclasses.replace(spec_for(lab, name, ca_trust_path=str(ca)), credential_cache=run_cache)
+        t = w.WinRMTransport(spec)
+        if ok:
+            assert t.run("Write-Output 1").rc == 0
+        else:
+            with pytest.raises(TrustError):
+                t.open()
+        t.close()
+        contexts.append(w._run_tls_context(spec))
+    assert contexts[0] is contexts[2] and contexts[1] is contexts[3] and contexts[0] is not contexts[1]
+    ignore = dataclasses.replace(spec_for(lab, "hv02", ca_trust_path=str(other.ca_cert), server_cert_validation="ignore"),
+                                 credential_cache=run_cache)
+    with connected(ignore) as t:  # hv02's certificate is not from `other`: only "ignore" lets it through
+        assert t.run("Write-Output 1").rc == 0
+    assert w._run_tls_context(ignore).verify_mode == ssl.CERT_NONE and contexts[0].verify_mode == ssl.CERT_REQUIRED
 
 
 def test_wrong_password_over_https_is_the_same_error(lab: WSManLab) -> None:
@@ -155,8 +204,20 @@ RESPONSES = [
 ]
 
 
+def _reader(raw: bytes, buffer: int) -> Any:
+    """A socket file's reader (buffer 0: an unbuffered stream, which has no peek: the head is
+    read line by line; a small buffer: the head does not fit, line by line too)."""
+    import io
+
+    return io.BytesIO(raw) if buffer == 0 else io.BufferedReader(io.BytesIO(raw), buffer)  # type: ignore[arg-type]
+
+
+READERS = [0, 8, 64, 8192]
+
+
+@pytest.mark.parametrize("buffer", READERS)
 @pytest.mark.parametrize("raw", RESPONSES)
-def test_read_response_agrees_with_http_client(raw: bytes) -> None:
+def test_read_response_agrees_with_http_client(raw: bytes, buffer: int) -> None:
     """http.client (the stdlib's HTTP/1.1 client) is the oracle for the lean response reader."""
     import http.client
     import io
@@ -168,20 +229,21 @@ def test_read_response_agrees_with_http_client(raw: bytes) -> None:
     ref = http.client.HTTPResponse(_Sock(), method="POST")  # type: ignore[arg-type]
     ref.begin()
     want_body = ref.read()
-    status, headers, body, close = ntlmhttp.read_response(io.BytesIO(raw))
+    status, headers, body, close = ntlmhttp.read_response(_reader(raw, buffer))
     assert (status, body, close) == (ref.status, want_body, bool(ref.will_close))
     assert {k: v for k, v in headers.items()} == {
         k.lower(): ref.headers.get_all(k) for k in {k.lower() for k in ref.headers.keys()}
     }
 
 
-@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"])
-def test_read_response_refuses_what_http_client_refuses(raw: bytes) -> None:
+@pytest.mark.parametrize("buffer", READERS)
+@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
+                                 b"\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\n" + b"A: b\r\n" * 101 + b"\r\n"])
+def test_read_response_refuses_what_http_client_refuses(raw: bytes, buffer: int) -> None:
     import http.client
-    import io
 
     with pytest.raises(http.client.HTTPException):
-        ntlmhttp.read_response(io.BytesIO(raw))
+        ntlmhttp.read_response(_reader(raw, buffer))
 
 
 HOSTILE = {
@@ -203,8 +265,9 @@ def test_read_response_bounds_what_a_hostile_endpoint_sends(name: str, monkeypat
     import io
 
     monkeypatch.setattr(ntlmhttp, "MAX_BODY", 1024)
-    with pytest.raises(http.client.HTTPException):
-        ntlmhttp.read_response(io.BytesIO(HOSTILE[name]))
+    for buffer in READERS:
+        with pytest.raises(http.client.HTTPException):
+            ntlmhttp.read_response(_reader(HOSTILE[name], buffer))
 
 
 def test_a_host_that_stops_answering_is_a_timeout_not_a_hang() -> None:

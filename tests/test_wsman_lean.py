@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 import pytest
-from fixtures_winrm import add_host, echo, lab, spec_for  # noqa: F401  (lab/echo are fixtures)
+from fixtures_winrm import PASSWORD, USER, add_host, echo, lab, spec_for  # noqa: F401  (lab/echo are fixtures)
 from winrm.protocol import Protocol
 
 from hvprov.transports.wsman_lean import LeanProtocol
@@ -125,11 +125,13 @@ def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo:
     monkeypatch.setattr(w, "lmowfv1", lambda pw: calls.append(pw) or real(pw))
     add_host(lab, "hv01")
     add_host(lab, "hv02")
-    run_cache: dict[str, str] = {}
+    run_cache: dict[Any, Any] = {}
     for name in ("hv01", "hv02"):
         t = w.WinRMTransport(dataclasses.replace(spec_for(lab, name), credential_cache=run_cache))
         assert t.run("# template: test/x\nWrite-Output 'x'\n").rc == 0
         t.close()
         assert t.round_trips == 6  # Negotiate, Authenticate + Create, Command, Receive, Signal, Delete
-    assert len(calls) == 1 and len(run_cache) == 1
+    assert len(calls) == 1 and [k for k in run_cache if isinstance(k, str)] == [PASSWORD]
+    # and one NTLM client context for the credential, copied for each host (ntlmseal.py)
+    assert [k for k in run_cache if not isinstance(k, str)] == [("ntlm-negotiated-context", USER, run_cache[PASSWORD])]
     assert w.ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would

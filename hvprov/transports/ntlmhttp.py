@@ -18,7 +18,9 @@ What it does differently, and why it is allowed (docs/winrm-performance.md):
   up message encryption: WinRb/WinRM (the Ruby client Vagrant and Test Kitchen use against
   Windows) does exactly this (``lib/winrm/http/transport.rb``, NegotiateTransport).
 * The multipart/encrypted framing of MS-WSMV 2.2.9.1.1 written here, byte for byte what
-  pywinrm's `Encryption` produces (tests/test_ntlmhttp.py), with pyspnego's `wrap_winrm`.
+  pywinrm's `Encryption` produces (tests/test_ntlmhttp.py), around pyspnego's sealing
+  (``wrap_winrm`` byte for byte, with the flags read once per session: ntlmseal.py).
+* One pyspnego client context per credential and run, copied per host (ntlmseal.py).
 * No environment or proxy lookups: hvprov talks to hosts directly.
 * A keep-alive connection the host closed while idle is replaced before a message is sent,
   with a new handshake carrying that message (pywinrm could not re-key an encrypted session
@@ -38,11 +40,12 @@ import struct
 from collections.abc import Callable
 from typing import Any, cast
 
-import spnego
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
+
+from .ntlmseal import client_context, session_sealer
 
 __all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "seal", "unseal"]
 
@@ -141,6 +144,7 @@ class NtlmHttpTransport:
         read_timeout_sec: float,
         ssl_context: ssl.SSLContext | None = None,
         on_request: Callable[[], None] = lambda: None,
+        contexts: dict[Any, Any] | None = None,
     ) -> None:
         self.host, self.port, self.path = host, port, path
         self.username, self.password = username, password
@@ -149,11 +153,13 @@ class NtlmHttpTransport:
         self.read_timeout_sec = read_timeout_sec
         self.ssl_context = ssl_context
         self.on_request = on_request
+        self.contexts = contexts  # the run's credential cache: NTLM contexts per credential (ntlmseal.py)
         self._conn: http.client.HTTPConnection | None = None
         self._rfile: Any = None
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
         self._context: Any = None
+        self._sealer: Any = None  # wrap_winrm/unwrap_winrm of the context (ntlmseal.py)
 
     @property
     def encryption(self) -> Any:
@@ -161,7 +167,7 @@ class NtlmHttpTransport:
         return self._context if self.encrypt else None
 
     def close_session(self) -> None:
-        self._context = None
+        self._context = self._sealer = None
         self._close_connection()
 
     def _close_connection(self) -> None:
@@ -181,7 +187,7 @@ class NtlmHttpTransport:
             self.close_session()
         if self._conn is None or self._context is None:
             return self._authenticate(message)
-        body = seal(self._context, message) if self.encrypt else message
+        body = seal(self._sealer, message) if self.encrypt else message
         return self._result(*self._post(body, None))
 
     # ------------------------------------------------------------------ internals
@@ -194,11 +200,8 @@ class NtlmHttpTransport:
             der = conn.sock.getpeercert(True)
             if der:
                 bindings = GssChannelBindings(application_data=b"tls-server-end-point:" + cert_hash(der))
-        context = spnego.client(
-            self.username, self.password, hostname=self.host, service="http", protocol="ntlm",
-            channel_bindings=bindings, options=spnego.NegotiateOptions.use_ntlm,
-        )
-        status, headers, _ = self._post(b"", "Negotiate " + base64.b64encode(context.step() or b"").decode())
+        context, negotiate = client_context(self.contexts, self.username, self.password, self.host, bindings)
+        status, headers, _ = self._post(b"", "Negotiate " + base64.b64encode(negotiate).decode())
         challenge = _challenge(headers) if status == 401 else None
         if challenge is None:
             self.close_session()
@@ -208,8 +211,8 @@ class NtlmHttpTransport:
         if self._conn is None:  # HTTP.sys keeps the connection for the handshake; a host that
             raise ConnectionAbortedError("connection closed during the NTLM handshake")  # does not
         token = "Negotiate " + base64.b64encode(context.step(challenge) or b"").decode()
-        self._context = context
-        body = seal(context, message) if self.encrypt else message
+        self._context, self._sealer = context, session_sealer(context)
+        body = seal(self._sealer, message) if self.encrypt else message
         status, headers, data = self._post(body, token)
         if status == 401:
             self.close_session()
@@ -269,7 +272,7 @@ class NtlmHttpTransport:
         if data and self._context is not None and 'protocol="application/HTTP-SPNEGO-session-encrypted"' in (
             _first(headers, "content-type")
         ):
-            data = unseal(self._context, data)
+            data = unseal(self._sealer, data)
         if status == 200:
             return data
         if status == 401:

@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
@@ -213,12 +213,6 @@ class _CountingTransport(winrm_transport.Transport):
         self._mount(session)
         return session
 
-    def send_message(self, message: str | bytes) -> Any:
-        response = super().send_message(message)
-        if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
-            self.owner.max_envelope_kb = _default_envelope_kb(response)
-        return response
-
     def setup_encryption(self, session: requests.Session) -> None:
         self._mount(session)
         super().setup_encryption(session)
@@ -231,8 +225,7 @@ def _lean_http(auth: str) -> bool:
 
 
 class _LeanTransport(ntlmhttp.NtlmHttpTransport):
-    """ntlmhttp's transport counting requests and reading the envelope size, as
-    _CountingTransport does for pywinrm's."""
+    """ntlmhttp's transport counting requests, as _CountingTransport does for pywinrm's."""
 
     def __init__(self, owner: WinRMTransport, password: str, read_timeout: float) -> None:
         spec = owner.spec
@@ -243,16 +236,25 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
             host=spec.address, port=owner.port, path=urlsplit(owner.endpoint).path,
             username=spec.user, password=password, encrypt=encrypt,
             connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
-            ssl_context=_tls_context(spec) if spec.winrm_scheme == "https" else None,
-            on_request=owner.count_request,
+            ssl_context=_run_tls_context(spec) if spec.winrm_scheme == "https" else None,
+            on_request=owner.count_request, contexts=spec.credential_cache,
         )
         self.owner = owner
 
-    def send_message(self, message: str | bytes) -> bytes:
-        response = super().send_message(message)
-        if not self.owner.max_envelope_kb and b"CreateResponse" in response[:1500]:
-            self.owner.max_envelope_kb = _default_envelope_kb(response)
-        return response
+
+def _run_tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
+    """The run's TLS client context for these settings, built once per run (the run's
+    credential cache keeps it): building one reads the CA file, about 20 ms of CPU with
+    certifi's bundle (the default), once per host before. A context is shared by connections
+    as urllib3's pools share theirs; each connection still checks its own host's certificate
+    and name. Keyed by everything `_tls_context` reads; a CA file changed during a run is read
+    by the next run."""
+    cache = spec.credential_cache
+    if cache is None:
+        return _tls_context(spec)
+    key = ("tls-context", spec.server_cert_validation, spec.winrm_allow_tls10, spec.ca_trust_path)
+    ctx = cache.get(key)
+    return ctx if ctx is not None else cast(ssl.SSLContext, cache.setdefault(key, _tls_context(spec)))
 
 
 def _tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
@@ -381,6 +383,8 @@ class WinRMTransport(Transport):
                     if self._protocol is None:
                         self._protocol = self._build_protocol()
                     self._shell_id = self._protocol.open_shell(codepage=CODEPAGE)
+                    if not self.max_envelope_kb:
+                        self.max_envelope_kb = _default_envelope_kb(self._protocol)
                     self.shells_opened += 1
                     self._broken = False
                 return
@@ -711,12 +715,13 @@ def _legacy_tls_context(verify: bool) -> ssl.SSLContext:
 _OLD_TLS = ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "PROTOCOL_VERSION", "WRONG_VERSION_NUMBER")
 
 
-def _default_envelope_kb(create_response: bytes) -> int:
-    """Windows' default MaxEnvelopeSizekb for the WinRM version a CreateResponse reveals: 3.0
-    and later echo the shell (rsp:Shell with ShellRunTime), 2.0 (2008 R2) does not."""
-    with contextlib.suppress(ET.ParseError):
-        if ET.fromstring(create_response).find(f".//{{{SHELL_NS}}}ShellRunTime") is not None:
-            return 500
+def _default_envelope_kb(proto: Protocol) -> int:
+    """Windows' default MaxEnvelopeSizekb for the WinRM version the CreateResponse reveals: 3.0
+    and later echo the shell (rsp:Shell with ShellRunTime), 2.0 (2008 R2) does not. The answer
+    as LeanProtocol.open_shell parsed it (parsed once, not twice)."""
+    created = getattr(proto, "create_answer", None)
+    if created is not None and created.find(f".//{{{SHELL_NS}}}ShellRunTime") is not None:
+        return 500
     return 150
 
 

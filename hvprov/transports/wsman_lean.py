@@ -103,6 +103,7 @@ class LeanProtocol(Protocol):
         options = (("WINRS_NOPROFILE", "FALSE"), ("WINRS_CODEPAGE", str(codepage)))
         res = self._send(f"{TRANSFER}/Create", uuid.uuid4(), options=options, body=body)
         root = ET.fromstring(res)
+        self.create_answer = root  # the caller reads the host's WinRM version from it
         return cast(str, next(node for node in root.findall(".//*") if node.get("Name") == "ShellId").text)
 
     def run_command(  # type: ignore[override]
