@@ -219,9 +219,12 @@ def _do_run(args: argparse.Namespace) -> int:
         audit = AuditLog(args.log, secrets)
         sinks.append(audit)
 
-    def on_event(event: dict[str, Any]) -> None:
+    def fan_out(event: dict[str, Any]) -> None:
         for sink in sinks:
             sink(event)
+
+    # no sink (--format json/markdown without --events/--log): no events are built at all
+    on_event = fan_out if sinks else None
 
     stop = threading.Event()
 

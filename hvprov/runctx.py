@@ -137,7 +137,7 @@ class RunContext:
         self.saved_plan = opts.saved_plan
         self.lock = threading.Lock()
         self.input_errors = False
-        self.credential_cache: dict[str, str] = {}  # NTLM hashes per password, for this run only
+        self.credential_cache: dict[Any, Any] = {}  # NTLM hashes, NTLM and TLS contexts (hvprov/transports): this run only
 
     def emit(self, kind: str, host: str | None = None, **data: Any) -> None:
         if self.on_event is None:
