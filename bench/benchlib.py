@@ -132,8 +132,22 @@ def machine() -> dict[str, Any]:
     except Exception:  # noqa: BLE001
         version = "?"
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "hvprov": version, "loadavg_1m_at_start": round(load[0], 2),
+            "hvprov": version, "loadavg_1m_at_start": round(load[0], 2), "speed_index_ms": speed_index(),
             "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def speed_index(repeats: int = 5) -> float:
+    """CPU ms of a fixed pure-Python loop (5 million additions), best of `repeats`: this machine
+    runs it in 300-480 ms from one minute to the next, and figures taken on different days
+    compare only through it (a lower index is a faster machine)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, time.process_time() - t0)
+    return round(1000 * best, 1)
 
 
 def cpu_times() -> tuple[int, int]:

@@ -863,7 +863,9 @@ def update_readme(table_md: str, doc: dict[str, Any]) -> None:
     m = doc["machine"]
     runs = "; ".join(f"{name} {sec.get('generated', '?')} ({sec.get('seconds', '?')} s, 1-min load average "
                      f"{sec.get('loadavg_1m', ['?'])[0]} before)" for name, sec in doc["sections"].items())
-    head = (f"`bench/results.json`: {m['cpus']} cores, {m['mem_gb']} GB, Python {m['python']}, hvprov {m['hvprov']}. "
+    speed = (f" Machine speed index {m['speed_index_ms']} ms (benchlib.speed_index: a fixed Python loop, best of 5;"
+             " lower is faster; 300-480 ms on this machine from one minute to the next)." if "speed_index_ms" in m else "")
+    head = (f"`bench/results.json`: {m['cpus']} cores, {m['mem_gb']} GB, Python {m['python']}, hvprov {m['hvprov']}.{speed} "
             f"Sections: {runs}.\n\n")
     new = text.split(begin)[0] + begin + "\n" + head + table_md + "\n" + end + text.split(end, 1)[1]
     readme.write_text(new)
