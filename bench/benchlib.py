@@ -138,8 +138,8 @@ def machine() -> dict[str, Any]:
 
 def speed_index(repeats: int = 5) -> float:
     """CPU ms of a fixed pure-Python loop (5 million additions), best of `repeats`: this machine
-    runs it in 300-480 ms from one minute to the next, and figures taken on different days
-    compare only through it (a lower index is a faster machine)."""
+    ran it in 107 to 480 ms on 2026-12-01 between 21:50 and 23:30 UTC (its host's load), and
+    time figures taken at different times compare only through it (lower is faster)."""
     best = float("inf")
     for _ in range(repeats):
         t0 = time.process_time()

@@ -51,6 +51,7 @@ from benchlib import (  # noqa: E402
     engine_playbook,
     fleet_inventory,
     machine,
+    speed_index,
     proc_counts,
     proc_cpu_seconds,
     run_measured,
@@ -862,9 +863,11 @@ def update_readme(table_md: str, doc: dict[str, Any]) -> None:
         return
     m = doc["machine"]
     runs = "; ".join(f"{name} {sec.get('generated', '?')} ({sec.get('seconds', '?')} s, 1-min load average "
-                     f"{sec.get('loadavg_1m', ['?'])[0]} before)" for name, sec in doc["sections"].items())
+                     f"{sec.get('loadavg_1m', ['?'])[0]} before"
+                     + (f", speed index {sec['speed_index_ms']} ms" if "speed_index_ms" in sec else "") + ")"
+                     for name, sec in doc["sections"].items())
     speed = (f" Machine speed index {m['speed_index_ms']} ms (benchlib.speed_index: a fixed Python loop, best of 5;"
-             " lower is faster; 300-480 ms on this machine from one minute to the next)." if "speed_index_ms" in m else "")
+             " lower is faster; 107-480 ms on this machine on 2026-12-01 between 21:50 and 23:30 UTC)." if "speed_index_ms" in m else "")
     head = (f"`bench/results.json`: {m['cpus']} cores, {m['mem_gb']} GB, Python {m['python']}, hvprov {m['hvprov']}.{speed} "
             f"Sections: {runs}.\n\n")
     new = text.split(begin)[0] + begin + "\n" + head + table_md + "\n" + end + text.split(end, 1)[1]
@@ -928,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in SECTIONS:
             if name not in only:
                 continue
+            speed = speed_index(3)  # before the section: its own processes would slow the loop
             t0 = time.perf_counter()
             started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             with Conditions() as cond:
@@ -939,7 +943,8 @@ def main(argv: list[str] | None = None) -> int:
                     failures += 1
                     log(f"{name}: FAILED {error[:2000]}")
             doc["sections"][name] = {"figures": figures, "error": error, "seconds": round(time.perf_counter() - t0, 1),
-                                     **cond.figures(), "mode": doc["mode"], "generated": started}
+                                     **cond.figures(), "mode": doc["mode"], "generated": started,
+                                     "speed_index_ms": speed}
             log(f"{name}: done in {time.perf_counter() - t0:.0f}s")
     finally:
         if args.keep:
