@@ -19,8 +19,8 @@ from typing import Any
 
 from .inventory import Host, Inventory
 from .runctx import HostState, RunContext
-from .tasktree import Play, Task
 from .secrets import tag_by_name
+from .tasktree import Play, Task
 from .templating import Templar
 
 ANSIBLE_VERSION = MappingProxyType({"full": "2.19.14", "major": 2, "minor": 19, "revision": 14, "string": "2.19.14"})
@@ -108,13 +108,11 @@ def inventory_groups(inventory: Inventory) -> dict[str, list[str]]:
     return out
 
 
-def inventory_source(inventory: Inventory, host: Host, resolved: dict[str, str] | None = None) -> str | None:
+def inventory_source(inventory: Inventory, host: Host, resolved: dict[str, str]) -> str | None:
     """The inventory file the host came from (its first variable's file, else the one file source).
     `resolved` keeps each file's resolved path (hosts of one file share it: one resolve per file)."""
     for loc in host.var_sources.values():
         if loc.file and not loc.file.startswith("<") and "group_vars" not in loc.file and "host_vars" not in loc.file:
-            if resolved is None:
-                return str(Path(loc.file).resolve())
             hit = resolved.get(loc.file)
             if hit is None:
                 hit = resolved[loc.file] = str(Path(loc.file).resolve())

@@ -183,8 +183,8 @@ class Templar:
     def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
                  _depth: int = 0) -> Any:
         """Recursively template strings inside lists/dicts."""
-        if type(value) is str:
-            return self._render_str(value, variables, where, field, _depth) if "{{" in value or "{%" in value else value
+        if _plain_leaf(value):
+            return value
         if isinstance(value, str):
             if not self.is_template(value):
                 return value
@@ -403,10 +403,7 @@ def _plain_leaf(value: Any) -> bool:
 
 
 def _holds_template(value: Any) -> bool:
-    t = type(value)
-    if t is str:
-        return "{{" in value or "{%" in value
-    if t is int or t is bool or value is None:
+    if _plain_leaf(value):
         return False
     if isinstance(value, UnsafeText):
         return False
