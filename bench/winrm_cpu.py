@@ -275,7 +275,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             out["pinned"] = pin(labp.proc.pid, own_cpus)
         winrm_inv = labp.state["inventory"]
         params = {"playbook": str(SITE), "inventory": winrm_inv, "mode": "apply", "forks": args.forks,
-                  "skip_tags": ["network", "vms"], "lab_dir": str(work / "ctl")}
+                  "skip_tags": ["network", "vms"], "lab_dir": str(work / "ctl"), "warmup": args.warmup}
         if args.transport_only:
             variants = args.variants.split(",") if args.ab else ["lean"]
             out["variants"] = {v: VARIANTS[v] for v in variants}
@@ -310,6 +310,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             run = {
                 **({"variant": variant} if variant else {}),
                 "controller_cpu_ms_per_host": round(1000 * fig["cpu_s"] / n, 2),
+                **({"warmup_1_host_cpu_ms": round(1000 * fig["warmup_cpu_s"], 1)} if "warmup_cpu_s" in fig else {}),
                 "requests_per_host": req,
                 "lab_cpu_ms_per_host": round(1000 * lab_cpu / n, 2),
                 "wall_s": fig["wall_s"],
@@ -370,6 +371,9 @@ def main() -> int:
                     help="with --transport-only --ab: alternate the variants host by host within each repetition")
     ap.add_argument("--variants", default="requests,lean",
                     help="comma-separated, from: " + ", ".join(f"{k} ({v})" for k, v in VARIANTS.items()))
+    ap.add_argument("--warmup", action="store_true",
+                    help="run one host first in the controller process (reported apart): what a process "
+                         "loads on first use (module implementations, their argument schemas) is not per host")
     ap.add_argument("--pin", action="store_true",
                     help="the lab server on one CPU, the controller on the others (see pin())")
     ap.add_argument("--json", help="write the figures here")

@@ -250,9 +250,17 @@ def task_fleet_ctl(p: dict[str, Any]) -> dict[str, Any]:
             # workers that are our children are in measured_run's live-children figure already
             others = [pid for pid in dask["pids"] if _ppid(pid) != os.getpid()]
             cpu0 = _pids_cpu(others)
+        warm = None
+        if p.get("warmup"):  # one host first: what the process loads on first use is not per host
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            hvprov.run(p["playbook"], p["inventory"], **{**kw, "limit": "all[0:0]", "on_event": None})
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            warm = round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 4)
         t_start = time.time()
         res, fig = measured_run(lambda: hvprov.run(p["playbook"], p["inventory"], **kw),
                                 trace_memory=p.get("tracemalloc", False))
+        if warm is not None:
+            fig["warmup_cpu_s"] = warm
         if dask is not None:  # this process runs the LocalCluster's scheduler too; the nannies only watch
             fig["cpu_children_s"] = round(fig["cpu_children_s"] + _pids_cpu(others) - cpu0, 4)
             fig["cpu_s"] = round(fig["cpu_self_s"] + fig["cpu_children_s"], 4)
