@@ -110,6 +110,8 @@ def make_config(args: argparse.Namespace) -> Config:
     )
     if q:
         cfg.hvprov_repeats = cfg.ansible_repeats = 1
+    if args.engine_repeats:  # both tools: interleaved runs, the same number each
+        cfg.hvprov_repeats = cfg.ansible_repeats = args.engine_repeats
     for name in ("engine_hosts", "engine_tasks", "fleet_hosts", "fleet_forks", "bigplan_hosts", "scale_hosts",
                  "secrets_hosts", "lab_processes"):
         value = getattr(args, name)
@@ -889,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="fleet: also probe the shipped lab server's start-up at the fleet's size (~1 min more)")
     ap.add_argument("--fleet-variants", default=",".join(FLEET_VARIANTS),
                     help=f"fleet: executors compared side by side (of {','.join(FLEET_VARIANTS)})")
+    ap.add_argument("--engine-repeats", type=int, default=0,
+                    help="engine: interleaved runs of each tool (default 3, --quick 1); the best wall of each is compared")
     for name in ("engine_hosts", "engine_tasks", "fleet_hosts", "fleet_forks", "bigplan_hosts", "scale_hosts",
                  "secrets_hosts", "lab_processes"):
         ap.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=0)
