@@ -84,12 +84,21 @@ def run_measured(cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] |
             os.wait4(proc.pid, 0)
             if out_f:
                 out_f.close()
+            if capture:  # killed: the pipes are at their end, the readers finish
+                for r in readers:
+                    r.join(timeout=5)
+                for stream in (proc.stdout, proc.stderr):
+                    if stream is not None:
+                        stream.close()
             raise BenchTimeout(f"{' '.join(cmd)[:120]} did not finish within {timeout:.0f}s")
         time.sleep(0.005)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if capture:
         for r in readers:
             r.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     if out_f:
         out_f.close()
     return ProcResult(proc.returncode, wall, ru.ru_utime, ru.ru_stime, ru.ru_maxrss,

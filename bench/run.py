@@ -61,7 +61,7 @@ from benchlib import (  # noqa: E402
     write_yaml,
 )
 
-SECTIONS = ("engine", "roundtrips", "fleet", "scale", "secrets", "bigplan", "profile")
+SECTIONS = ("engine", "roundtrips", "winrmcpu", "fleet", "scale", "secrets", "bigplan", "profile")
 ANSIBLE_SPEC = "ansible-core>=2.19,<2.20"
 ANSIBLE_12MS = 12.0  # ms per host-task, ansible-core 2.19, 200 hosts x 10 debug tasks, forks 50 (the issue)
 
@@ -91,6 +91,8 @@ class Config:
     scale_hosts: int = 10000
     secrets_hosts: int = 2000
     secrets_repeats: int = 3
+    winrm_hosts: int = 200
+    winrm_repeats: int = 5
 
 
 def make_config(args: argparse.Namespace) -> Config:
@@ -107,6 +109,7 @@ def make_config(args: argparse.Namespace) -> Config:
         fleet_reps=1 if q else 2, fleet_probes=args.fleet_probes,
         fleet_variants=tuple(v for v in args.fleet_variants.split(",") if v),
         scale_hosts=500 if q else 10000, secrets_hosts=200 if q else 2000, secrets_repeats=1 if q else 3,
+        winrm_hosts=50 if q else 200, winrm_repeats=1 if q else 5,
     )
     if q:
         cfg.hvprov_repeats = cfg.ansible_repeats = 1
@@ -667,8 +670,17 @@ def section_profile(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str,
     return out
 
 
+def section_winrmcpu(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """Controller CPU per no-change WinRM host, the lab on its own CPU, after a 1-host warm-up:
+    bench/winrm_cpu.py --pin --warmup (its module imports this one: imported here, when run)."""
+    import winrm_cpu
+
+    log(f"winrmcpu: {cfg.winrm_hosts} hosts over http+NTLM, lab pinned, {cfg.winrm_repeats} runs")
+    return winrm_cpu.section(cfg.winrm_hosts, cfg.winrm_repeats, work / "winrmcpu")
+
+
 RUNNERS: dict[str, Callable[[Config, Path, dict[str, Any]], dict[str, Any]]] = {
-    "engine": section_engine, "roundtrips": section_roundtrips, "fleet": section_fleet,
+    "engine": section_engine, "roundtrips": section_roundtrips, "winrmcpu": section_winrmcpu, "fleet": section_fleet,
     "scale": section_scale, "secrets": section_secrets, "bigplan": section_bigplan, "profile": section_profile,
 }
 
@@ -759,6 +771,18 @@ def rows(sections: dict[str, Any]) -> list[dict[str, Any]]:
         elif an:  # no request reached the lab: the ansible venv cannot speak WinRM (pywinrm missing?)
             add("roundtrips", "ansible-core winrm: HTTP requests per task", "NOT MEASURED (no request reached the lab; "
                 "pywinrm missing from the ansible venv?)")
+    w = _get(sections, "winrmcpu", "figures")
+    if w and w.get("summary"):
+        m = w["summary"]
+        tag = (f"{w['hosts']} hosts, forks {w['forks']}, {'lab on its own CPU' if m['pinned'] else 'lab NOT pinned'}, "
+               "after a 1-host warm-up")
+        loaded = " [UNDER LOAD]" if m["under_load"] else ""
+        add("winrmcpu", f"controller CPU ms per no-change host, median of {m['runs']} ({tag}){loaded}",
+            m["median"], "<= 3", m["median"] <= 3)
+        add("winrmcpu", "controller CPU ms per no-change host: min / max of the runs", f"{m['min']} / {m['max']}")
+        add("winrmcpu", "the 1-host warm-up (first use: module implementations, schemas), CPU ms, median",
+            m["warmup_ms_median"])
+        add("winrmcpu", "HTTP requests per host", m["requests_per_host"])
     f = _get(sections, "fleet", "figures")
     if f:
         tag = f"{f['hosts']} hosts, {f['forks']} in flight, {f['latency_s'] * 1000:.0f} ms"

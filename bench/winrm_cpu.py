@@ -344,13 +344,31 @@ def pin(lab_pid: int, cpus: set[int]) -> dict[str, list[int]]:
     controller's cores moves both between CPUs and through each other's caches, which the
     controller's CPU figure then carries (measured: about +17 % on 2 cores)."""
     if len(cpus) < 2:
-        raise SystemExit("--pin needs at least 2 CPUs")
+        return {}  # nothing to pin to: reported as not pinned
     lab_cpu = max(cpus)
     for tid in os.listdir(f"/proc/{lab_pid}/task"):
         os.sched_setaffinity(int(tid), {lab_cpu})
     ctl = set(cpus) - {lab_cpu}
     os.sched_setaffinity(0, ctl)  # inherited by the controller processes started from here
     return {"lab": [lab_cpu], "controller": sorted(ctl)}
+
+
+def section(hosts: int, repeats: int, work: Path) -> dict[str, Any]:
+    """bench/run.py's winrmcpu section: `--hosts N --forks 20 --repeats R --pin --warmup`, with the
+    median, min and max of the runs (the median is the figure judged)."""
+    import statistics
+
+    args = argparse.Namespace(hosts=hosts, forks=20, latency=0.0, repeats=repeats, profile=None, thread_profile=None,
+                              transport_only=False, ab=False, per_host=False, variants="", pin=True, warmup=True)
+    work.mkdir(parents=True, exist_ok=True)
+    out = measure(args, work)
+    runs = out["runs"]
+    xs = [r["controller_cpu_ms_per_host"] for r in runs]
+    out["summary"] = {"runs": len(xs), "pinned": bool(out.get("pinned")), "median": round(statistics.median(xs), 2), "min": min(xs), "max": max(xs),
+                      "warmup_ms_median": statistics.median(r["warmup_1_host_cpu_ms"] for r in runs),
+                      "requests_per_host": max(r["requests_per_host"] for r in runs),
+                      "under_load": any(r["under_load"] for r in runs)}
+    return out
 
 
 def main() -> int:
