@@ -43,12 +43,16 @@ VARIANTS = {
     "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
     "lean-clixmlparse": "lean, but every CLIXML stderr document parsed (the progress-only one too)",
     "lean-createparse2": "lean, but the CreateResponse parsed a second time for the envelope size (as before)",
+    "lean1": "lean without the 2026-12-02 cuts (the transport as merged after the evening cuts)",
+    "lean-headlines": "lean, but every answer's head read line by line (readline per line)",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
 _CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
          "lean-createparse2": ("create",)}
-_ALL_CUTS = ("seal", "context", "clixml", "create")
+_CUTS.update({"lean-headlines": ("head",)})
+_NIGHT_CUTS = ("head",)  # 2026-12-02 (lean1: all of them off)
+_ALL_CUTS = ("seal", "context", "clixml", "create", *_NIGHT_CUTS)
 
 
 def _select_path(variant: str) -> None:
@@ -58,19 +62,21 @@ def _select_path(variant: str) -> None:
     import requests
     from winrm.protocol import Protocol
 
-    from hvprov.transports import clixml, ntlmhttp
+    from hvprov.transports import clixml, httpread, ntlmhttp
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
     saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
                                                    "sealer": ntlmhttp.session_sealer,
                                                    "context": ntlmhttp.client_context,
-                                                   "clixml": clixml._records})
+                                                   "clixml": clixml._records,
+                                                   "head": httpread._buffered_head})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
     w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
-    off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
+    off = _ALL_CUTS if variant == "lean0" else _NIGHT_CUTS if variant == "lean1" else _CUTS.get(variant, ())
+    httpread._buffered_head = (lambda rfile: None) if "head" in off else saved["head"]  # type: ignore[assignment]
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
     clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
     w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message
