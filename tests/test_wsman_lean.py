@@ -135,3 +135,44 @@ def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo:
     # and one NTLM client context for the credential, copied for each host (ntlmseal.py)
     assert [k for k in run_cache if not isinstance(k, str)] == [("ntlm-negotiated-context", USER, run_cache[PASSWORD])]
     assert w.ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would
+
+
+def test_message_ids_are_uuid4_text_from_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """new_message_id writes what str(uuid.UUID(bytes=..., version=4)) (uuid.uuid4's own
+    construction) writes for the same 16 random bytes: every bit pattern of the two bytes the
+    version and variant touch, and random others."""
+    import os
+    import uuid
+
+    from hvprov.transports import wsman_lean
+
+    samples = [bytes([a] * 6 + [b] + [c] + [b ^ c] * 8) for a in (0, 0x5A, 0xFF) for b in range(256) for c in (0, 0x7F, 0xC0, 0xFF)]
+    samples += [os.urandom(16) for _ in range(2000)]
+    for raw in samples:
+        monkeypatch.setattr(wsman_lean.os, "urandom", lambda n, raw=raw: raw[:n])
+        assert wsman_lean.new_message_id() == str(uuid.UUID(bytes=raw, version=4))
+    monkeypatch.undo()
+    assert len({wsman_lean.new_message_id() for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize("relates_to", ["uuid:{u}", "uuid:{U}", "{u}", "urn:uuid:{u}", "uuid:{{{u}}}", "uuid:{h}",
+                                        "uuid:{other}", "uuid:", "uuid:{u}x", "garbage"])
+def test_relates_to_is_checked_as_pywinrm_checks_it(relates_to: str) -> None:
+    """_answers(relates_to, sent) is pywinrm's uuid.UUID(relates_to.replace("uuid:", "")) ==
+    message_id: the same answer, or the same exception, for every spelling."""
+    import uuid
+
+    from hvprov.transports.wsman_lean import _answers, new_message_id
+
+    sent = new_message_id()
+    text = relates_to.format(u=sent, U=sent.upper(), h=sent.replace("-", ""), other=new_message_id())
+    try:
+        want: Any = uuid.UUID(text.replace("uuid:", "")) == uuid.UUID(sent)
+    except ValueError as exc:
+        want = type(exc)
+    try:
+        got: Any = _answers(text, sent)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == want
+

@@ -15,6 +15,7 @@ streams, arguments) go to pywinrm's methods unchanged.
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -53,9 +54,30 @@ def _text(value: str) -> str:
     return escape(value)
 
 
+def new_message_id() -> str:
+    """A random (version 4) UUID's text, as ``str(uuid.uuid4())`` writes it: os.urandom's 16
+    bytes with the version and variant bits set as `uuid.UUID` sets them (RFC 4122 4.4), without
+    building the UUID object (a fifth of an envelope's cost; tests/test_wsman_lean.py holds it
+    to uuid.UUID on the same bytes)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _answers(relates_to: str, sent: str) -> bool:
+    """pywinrm's check that an answer relates to the message sent (``uuid.UUID(relates_to
+    without "uuid:") == message_id``): the same text is the same UUID; any other spelling is
+    left to uuid.UUID."""
+    if relates_to == "uuid:" + sent:
+        return True
+    return uuid.UUID(relates_to.replace("uuid:", "")) == uuid.UUID(sent)
+
+
 def envelope(
     action: str,
-    message_id: uuid.UUID,
+    message_id: uuid.UUID | str,
     operation_timeout: int,
     *,
     shell_id: str | None = None,
@@ -93,7 +115,7 @@ def _relates_to(res: bytes) -> str:
 class LeanProtocol(Protocol):
     """pywinrm's Protocol; the shell operations hvprov uses build their envelopes from templates."""
 
-    def _send(self, action: str, message_id: uuid.UUID, **kw: Any) -> bytes:
+    def _send(self, action: str, message_id: str, **kw: Any) -> bytes:
         return self.send_message(envelope(action, message_id, int(self.operation_timeout_sec), **kw))
 
     def open_shell(self, *args: Any, codepage: int = 437, **kwargs: Any) -> str:  # type: ignore[override]
@@ -101,7 +123,7 @@ class LeanProtocol(Protocol):
             return super().open_shell(*args, codepage=codepage, **kwargs)
         body = "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
         options = (("WINRS_NOPROFILE", "FALSE"), ("WINRS_CODEPAGE", str(codepage)))
-        res = self._send(f"{TRANSFER}/Create", uuid.uuid4(), options=options, body=body)
+        res = self._send(f"{TRANSFER}/Create", new_message_id(), options=options, body=body)
         root = ET.fromstring(res)
         self.create_answer = root  # the caller reads the host's WinRM version from it
         return cast(str, next(node for node in root.findall(".//*") if node.get("Name") == "ShellId").text)
@@ -121,7 +143,7 @@ class LeanProtocol(Protocol):
             ("WINRS_SKIP_CMD_SHELL", str(skip_cmd_shell).upper()),
         )
         body = f"<rsp:CommandLine><rsp:Command>{_text(command)}</rsp:Command></rsp:CommandLine>"
-        res = self._send(f"{SHELL}/Command", uuid.uuid4(), shell_id=shell_id, options=options, body=body)
+        res = self._send(f"{SHELL}/Command", new_message_id(), shell_id=shell_id, options=options, body=body)
         root = ET.fromstring(res)
         return cast(str, next(node for node in root.findall(".//*") if node.tag.endswith("CommandId")).text)
 
@@ -133,14 +155,14 @@ class LeanProtocol(Protocol):
             f"<rsp:Send><rsp:Stream CommandId={quoteattr(command_id)} Name=\"stdin\" "
             f"End=\"{'true' if end else 'false'}\" xmlns:rsp=\"{SHELL}\">{data}</rsp:Stream></rsp:Send>"
         )
-        self._send(f"{SHELL}/Send", uuid.uuid4(), shell_id=shell_id, body=body)
+        self._send(f"{SHELL}/Send", new_message_id(), shell_id=shell_id, body=body)
 
     def get_command_output_raw(self, shell_id: str, command_id: str) -> tuple[bytes, bytes, int, bool]:
         body = (
             f"<rsp:Receive><rsp:DesiredStream CommandId={quoteattr(command_id)}>stdout stderr"
             "</rsp:DesiredStream></rsp:Receive>"
         )
-        res = self._send(f"{SHELL}/Receive", uuid.uuid4(), shell_id=shell_id, body=body)
+        res = self._send(f"{SHELL}/Receive", new_message_id(), shell_id=shell_id, body=body)
         # pywinrm's parsing rules (winrm/protocol.py get_command_output_raw)
         root = ET.fromstring(res)
         stdout: list[bytes] = []
@@ -162,17 +184,17 @@ class LeanProtocol(Protocol):
         return b"".join(stdout), b"".join(stderr), code, command_done
 
     def cleanup_command(self, shell_id: str, command_id: str) -> None:
-        message_id = uuid.uuid4()
+        sent = new_message_id()
         body = f"<rsp:Signal CommandId={quoteattr(command_id)}><rsp:Code>{TERMINATE}</rsp:Code></rsp:Signal>"
-        res = self._send(f"{SHELL}/Signal", message_id, shell_id=shell_id, body=body)
-        assert uuid.UUID(_relates_to(res).replace("uuid:", "")) == message_id
+        res = self._send(f"{SHELL}/Signal", sent, shell_id=shell_id, body=body)
+        assert _answers(_relates_to(res), sent)
 
     def close_shell(self, shell_id: str, close_session: bool = True) -> None:
-        message_id = uuid.uuid4()
+        sent = new_message_id()
         try:
-            res = self._send(f"{TRANSFER}/Delete", message_id, shell_id=shell_id)
+            res = self._send(f"{TRANSFER}/Delete", sent, shell_id=shell_id)
             relates_to = _relates_to(res)
         finally:
             if close_session:
                 self.transport.close_session()
-        assert uuid.UUID(relates_to.replace("uuid:", "")) == message_id
+        assert _answers(relates_to, sent)
