@@ -46,13 +46,14 @@ VARIANTS = {
     "lean1": "lean without the 2026-12-02 cuts (the transport as merged after the evening cuts)",
     "lean-headlines": "lean, but every answer's head read line by line (readline per line)",
     "lean-uuidobj": "lean, but each MessageID made as str(uuid.uuid4())",
+    "lean-settimeout": "lean, but the socket's read timeout set before every request",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
 _CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
          "lean-createparse2": ("create",)}
-_CUTS.update({"lean-headlines": ("head",), "lean-uuidobj": ("uuid",)})
-_NIGHT_CUTS = ("head", "uuid")  # 2026-12-02 (lean1: all of them off)
+_CUTS.update({"lean-headlines": ("head",), "lean-uuidobj": ("uuid",), "lean-settimeout": ("timeout",)})
+_NIGHT_CUTS = ("head", "uuid", "timeout")  # 2026-12-02 (lean1: all of them off)
 _ALL_CUTS = ("seal", "context", "clixml", "create", *_NIGHT_CUTS)
 
 
@@ -74,7 +75,8 @@ def _select_path(variant: str) -> None:
                                                    "context": ntlmhttp.client_context,
                                                    "clixml": clixml._records,
                                                    "head": httpread._buffered_head,
-                                                   "uuid": wsman_lean.new_message_id})
+                                                   "uuid": wsman_lean.new_message_id,
+                                                   "post": ntlmhttp.NtlmHttpTransport._post})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
@@ -82,6 +84,12 @@ def _select_path(variant: str) -> None:
     off = _ALL_CUTS if variant == "lean0" else _NIGHT_CUTS if variant == "lean1" else _CUTS.get(variant, ())
     httpread._buffered_head = (lambda rfile: None) if "head" in off else saved["head"]  # type: ignore[assignment]
     wsman_lean.new_message_id = (lambda: str(uuid.uuid4())) if "uuid" in off else saved["uuid"]
+
+    def post_setting_timeout(self: Any, *args: Any) -> Any:  # the pre-cut path: settimeout every time
+        self._sock_timeout = None
+        return saved["post"](self, *args)
+
+    ntlmhttp.NtlmHttpTransport._post = post_setting_timeout if "timeout" in off else saved["post"]
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
     clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
     w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message

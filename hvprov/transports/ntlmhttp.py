@@ -150,6 +150,7 @@ class NtlmHttpTransport:
         self.contexts = contexts  # the run's credential cache: NTLM contexts per credential (ntlmseal.py)
         self._conn: http.client.HTTPConnection | None = None
         self._rfile: Any = None
+        self._sock_timeout: float | None = None  # what the connection's socket was last set to
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
         self._context: Any = None
@@ -229,6 +230,7 @@ class NtlmHttpTransport:
             conn.close()
             raise
         self._conn, self._rfile = conn, conn.sock.makefile("rb")
+        self._sock_timeout = None  # the connect timeout until the first request sets the read timeout
         return conn
 
     def _post(self, body: bytes, authorization: str | None) -> tuple[int, Headers, bytes]:
@@ -244,7 +246,9 @@ class NtlmHttpTransport:
         )
         self.on_request()
         try:
-            conn.sock.settimeout(self.read_timeout_sec)
+            if self._sock_timeout != self.read_timeout_sec:  # set once per connection (a system call)
+                conn.sock.settimeout(self.read_timeout_sec)
+                self._sock_timeout = self.read_timeout_sec
             conn.sock.sendall(head.encode("latin-1") + body)
             status, headers, data, close = read_response(rfile)
         except TimeoutError as exc:
