@@ -176,3 +176,26 @@ def test_relates_to_is_checked_as_pywinrm_checks_it(relates_to: str) -> None:
         got = type(exc)
     assert got == want
 
+
+def test_the_search_under_the_root_is_findall_descendants() -> None:
+    """_below(root) yields exactly root.findall(".//*") (pywinrm's search), the same elements in
+    the same order, on every answer shape here: the canned replies, the lab's faults, nested and
+    repeated names, a lone root."""
+    import xml.etree.ElementTree as ET
+
+    from hvprov.sim import wsfaults
+    from hvprov.transports.wsman_lean import _below
+
+    docs = [_reply("<a:MessageID>uuid:1</a:MessageID>", body) for body in BODIES.values()]
+    faults = [wsfaults.shell_not_found("S-1"), wsfaults.command_not_found(), wsfaults.missing_shell_id(),
+              wsfaults.invalid_parameter(), wsfaults.timed_out(), wsfaults.invalid_timeout("PT0S"),
+              wsfaults.action_not_supported("x"), wsfaults.file_not_found(), wsfaults.shell_quota(5)]
+    docs += [wsfaults.fault_envelope(f, "uuid:2", "hv01").encode() for f in faults]
+    docs += [wsfaults.envelope("a", "uuid:3", "<rsp:Shell><rsp:ShellId>S</rsp:ShellId></rsp:Shell>").encode()]
+    docs += [b"<r/>", b"<r><RelatesTo>x</RelatesTo><RelatesTo>y</RelatesTo></r>",
+             b"<RelatesTo><a><RelatesTo Name='ShellId'>z</RelatesTo></a><CommandId/></RelatesTo>",
+             b"<r>" + b"<n>" * 40 + b"<CommandId>deep</CommandId>" + b"</n>" * 40 + b"</r>"]
+    assert len(docs) == 21
+    for doc in docs:
+        root = ET.fromstring(doc)
+        assert [id(n) for n in _below(root)] == [id(n) for n in root.findall(".//*")], doc
