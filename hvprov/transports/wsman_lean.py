@@ -81,30 +81,42 @@ def envelope(
     operation_timeout: int,
     *,
     shell_id: str | None = None,
-    options: Iterable[tuple[str, str]] = (),
+    options: Iterable[tuple[str, str]] | str = (),
     body: str = "",
 ) -> str:
-    """The envelope pywinrm's build_wsman_header + xmltodict.unparse produce, byte for byte."""
-    parts = [
-        _HEAD,
-        f"<a:MessageID>uuid:{message_id}</a:MessageID>",
-        '<w:Locale mustUnderstand="false" xml:lang="en-US"></w:Locale>',
-        '<p:DataLocale mustUnderstand="false" xml:lang="en-US"></p:DataLocale>',
-        f"<w:OperationTimeout>PT{int(operation_timeout)}S</w:OperationTimeout>",
-        f'<w:ResourceURI mustUnderstand="true">{SHELL_CMD}</w:ResourceURI>',
-        f'<a:Action mustUnderstand="true">{_text(action)}</a:Action>',
-    ]
-    if shell_id:
-        parts.append(f'<w:SelectorSet><w:Selector Name="ShellId">{_text(shell_id)}</w:Selector></w:SelectorSet>')
-    opts = list(options)
-    if opts:
-        parts.append("<w:OptionSet>")
-        parts.extend(f"<w:Option Name={quoteattr(n)}>{_text(v)}</w:Option>" for n, v in opts)
-        parts.append("</w:OptionSet>")
-    parts.append("</env:Header>")
-    parts.append(f"<env:Body>{body}</env:Body>" if body else "<env:Body></env:Body>")
-    parts.append("</env:Envelope>")
-    return "".join(parts)
+    """The envelope pywinrm's build_wsman_header + xmltodict.unparse produce, byte for byte
+    (`options`: name/value pairs, or an OptionSet already written by `option_set`)."""
+    selector = (
+        f'<w:SelectorSet><w:Selector Name="ShellId">{_text(shell_id)}</w:Selector></w:SelectorSet>' if shell_id else ""
+    )
+    opts = options if isinstance(options, str) else option_set(options)
+    return (
+        f"{_HEAD}<a:MessageID>uuid:{message_id}</a:MessageID>{_LOCALES}"
+        f"<w:OperationTimeout>PT{int(operation_timeout)}S</w:OperationTimeout>{_RESOURCE}"
+        f'<a:Action mustUnderstand="true">{_text(action)}</a:Action>{selector}{opts}'
+        f"</env:Header><env:Body>{body}</env:Body></env:Envelope>"
+    )
+
+
+def option_set(options: Iterable[tuple[str, str]]) -> str:
+    """The w:OptionSet of name/value pairs as pywinrm writes it ("" for none)."""
+    opts = "".join(f"{_option(n)}{_text(v)}</w:Option>" for n, v in options)
+    return f"<w:OptionSet>{opts}</w:OptionSet>" if opts else ""
+
+
+def _option(name: str) -> str:
+    return f"<w:Option Name={quoteattr(name)}>"
+
+
+_LOCALES = (
+    '<w:Locale mustUnderstand="false" xml:lang="en-US"></w:Locale>'
+    '<p:DataLocale mustUnderstand="false" xml:lang="en-US"></p:DataLocale>'
+)
+_RESOURCE = f'<w:ResourceURI mustUnderstand="true">{SHELL_CMD}</w:ResourceURI>'
+# the options of Create and Command, their names written once (quoteattr) rather than per message
+_CREATE_OPTIONS = f"<w:OptionSet>{_option('WINRS_NOPROFILE')}FALSE</w:Option>{_option('WINRS_CODEPAGE')}"
+_STDIN_OPTION = f"<w:OptionSet>{_option('WINRS_CONSOLEMODE_STDIN')}"
+_SKIP_OPTION = f"</w:Option>{_option('WINRS_SKIP_CMD_SHELL')}"
 
 
 def _below(root: ET.Element) -> Iterator[ET.Element]:
@@ -131,7 +143,7 @@ class LeanProtocol(Protocol):
         if args or kwargs:
             return super().open_shell(*args, codepage=codepage, **kwargs)
         body = "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
-        options = (("WINRS_NOPROFILE", "FALSE"), ("WINRS_CODEPAGE", str(codepage)))
+        options = f"{_CREATE_OPTIONS}{_text(str(codepage))}</w:Option></w:OptionSet>"
         res = self._send(f"{TRANSFER}/Create", new_message_id(), options=options, body=body)
         root = ET.fromstring(res)
         self.create_answer = root  # the caller reads the host's WinRM version from it
@@ -147,9 +159,9 @@ class LeanProtocol(Protocol):
     ) -> str:
         if arguments:
             return super().run_command(shell_id, command, arguments, console_mode_stdin, skip_cmd_shell)
-        options = (
-            ("WINRS_CONSOLEMODE_STDIN", str(console_mode_stdin).upper()),
-            ("WINRS_SKIP_CMD_SHELL", str(skip_cmd_shell).upper()),
+        options = (  # option_set((("WINRS_CONSOLEMODE_STDIN", ...), ("WINRS_SKIP_CMD_SHELL", ...)))
+            f"{_STDIN_OPTION}{_text(str(console_mode_stdin).upper())}"
+            f"{_SKIP_OPTION}{_text(str(skip_cmd_shell).upper())}</w:Option></w:OptionSet>"
         )
         body = f"<rsp:CommandLine><rsp:Command>{_text(command)}</rsp:Command></rsp:CommandLine>"
         res = self._send(f"{SHELL}/Command", new_message_id(), shell_id=shell_id, options=options, body=body)
