@@ -48,14 +48,15 @@ VARIANTS = {
     "lean-uuidobj": "lean, but each MessageID made as str(uuid.uuid4())",
     "lean-settimeout": "lean, but the socket's read timeout set before every request",
     "lean-findall": "lean, but answers searched with findall('.//*') (ElementPath) as pywinrm does",
+    "lean-objsre": "lean, but CLIXML <Objs> documents found with the regex (clixml._OBJS_RE.finditer)",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
 _CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
          "lean-createparse2": ("create",)}
 _CUTS.update({"lean-headlines": ("head",), "lean-uuidobj": ("uuid",), "lean-settimeout": ("timeout",),
-              "lean-findall": ("findall",)})
-_NIGHT_CUTS = ("head", "uuid", "timeout", "findall")  # 2026-12-02 (lean1: all of them off)
+              "lean-findall": ("findall",), "lean-objsre": ("objs",)})
+_NIGHT_CUTS = ("head", "uuid", "timeout", "findall", "objs")  # 2026-12-02 (lean1: all of them off)
 _ALL_CUTS = ("seal", "context", "clixml", "create", *_NIGHT_CUTS)
 
 
@@ -79,7 +80,8 @@ def _select_path(variant: str) -> None:
                                                    "head": httpread._buffered_head,
                                                    "uuid": wsman_lean.new_message_id,
                                                    "post": ntlmhttp.NtlmHttpTransport._post,
-                                                   "below": wsman_lean._below})
+                                                   "below": wsman_lean._below,
+                                                   "objs": clixml._objs_spans})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
@@ -94,6 +96,8 @@ def _select_path(variant: str) -> None:
 
     ntlmhttp.NtlmHttpTransport._post = post_setting_timeout if "timeout" in off else saved["post"]
     wsman_lean._below = (lambda root: iter(root.findall(".//*"))) if "findall" in off else saved["below"]
+    clixml._objs_spans = (  # type: ignore[assignment]
+        (lambda body: [m.span() for m in clixml._OBJS_RE.finditer(body)]) if "objs" in off else saved["objs"])
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
     clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
     w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message
