@@ -64,10 +64,10 @@ def _select_path(variant: str) -> None:
     """Switch hvprov/transports/winrm.py to one of VARIANTS in this process, for an
     interleaved comparison (--ab): the old paths are the code still in the tree (pywinrm's
     Transport stays for other auths), so what is compared is what runs."""
+    import uuid
+
     import requests
     from winrm.protocol import Protocol
-
-    import uuid
 
     from hvprov.transports import clixml, httpread, ntlmhttp, wsman_lean
     from hvprov.transports import winrm as w

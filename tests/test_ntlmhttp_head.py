@@ -102,7 +102,7 @@ def test_what_read_response_accepts_http_client_reads_alike(raw: bytes) -> None:
     ref = http.client.HTTPResponse(_Sock(), method="POST")  # type: ignore[arg-type]
     ref.begin()
     assert (status, body, close) == (ref.status, ref.read(), bool(ref.will_close))
-    assert headers == {k.lower(): ref.headers.get_all(k) for k in {k.lower() for k in ref.headers.keys()}}
+    assert headers == {k.lower(): ref.headers.get_all(k) for k in {k.lower() for k in ref.headers}}
 
 
 def test_a_whole_answer_in_the_buffer_is_not_read_line_by_line() -> None:

@@ -81,3 +81,43 @@ def test_a_new_connection_gets_the_read_timeout_again() -> None:
             assert conn.sock.gettimeout() == 4.0
             t._close_connection()
         thread.join(10)
+
+
+def _previous_head(t: ntlmhttp.NtlmHttpTransport, body: bytes, authorization: str | None, sealed: bool) -> bytes:
+    """The request head as _post wrote it before its start was kept per connection (the oracle)."""
+    ctype = ntlmhttp.ENC_CTYPE if sealed else ntlmhttp.SOAP_CTYPE
+    return (
+        f"POST {t.path} HTTP/1.1\r\nHost: {t._host_header}\r\nUser-Agent: {ntlmhttp.USER_AGENT}\r\n"
+        f"Connection: Keep-Alive\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        + (f"Authorization: {authorization}\r\n\r\n" if authorization else "\r\n")
+    ).encode("latin-1")
+
+
+@pytest.mark.parametrize(("host", "port", "tls", "path"), [
+    ("hv01", 5985, False, "/wsman"), ("hv01.example.com", 80, False, "/wsman"), ("10.0.0.5", 443, True, "/wsman"),
+    ("fe80::1", 5986, True, "/wsman-anon/x"), ("::1", 80, False, "/"), ("h\u00e9", 5985, False, "/w\u00e9"),
+])
+def test_requests_are_written_as_before(host: str, port: int, tls: bool, path: str) -> None:
+    """Every request's bytes (sealed or not, with and without Authorization, empty and long
+    bodies) are what the previous formula wrote for the same host, port, scheme and path."""
+    import ssl
+
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        t = ntlmhttp.NtlmHttpTransport(host=host, port=port, path=path, username="u", password="p", encrypt=True,
+                                       connect_timeout=30.0, read_timeout_sec=7.0,
+                                       ssl_context=ssl.create_default_context() if tls else None)
+        ours.settimeout(30.0)
+        t._conn, t._rfile = SimpleNamespace(sock=ours, close=ours.close), ours.makefile("rb")  # type: ignore[assignment]
+        peer.settimeout(10)
+        for body, auth, context in [(b"", "Negotiate TlRMTVNTUAAB", None), (b"x" * 3000, "Negotiate abc", object()),
+                                    (b"<s/>", None, object()), (b"<s/>", None, None)]:
+            t._context = context
+            peer.sendall(OK)
+            assert t._post(body, auth)[2] == b"ok"
+            want = _previous_head(t, body, auth, sealed=context is not None and bool(body)) + body
+            got = b""
+            while len(got) < len(want):
+                got += peer.recv(65536)
+            assert got == want

@@ -8,7 +8,7 @@ from __future__ import annotations
 import http.client
 from typing import Any, cast
 
-__all__ = ["Headers", "first", "read_response"]
+__all__ = ["NO_VALUE", "Headers", "read_response"]
 
 MAX_LINE = 65536  # http.client's limits
 MAX_HEADERS = 100
@@ -19,9 +19,7 @@ MAX_INTERIM = 16  # 1xx answers skipped before the final one
 Headers = dict[str, list[str]]
 
 
-def first(headers: Headers, name: str) -> str:
-    values = headers.get(name)
-    return values[0] if values else ""
+NO_VALUE = ("",)  # headers.get(name, NO_VALUE)[0]: a header's first value, "" if absent
 
 
 def _line(rfile: Any) -> bytes:
@@ -54,10 +52,11 @@ def read_response(rfile: Any) -> tuple[int, Headers, bytes, bool]:
             break
     else:
         raise http.client.HTTPException(f"got more than {MAX_INTERIM} interim (1xx) answers")
-    close = version == "HTTP/1.0" or "close" in first(headers, "connection").lower()
-    if "chunked" in first(headers, "transfer-encoding").lower():
+    # a header's value list is never empty: [0] is its first value
+    close = version == "HTTP/1.0" or "close" in headers.get("connection", NO_VALUE)[0].lower()
+    if "chunked" in headers.get("transfer-encoding", NO_VALUE)[0].lower():
         return status, headers, _chunked(rfile), close
-    length = first(headers, "content-length")
+    length = headers.get("content-length", NO_VALUE)[0]
     if length:
         if not length.isdigit():
             raise http.client.HTTPException(f"invalid Content-Length {length[:40]!r}")

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
 
-from .httpread import Headers, first, read_response
+from .httpread import NO_VALUE, Headers, read_response
 from .ntlmseal import client_context, session_sealer
 
 __all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "read_response", "seal", "unseal"]
@@ -59,6 +59,8 @@ _PART_HEAD = BOUNDARY + b"\r\n\tContent-Type: " + ENC_PROTOCOL + b"\r\n\tOrigina
 _OCTETS = BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
 _OCTETS_LINE = b"\tContent-Type: application/octet-stream\r\n"
 _END = BOUNDARY + b"--\r\n"
+_PARTS = BOUNDARY + b"\r\n"
+_LENGTH = struct.Struct("<i")
 
 
 class ConnectTimeout(TimeoutError):
@@ -74,13 +76,13 @@ def seal(context: Any, message: bytes) -> bytes:
     wrapped = context.wrap_winrm(message)
     return b"".join((
         _PART_HEAD, str(len(message)).encode(), b"\r\n", _OCTETS,
-        struct.pack("<i", len(wrapped.header)), wrapped.header, wrapped.data, _END,
+        _LENGTH.pack(len(wrapped.header)), wrapped.header, wrapped.data, _END,
     ))
 
 
 def unseal(context: Any, body: bytes) -> bytes:
     """The SOAP message inside a multipart/encrypted answer (pywinrm's parsing rules)."""
-    parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
+    parts = [p for p in body.split(_PARTS) if p]
     out = []
     for i in range(0, len(parts) - 1, 2):
         expected = int(parts[i].strip().split(b"Length=")[1])
@@ -88,7 +90,7 @@ def unseal(context: Any, body: bytes) -> bytes:
         if payload.endswith(_END):
             payload = payload[: -len(_END)]
         data = payload.replace(_OCTETS_LINE, b"")
-        sig_len = struct.unpack("<i", data[:4])[0]
+        sig_len = _LENGTH.unpack(data[:4])[0]
         plain = context.unwrap_winrm(data[4 : 4 + sig_len], data[4 + sig_len :])
         if len(plain) != expected:
             raise WinRMError("Encrypted length from server does not match the expected size, message has been tampered with")
@@ -153,6 +155,11 @@ class NtlmHttpTransport:
         self._sock_timeout: float | None = None  # what the connection's socket was last set to
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
+        # every request's head up to its Content-Type, written once (encoded with each request)
+        self._head_start = (
+            f"POST {path} HTTP/1.1\r\nHost: {self._host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+            "Connection: Keep-Alive\r\nContent-Type: "
+        )
         self._context: Any = None
         self._sealer: Any = None  # wrap_winrm/unwrap_winrm of the context (ntlmseal.py)
 
@@ -239,9 +246,7 @@ class NtlmHttpTransport:
         assert conn is not None and conn.sock is not None and rfile is not None
         sealed = self.encrypt and self._context is not None and bool(body)
         head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: {self._host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
-            f"Connection: Keep-Alive\r\nContent-Type: {ENC_CTYPE if sealed else SOAP_CTYPE}\r\n"
-            f"Content-Length: {len(body)}\r\n"
+            f"{self._head_start}{ENC_CTYPE if sealed else SOAP_CTYPE}\r\nContent-Length: {len(body)}\r\n"
             + (f"Authorization: {authorization}\r\n\r\n" if authorization else "\r\n")
         )
         self.on_request()
@@ -268,7 +273,7 @@ class NtlmHttpTransport:
 
     def _result(self, status: int, headers: Headers, data: bytes) -> bytes:
         if data and self._context is not None and 'protocol="application/HTTP-SPNEGO-session-encrypted"' in (
-            first(headers, "content-type")
+            headers.get("content-type", NO_VALUE)[0]
         ):
             data = unseal(self._sealer, data)
         if status == 200:
