@@ -43,34 +43,61 @@ VARIANTS = {
     "lean-freshctx": "lean, but a new spnego.client context built and stepped for every host",
     "lean-clixmlparse": "lean, but every CLIXML stderr document parsed (the progress-only one too)",
     "lean-createparse2": "lean, but the CreateResponse parsed a second time for the envelope size (as before)",
+    "lean1": "lean without the 2026-12-02 cuts (the transport as merged after the evening cuts)",
+    "lean-headlines": "lean, but every answer's head read line by line (readline per line)",
+    "lean-uuidobj": "lean, but each MessageID made as str(uuid.uuid4())",
+    "lean-settimeout": "lean, but the socket's read timeout set before every request",
+    "lean-findall": "lean, but answers searched with findall('.//*') (ElementPath) as pywinrm does",
+    "lean-objsre": "lean, but CLIXML <Objs> documents found with the regex (clixml._OBJS_RE.finditer)",
 }
 
 # the evening cuts, each switched off by the variants naming it (lean0: all of them)
 _CUTS = {"lean-pyseal": ("seal",), "lean-freshctx": ("context",), "lean-clixmlparse": ("clixml",),
          "lean-createparse2": ("create",)}
-_ALL_CUTS = ("seal", "context", "clixml", "create")
+_CUTS.update({"lean-headlines": ("head",), "lean-uuidobj": ("uuid",), "lean-settimeout": ("timeout",),
+              "lean-findall": ("findall",), "lean-objsre": ("objs",)})
+_NIGHT_CUTS = ("head", "uuid", "timeout", "findall", "objs")  # 2026-12-02 (lean1: all of them off)
+_ALL_CUTS = ("seal", "context", "clixml", "create", *_NIGHT_CUTS)
 
 
 def _select_path(variant: str) -> None:
     """Switch hvprov/transports/winrm.py to one of VARIANTS in this process, for an
     interleaved comparison (--ab): the old paths are the code still in the tree (pywinrm's
     Transport stays for other auths), so what is compared is what runs."""
+    import uuid
+
     import requests
     from winrm.protocol import Protocol
 
-    from hvprov.transports import clixml, ntlmhttp
+    from hvprov.transports import clixml, httpread, ntlmhttp, wsman_lean
     from hvprov.transports import winrm as w
     from hvprov.transports.wsman_lean import LeanProtocol
 
     saved = w.__dict__.setdefault("_bench_saved", {"hashes": w.ntlm_hashes, "lean": w._lean_http,
                                                    "sealer": ntlmhttp.session_sealer,
                                                    "context": ntlmhttp.client_context,
-                                                   "clixml": clixml._records})
+                                                   "clixml": clixml._records,
+                                                   "head": httpread._buffered_head,
+                                                   "uuid": wsman_lean.new_message_id,
+                                                   "post": ntlmhttp.NtlmHttpTransport._post,
+                                                   "below": wsman_lean._below,
+                                                   "objs": clixml._objs_spans})
     w.LeanProtocol = Protocol if variant == "pywinrm" else LeanProtocol  # type: ignore[misc]
     w.ntlm_hashes = (lambda pw: pw) if variant == "pywinrm" else saved["hashes"]  # type: ignore[assignment]
     lean = variant.startswith("lean")
     w._lean_http = saved["lean"] if lean else (lambda auth: False)  # type: ignore[assignment]
-    off = _ALL_CUTS if variant == "lean0" else _CUTS.get(variant, ())
+    off = _ALL_CUTS if variant == "lean0" else _NIGHT_CUTS if variant == "lean1" else _CUTS.get(variant, ())
+    httpread._buffered_head = (lambda rfile: None) if "head" in off else saved["head"]  # type: ignore[assignment]
+    wsman_lean.new_message_id = (lambda: str(uuid.uuid4())) if "uuid" in off else saved["uuid"]
+
+    def post_setting_timeout(self: Any, *args: Any) -> Any:  # the pre-cut path: settimeout every time
+        self._sock_timeout = None
+        return saved["post"](self, *args)
+
+    ntlmhttp.NtlmHttpTransport._post = post_setting_timeout if "timeout" in off else saved["post"]
+    wsman_lean._below = (lambda root: iter(root.findall(".//*"))) if "findall" in off else saved["below"]
+    clixml._objs_spans = (  # type: ignore[assignment]
+        (lambda body: [m.span() for m in clixml._OBJS_RE.finditer(body)]) if "objs" in off else saved["objs"])
     ntlmhttp.session_sealer = (lambda ctx: ctx) if "seal" in off else saved["sealer"]  # type: ignore[assignment]
     clixml._records = clixml._parsed_records if "clixml" in off else saved["clixml"]  # type: ignore[assignment]
     w._LeanTransport.send_message = _parse_create_twice if "create" in off else ntlmhttp.NtlmHttpTransport.send_message

@@ -55,3 +55,34 @@ PIECES = ["<S", "<S ", "<S>", "</S>", "S=\"Error\"", "<ps:S ", "<Obj S=\"progres
 def test_records_agree_on_assembled_documents(pieces: list[str]) -> None:
     doc = f"<Objs {NS}>" + "".join(pieces) + "</Objs>"
     assert clixml._records(doc) == clixml._parsed_records(doc)
+
+
+def _regex_spans(body: str) -> list[tuple[int, int]]:
+    return [m.span() for m in clixml._OBJS_RE.finditer(body)]
+
+
+SPAN_PIECES = ["<Objs", "<Objs ", "<Objs>", "</Objs>", "</Objs", "/>", "/", ">", "<", "Objs", "<Objsx", "<Objs_",
+               "<Objs\u00e9", "<Objs\u0663", "<Objs-", "<Objs\n", "<Objs/>", " Version=\"1.1.0.1\"", "x", "\u00e9",
+               "\r\n", "#< CLIXML", "<S S=\"Error\">e</S>", "<Obj S=\"progress\"><SR>-1</SR></Obj>"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(SPAN_PIECES), max_size=14))
+def test_objs_spans_are_the_regex_spans(pieces: list[str]) -> None:
+    """_objs_spans (str.find) finds what _OBJS_RE.finditer finds, span for span, on text
+    assembled from the pieces either alternative or the word boundary turns on."""
+    body = "".join(pieces)
+    assert list(clixml._objs_spans(body)) == _regex_spans(body)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_objs_spans_and_decoding_agree_on_every_prefix(doc: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On real-shaped streams (one to three documents, text between them) and every prefix of
+    them: the same spans, and decode_clixml gives what it gave with the regex."""
+    stream = clixml.CLIXML_HEADER + "\r\n" + doc + "\r\nloose text\r\n" + PROGRESS + ERRORS
+    body = stream[len(clixml.CLIXML_HEADER):]
+    for cut in range(len(body) + 1):
+        assert list(clixml._objs_spans(body[:cut])) == _regex_spans(body[:cut])
+    got = [clixml.decode_clixml(stream[:cut]) for cut in range(0, len(stream) + 1, 7)]
+    monkeypatch.setattr(clixml, "_objs_spans", _regex_spans)
+    assert got == [clixml.decode_clixml(stream[:cut]) for cut in range(0, len(stream) + 1, 7)]

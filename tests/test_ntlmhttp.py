@@ -21,7 +21,7 @@ from hvprov.errors import AuthenticationError
 from hvprov.secrets import Secret
 from hvprov.sim.wsauth import ntlm_user_file
 from hvprov.sim.wsman import WSManLab
-from hvprov.transports import ntlmhttp
+from hvprov.transports import httpread, ntlmhttp
 from hvprov.transports import winrm as w
 from hvprov.transports.ntlmseal import NtlmSealer
 
@@ -264,7 +264,7 @@ def test_read_response_bounds_what_a_hostile_endpoint_sends(name: str, monkeypat
     import http.client
     import io
 
-    monkeypatch.setattr(ntlmhttp, "MAX_BODY", 1024)
+    monkeypatch.setattr(httpread, "MAX_BODY", 1024)
     for buffer in READERS:
         with pytest.raises(http.client.HTTPException):
             ntlmhttp.read_response(_reader(HOSTILE[name], buffer))

@@ -197,3 +197,26 @@ def test_copies_do_not_share_what_a_handshake_changes(tmp_path: Path) -> None:
 def _client_for(password: str, host: str, bindings: Any) -> Any:
     return spnego.client(USER, password, hostname=host, service="http", protocol="ntlm",
                          channel_bindings=bindings, options=spnego.NegotiateOptions.use_ntlm)
+
+
+@pytest.mark.parametrize("openssl", [True, False])
+def test_keyed_hmac_copies_are_hmac_digest(openssl: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sealer's HMAC-MD5 (keyed once, copied per message, fed the sequence number and the
+    message in two parts) is hmac.digest(key, seq + message, "md5"), on the same key many times
+    over (a copy never changes the keyed state), with OpenSSL's HMAC and with hmac.new."""
+    import hmac
+    import os
+
+    from hvprov.transports import ntlmseal
+
+    if not openssl:
+        monkeypatch.setattr(ntlmseal, "_openssl_hmac", None)
+    for size in (0, 1, 16, 63, 64, 65, 1500, 150_000):
+        key = os.urandom(16)
+        keyed = ntlmseal.hmac_md5(key)
+        for _ in range(3):
+            seq, message = os.urandom(4), os.urandom(size)
+            mac = keyed.copy()
+            mac.update(seq)
+            mac.update(message)
+            assert mac.digest() == hmac.digest(key, seq + message, "md5")

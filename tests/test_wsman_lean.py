@@ -82,6 +82,13 @@ OPS: list[tuple[str, str, Any]] = [
     ("Command", "console stdin, cmd.exe", lambda p: p.run_command("S", 'powershell.exe -e "a<b>&c\'"')),
     ("Command", "stdin piped, no cmd.exe", lambda p: p.run_command("S", "x", console_mode_stdin=False,
                                                                   skip_cmd_shell=True)),
+    ("Command", "both true", lambda p: p.run_command("S", "x", console_mode_stdin=True, skip_cmd_shell=True)),
+    ("Command", "both false", lambda p: p.run_command("S", "x", console_mode_stdin=False, skip_cmd_shell=False)),
+    ("Command", "flags as ints", lambda p: p.run_command("S", "x", console_mode_stdin=1, skip_cmd_shell=0)),
+    ("Command", "flags as text", lambda p: p.run_command("S", "x", console_mode_stdin="a<&>'\"", skip_cmd_shell="")),
+    ("Command", "flags as text 2", lambda p: p.run_command("S", "x", console_mode_stdin="", skip_cmd_shell="b<&>")),
+    ("Create", "open_shell 1252", lambda p: p.open_shell(codepage=1252)),
+    ("Create", "open_shell text codepage", lambda p: p.open_shell(codepage="<&>\"'")),
     ("Send", "stdin chunk", lambda p: p.send_command_input("S", "C", b"\x00\xffabc" * 50, end=False)),
     ("Send", "last chunk", lambda p: p.send_command_input("S", "C", "text", end=True)),
     ("Receive", "done", lambda p: p.get_command_output_raw("S", 'C"<&')),
@@ -135,3 +142,67 @@ def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo:
     # and one NTLM client context for the credential, copied for each host (ntlmseal.py)
     assert [k for k in run_cache if not isinstance(k, str)] == [("ntlm-negotiated-context", USER, run_cache[PASSWORD])]
     assert w.ntlm_hashes("0" * 32 + ":" + "a" * 32) == "0" * 32 + ":" + "a" * 32  # already hashes: as pyspnego would
+
+
+def test_message_ids_are_uuid4_text_from_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """new_message_id writes what str(uuid.UUID(bytes=..., version=4)) (uuid.uuid4's own
+    construction) writes for the same 16 random bytes: every bit pattern of the two bytes the
+    version and variant touch, and random others."""
+    import os
+    import uuid
+
+    from hvprov.transports import wsman_lean
+
+    samples = [bytes([a] * 6 + [b] + [c] + [b ^ c] * 8) for a in (0, 0x5A, 0xFF) for b in range(256) for c in (0, 0x7F, 0xC0, 0xFF)]
+    samples += [os.urandom(16) for _ in range(2000)]
+    for raw in samples:
+        monkeypatch.setattr(wsman_lean.os, "urandom", lambda n, raw=raw: raw[:n])
+        assert wsman_lean.new_message_id() == str(uuid.UUID(bytes=raw, version=4))
+    monkeypatch.undo()
+    assert len({wsman_lean.new_message_id() for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize("relates_to", ["uuid:{u}", "uuid:{U}", "{u}", "urn:uuid:{u}", "uuid:{{{u}}}", "uuid:{h}",
+                                        "uuid:{other}", "uuid:", "uuid:{u}x", "garbage"])
+def test_relates_to_is_checked_as_pywinrm_checks_it(relates_to: str) -> None:
+    """_answers(relates_to, sent) is pywinrm's uuid.UUID(relates_to.replace("uuid:", "")) ==
+    message_id: the same answer, or the same exception, for every spelling."""
+    import uuid
+
+    from hvprov.transports.wsman_lean import _answers, new_message_id
+
+    sent = new_message_id()
+    text = relates_to.format(u=sent, U=sent.upper(), h=sent.replace("-", ""), other=new_message_id())
+    try:
+        want: Any = uuid.UUID(text.replace("uuid:", "")) == uuid.UUID(sent)
+    except ValueError as exc:
+        want = type(exc)
+    try:
+        got: Any = _answers(text, sent)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == want
+
+
+def test_the_search_under_the_root_is_findall_descendants() -> None:
+    """_below(root) yields exactly root.findall(".//*") (pywinrm's search), the same elements in
+    the same order, on every answer shape here: the canned replies, the lab's faults, nested and
+    repeated names, a lone root."""
+    import xml.etree.ElementTree as ET
+
+    from hvprov.sim import wsfaults
+    from hvprov.transports.wsman_lean import _below
+
+    docs = [_reply("<a:MessageID>uuid:1</a:MessageID>", body) for body in BODIES.values()]
+    faults = [wsfaults.shell_not_found("S-1"), wsfaults.command_not_found(), wsfaults.missing_shell_id(),
+              wsfaults.invalid_parameter(), wsfaults.timed_out(), wsfaults.invalid_timeout("PT0S"),
+              wsfaults.action_not_supported("x"), wsfaults.file_not_found(), wsfaults.shell_quota(5)]
+    docs += [wsfaults.fault_envelope(f, "uuid:2", "hv01").encode() for f in faults]
+    docs += [wsfaults.envelope("a", "uuid:3", "<rsp:Shell><rsp:ShellId>S</rsp:ShellId></rsp:Shell>").encode()]
+    docs += [b"<r/>", b"<r><RelatesTo>x</RelatesTo><RelatesTo>y</RelatesTo></r>",
+             b"<RelatesTo><a><RelatesTo Name='ShellId'>z</RelatesTo></a><CommandId/></RelatesTo>",
+             b"<r>" + b"<n>" * 40 + b"<CommandId>deep</CommandId>" + b"</n>" * 40 + b"</r>"]
+    assert len(docs) == 21
+    for doc in docs:
+        root = ET.fromstring(doc)
+        assert [id(n) for n in _below(root)] == [id(n) for n in root.findall(".//*")], doc

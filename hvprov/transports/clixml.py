@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 __all__ = ["CLIXML_HEADER", "decode_clixml", "encode_clixml"]
 
@@ -59,6 +60,34 @@ def _parsed_records(doc: str) -> list[tuple[str, str]]:
     return out
 
 
+def _objs_spans(body: str) -> Iterator[tuple[int, int]]:
+    """The spans of ``_OBJS_RE.finditer(body)`` (``<Objs .../>`` or ``<Objs ...>...</Objs>``),
+    found with str.find: the regex's lazy ``.*?`` tried ``</Objs>`` at every character, most of
+    decoding the progress record that comes with every script (tests/test_clixml_fast.py holds
+    the two to the same spans). A match can only start at ``<Objs`` followed by a word boundary;
+    there the first alternative matches if the first ``>`` after the name closes ``/>``, else
+    the second up to the first ``</Objs>``; else the search goes on from the next character."""
+    pos = 0
+    while True:
+        start = body.find("<Objs", pos)
+        if start < 0:
+            return
+        after = start + 5
+        if after < len(body) and (body[after].isalnum() or body[after] == "_"):  # no \b
+            pos = start + 1
+            continue
+        close = body.find(">", after)
+        if close > after and body[close - 1] == "/":
+            pos = close + 1
+        else:
+            end = body.find("</Objs>", after)
+            if end < 0:
+                pos = start + 1
+                continue
+            pos = end + 7
+        yield start, pos
+
+
 def decode_clixml(text: str) -> str:
     """The console text of a powershell.exe stderr stream (see the module docstring)."""
     if not text.lstrip().startswith(CLIXML_HEADER):
@@ -66,12 +95,12 @@ def decode_clixml(text: str) -> str:
     body = text.lstrip()[len(CLIXML_HEADER) :]
     parts: list[str] = []
     pos = 0
-    for m in _OBJS_RE.finditer(body):
-        between = body[pos : m.start()].strip()
+    for start, end in _objs_spans(body):
+        between = body[pos:start].strip()
         if between and not between.startswith(CLIXML_HEADER):
             parts.append(between + "\n")
-        pos = m.end()
-        for stream, value in _records(m.group(0)):
+        pos = end
+        for stream, value in _records(body[start:end]):
             if stream in _PREFIX:
                 parts.append(_PREFIX[stream] + _unescape(value))
     tail = body[pos:].strip()

@@ -38,16 +38,17 @@ import select
 import ssl
 import struct
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from spnego.channel_bindings import GssChannelBindings
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMTransportError
 
+from .httpread import NO_VALUE, Headers, read_response
 from .ntlmseal import client_context, session_sealer
 
-__all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "seal", "unseal"]
+__all__ = ["ConnectTimeout", "NtlmHttpTransport", "ReadTimeout", "read_response", "seal", "unseal"]
 
 BOUNDARY = b"--Encrypted Boundary"
 ENC_PROTOCOL = b"application/HTTP-SPNEGO-session-encrypted"
@@ -58,13 +59,8 @@ _PART_HEAD = BOUNDARY + b"\r\n\tContent-Type: " + ENC_PROTOCOL + b"\r\n\tOrigina
 _OCTETS = BOUNDARY + b"\r\n\tContent-Type: application/octet-stream\r\n"
 _OCTETS_LINE = b"\tContent-Type: application/octet-stream\r\n"
 _END = BOUNDARY + b"--\r\n"
-MAX_LINE = 65536  # http.client's limits
-MAX_HEADERS = 100
-# A WS-Man answer is at most the MaxEnvelopeSize the client asked for (153,600 bytes here) plus
-# the encryption framing; 16 MiB bounds what a hostile or broken endpoint can make us buffer.
-MAX_BODY = 16 * 1024 * 1024
-MAX_INTERIM = 16  # 1xx answers skipped before the final one
-Headers = dict[str, list[str]]
+_PARTS = BOUNDARY + b"\r\n"
+_LENGTH = struct.Struct("<i")
 
 
 class ConnectTimeout(TimeoutError):
@@ -80,13 +76,13 @@ def seal(context: Any, message: bytes) -> bytes:
     wrapped = context.wrap_winrm(message)
     return b"".join((
         _PART_HEAD, str(len(message)).encode(), b"\r\n", _OCTETS,
-        struct.pack("<i", len(wrapped.header)), wrapped.header, wrapped.data, _END,
+        _LENGTH.pack(len(wrapped.header)), wrapped.header, wrapped.data, _END,
     ))
 
 
 def unseal(context: Any, body: bytes) -> bytes:
     """The SOAP message inside a multipart/encrypted answer (pywinrm's parsing rules)."""
-    parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
+    parts = [p for p in body.split(_PARTS) if p]
     out = []
     for i in range(0, len(parts) - 1, 2):
         expected = int(parts[i].strip().split(b"Length=")[1])
@@ -94,7 +90,7 @@ def unseal(context: Any, body: bytes) -> bytes:
         if payload.endswith(_END):
             payload = payload[: -len(_END)]
         data = payload.replace(_OCTETS_LINE, b"")
-        sig_len = struct.unpack("<i", data[:4])[0]
+        sig_len = _LENGTH.unpack(data[:4])[0]
         plain = context.unwrap_winrm(data[4 : 4 + sig_len], data[4 + sig_len :])
         if len(plain) != expected:
             raise WinRMError("Encrypted length from server does not match the expected size, message has been tampered with")
@@ -156,8 +152,14 @@ class NtlmHttpTransport:
         self.contexts = contexts  # the run's credential cache: NTLM contexts per credential (ntlmseal.py)
         self._conn: http.client.HTTPConnection | None = None
         self._rfile: Any = None
+        self._sock_timeout: float | None = None  # what the connection's socket was last set to
         host_name = f"[{host}]" if ":" in host else host
         self._host_header = host_name if port == (443 if ssl_context else 80) else f"{host_name}:{port}"
+        # every request's head up to its Content-Type, written once (encoded with each request)
+        self._head_start = (
+            f"POST {path} HTTP/1.1\r\nHost: {self._host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+            "Connection: Keep-Alive\r\nContent-Type: "
+        )
         self._context: Any = None
         self._sealer: Any = None  # wrap_winrm/unwrap_winrm of the context (ntlmseal.py)
 
@@ -235,6 +237,7 @@ class NtlmHttpTransport:
             conn.close()
             raise
         self._conn, self._rfile = conn, conn.sock.makefile("rb")
+        self._sock_timeout = None  # the connect timeout until the first request sets the read timeout
         return conn
 
     def _post(self, body: bytes, authorization: str | None) -> tuple[int, Headers, bytes]:
@@ -243,14 +246,14 @@ class NtlmHttpTransport:
         assert conn is not None and conn.sock is not None and rfile is not None
         sealed = self.encrypt and self._context is not None and bool(body)
         head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: {self._host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
-            f"Connection: Keep-Alive\r\nContent-Type: {ENC_CTYPE if sealed else SOAP_CTYPE}\r\n"
-            f"Content-Length: {len(body)}\r\n"
+            f"{self._head_start}{ENC_CTYPE if sealed else SOAP_CTYPE}\r\nContent-Length: {len(body)}\r\n"
             + (f"Authorization: {authorization}\r\n\r\n" if authorization else "\r\n")
         )
         self.on_request()
         try:
-            conn.sock.settimeout(self.read_timeout_sec)
+            if self._sock_timeout != self.read_timeout_sec:  # set once per connection (a system call)
+                conn.sock.settimeout(self.read_timeout_sec)
+                self._sock_timeout = self.read_timeout_sec
             conn.sock.sendall(head.encode("latin-1") + body)
             status, headers, data, close = read_response(rfile)
         except TimeoutError as exc:
@@ -270,7 +273,7 @@ class NtlmHttpTransport:
 
     def _result(self, status: int, headers: Headers, data: bytes) -> bytes:
         if data and self._context is not None and 'protocol="application/HTTP-SPNEGO-session-encrypted"' in (
-            _first(headers, "content-type")
+            headers.get("content-type", NO_VALUE)[0]
         ):
             data = unseal(self._sealer, data)
         if status == 200:
@@ -278,92 +281,6 @@ class NtlmHttpTransport:
         if status == 401:
             raise InvalidCredentialsError("the specified credentials were rejected by the server")
         raise WinRMTransportError("http", status, data.decode("utf-8", "replace"))
-
-
-def _first(headers: Headers, name: str) -> str:
-    values = headers.get(name)
-    return values[0] if values else ""
-
-
-def _line(rfile: Any) -> bytes:
-    line = rfile.readline(MAX_LINE + 1)
-    if len(line) > MAX_LINE:
-        raise http.client.LineTooLong("header line")
-    return cast(bytes, line)
-
-
-def read_response(rfile: Any) -> tuple[int, Headers, bytes, bool]:
-    """(status, headers by lower-case name, body, whether the connection closes) of one HTTP/1.1
-    answer: http.client's rules (line and header limits, Content-Length or chunked, interim 1xx
-    skipped, HTTP/1.0 or ``Connection: close`` ends the connection) without its MIME parser,
-    which cost more CPU than the rest of a WinRM exchange (docs/winrm-performance.md)."""
-    for _ in range(MAX_INTERIM + 1):
-        line = _line(rfile)
-        if not line:
-            raise http.client.RemoteDisconnected("Remote end closed connection without response")
-        parts = line.decode("latin-1").split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise http.client.BadStatusLine(line.decode("latin-1", "replace")[:80])
-        version, status = parts[0], int(parts[1])
-        headers: Headers = {}
-        for _ in range(MAX_HEADERS + 1):
-            line = _line(rfile)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            headers.setdefault(name.strip().lower(), []).append(value.strip())
-        else:
-            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
-        if status >= 200:
-            break
-    else:
-        raise http.client.HTTPException(f"got more than {MAX_INTERIM} interim (1xx) answers")
-    close = version == "HTTP/1.0" or "close" in _first(headers, "connection").lower()
-    if "chunked" in _first(headers, "transfer-encoding").lower():
-        return status, headers, _chunked(rfile), close
-    length = _first(headers, "content-length")
-    if length:
-        if not length.isdigit():
-            raise http.client.HTTPException(f"invalid Content-Length {length[:40]!r}")
-        n = _bounded(int(length))
-        data = rfile.read(n)
-        if len(data) != n:
-            raise http.client.IncompleteRead(data, n - len(data))
-        return status, headers, data, close
-    if status in (204, 304):
-        return status, headers, b"", close
-    data = rfile.read(MAX_BODY + 1)  # delimited by the end of the connection
-    return status, headers, data[: _bounded(len(data))], True
-
-
-def _bounded(size: int) -> int:
-    if size > MAX_BODY:
-        raise http.client.HTTPException(f"answer larger than {MAX_BODY} bytes")
-    return size
-
-
-def _chunked(rfile: Any) -> bytes:
-    out: list[bytes] = []
-    total = 0
-    while True:
-        text = _line(rfile).split(b";", 1)[0].strip()
-        try:
-            size = int(text, 16)
-        except ValueError:
-            raise http.client.HTTPException(f"invalid chunk size {text[:20]!r}") from None
-        if size < 0:
-            raise http.client.HTTPException(f"invalid chunk size {text[:20]!r}")
-        if size == 0:
-            for _ in range(MAX_HEADERS + 1):
-                if _line(rfile) in (b"\r\n", b"\n", b""):
-                    return b"".join(out)  # after the trailers
-            raise http.client.HTTPException(f"got more than {MAX_HEADERS} trailers")
-        total = _bounded(total + size)
-        chunk = rfile.read(size)
-        if len(chunk) != size:
-            raise http.client.IncompleteRead(chunk, size - len(chunk))
-        out.append(chunk)
-        _line(rfile)
 
 
 def _challenge(headers: Headers) -> bytes | None:
