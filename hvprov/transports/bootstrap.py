@@ -181,8 +181,10 @@ def deliver_file(script: str, step: Step, limit: int = CMD_LINE_LIMIT) -> tuple[
     return result, len(lines) + 2
 
 
-def deliver(script: str, step: Step, *, mode: str = "stdin", limit: int = CMD_LINE_LIMIT) -> ExecResult:
-    """Run one script through `step(command_line, stdin or None)`: inline, stdin or file."""
+def deliver(script: str, step: Step, *, mode: str = "stdin", limit: int = CMD_LINE_LIMIT,
+            payload: Callable[[str], bytes] | None = None) -> ExecResult:
+    """Run one script through `step(command_line, stdin or None)`: inline, stdin or file.
+    `payload`: stdin_payload, or a memo of it (transports/stdinmemo.py)."""
     if fits_command_line(script, limit):
         return step(command_line(script), None)
     if mode == "file":
@@ -191,4 +193,4 @@ def deliver(script: str, step: Step, *, mode: str = "stdin", limit: int = CMD_LI
         except DeliveryError as exc:
             r = exc.result
             return ExecResult(r.stdout, (r.stderr + f"\nhvprov: file delivery: {exc}").strip(), r.rc or 1)
-    return step(bootstrap_command_line(), stdin_payload(script))
+    return step(bootstrap_command_line(), (payload or stdin_payload)(script))

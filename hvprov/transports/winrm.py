@@ -80,6 +80,7 @@ from ..secrets import MASK
 from . import bootstrap, ntlmhttp
 from .base import ExecResult, Transport
 from .clixml import decode_clixml
+from .stdinmemo import run_memo
 from .wsman_lean import LeanProtocol
 
 __all__ = ["WinRMTransport", "stdin_chunk_size"]
@@ -330,9 +331,10 @@ class WinRMTransport(Transport):
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
         skip = not self.spec.winrm_cmd_shell
         limit = CREATEPROCESS_LIMIT if skip else bootstrap.CMD_LINE_LIMIT
+        memo = run_memo(self.spec.credential_cache)
         result = bootstrap.deliver(
             script, lambda line, stdin: self._exec(line, stdin, timeout),
-            mode=self.spec.script_delivery, limit=limit,
+            mode=self.spec.script_delivery, limit=limit, payload=memo.payload if memo is not None else None,
         )
         self.scripts_run += 1
         return result
@@ -472,6 +474,9 @@ class WinRMTransport(Transport):
                 operation_timeout_sec=operation,
                 **common,
             )
+            memo = run_memo(spec.credential_cache)
+            if memo is not None:
+                proto.stdin_b64 = memo.b64
             if _lean_http(auth):
                 proto.transport = _LeanTransport(self, password or "", read)
             else:

@@ -18,7 +18,7 @@ import base64
 import os
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 from xml.sax.saxutils import escape, quoteattr
 
@@ -168,10 +168,13 @@ class LeanProtocol(Protocol):
         root = ET.fromstring(res)
         return cast(str, next(node for node in _below(root) if node.tag.endswith("CommandId")).text)
 
+    stdin_b64: Callable[[bytes], str] | None = None  # the run's memo of Send payloads (transports/stdinmemo.py)
+
     def send_command_input(self, shell_id: str, command_id: str, stdin_input: str | bytes, end: bool = False) -> None:
         if isinstance(stdin_input, str):
             stdin_input = stdin_input.encode("437")
-        data = base64.b64encode(stdin_input).decode("ascii")
+        memo = self.stdin_b64
+        data = memo(stdin_input) if memo is not None else base64.b64encode(stdin_input).decode("ascii")
         body = (
             f"<rsp:Send><rsp:Stream CommandId={quoteattr(command_id)} Name=\"stdin\" "
             f"End=\"{'true' if end else 'false'}\" xmlns:rsp=\"{SHELL}\">{data}</rsp:Stream></rsp:Send>"
