@@ -19,7 +19,9 @@ NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov
                      "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils",
                      # typed facts are parsed only when a play gathers them; the saved-plan schema
                      # (pydantic models) is built only when a saved plan is read; tomllib when a TOML inventory is
-                     "hvprov.facts", "hvprov.planschema", "tomllib")
+                     "hvprov.facts", "hvprov.planschema", "tomllib",
+                     # vars_prompt's module only for a play that has one; difflib only to suggest a name
+                     "hvprov.prompts", "difflib")
 # what `import hvprov.cli` (and so `hvprov --help`) does not load: the run's machinery comes with a run
 NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate")
 
