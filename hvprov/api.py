@@ -17,6 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,8 @@ def run(
 
         book = answer_book(book, evars, collect=registry.collect,
                            warn=(lambda text: on_event({"event": "warning", "host": None, "message": text})) if on_event else None)
+    else:  # as answer_book returns it: the plays as a tuple
+        book = replace(book, plays=tuple(book.plays))
     if start_at_task is not None:
         from .startat import has_hosts_for, start_at
 
