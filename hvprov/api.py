@@ -17,6 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from .errors import InputError, Location, OptionsError, VariableError
 from .inventory import Inventory
 from .model import RunResult
 from .playbook import Playbook, load_playbook, playbook_from_data
-from .prompts import answer_book
 from .tasktree import walk
 from .runner import Runner, RunOptions
 from .secrets import Secret, SecretRegistry, tag_by_name
@@ -164,8 +164,13 @@ def run(
         evars[key] = value if isinstance(value, Secret) else Secret(str(value), source=f"secret {key}")
     evars = tag_by_name(evars, "extra var ")  # -e admin_password=... is a secret
     registry.collect(evars)
-    book = answer_book(book, evars, collect=registry.collect,  # vars_prompt: before any host is touched
-                       warn=(lambda text: on_event({"event": "warning", "host": None, "message": text})) if on_event else None)
+    if any(play.prompts for play in book.plays):  # vars_prompt: answered before any host is touched
+        from .prompts import answer_book
+
+        book = answer_book(book, evars, collect=registry.collect,
+                           warn=(lambda text: on_event({"event": "warning", "host": None, "message": text})) if on_event else None)
+    else:  # as answer_book returns it: the plays as a tuple
+        book = replace(book, plays=tuple(book.plays))
     if start_at_task is not None:
         from .startat import has_hosts_for, start_at
 

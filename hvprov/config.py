@@ -9,7 +9,6 @@ in the file are relative to the file's directory. Settings hvprov does not use a
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 import stat
@@ -123,9 +122,12 @@ def _convert(kind: str, raw: str, base: Path | None, where: Location, name: str)
 def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> AnsibleConfig:
     env = os.environ if env is None else env
     path = find_config(env, cwd)
-    parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None, strict=False)
+    parser: Any = None  # configparser.ConfigParser when there is a file
     lines: dict[tuple[str, str], int] = {}
-    if path is not None:
+    if path is not None:  # configparser is imported only when there is a file to read (start-up)
+        import configparser
+
+        parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None, strict=False)
         try:
             parser.read(path, encoding="utf-8")
         except configparser.Error as exc:
@@ -135,7 +137,7 @@ def load_config(env: Mapping[str, str] | None = None, cwd: Path | None = None) -
     for field, (section, key, var, kind) in _SETTINGS.items():
         if env.get(var):
             values[field] = _convert(kind, env[var], None, Location(f"${var}"), var)
-        elif path is not None and parser.has_option(section, key):
+        elif parser is not None and parser.has_option(section, key):
             where = Location(str(path), lines.get((section, key), 0) or None)
             values[field] = _convert(kind, parser.get(section, key), path.parent, where, f"[{section}] {key}")
     return AnsibleConfig(**values)

@@ -17,7 +17,6 @@ from typing import Any
 from .errors import Location, PlaybookError
 from .roles import RoleLoader
 from .taskargs import describe_validation, suggest
-from .prompts import parse_prompts
 from .taskload import TASK_KEYS, Scope, TaskLoader, as_list
 from .tasktree import Block, Node, Play, Playbook, RoleInfo, Task, prefix_when, walk
 from .templating import Templar
@@ -125,8 +124,16 @@ class _PlayLoader(TaskLoader):
             any_errors_fatal=bool(self.bool(raw.get("any_errors_fatal"), location_of(raw, "any_errors_fatal"), f"{fpath}.any_errors_fatal")),
             hosts_location=location_of(raw, "hosts"), sections=sections, strategy=strategy,
             roles=tuple(self.public_roles), files=tuple(self.files[first_file:]), playbook_dir=str(top_dir.resolve()),
-            prompts=parse_prompts(self, raw.get("vars_prompt"), location_of(raw, "vars_prompt") or where, f"{fpath}.vars_prompt"),
+            prompts=self.prompts(raw, where, fpath),
         )
+
+    def prompts(self, raw: Mapping[str, Any], where: Location | None, fpath: str) -> tuple[Any, ...]:
+        """The play's vars_prompt (hvprov.prompts is imported only for a play that has one)."""
+        if raw.get("vars_prompt") is None:
+            return ()
+        from .prompts import parse_prompts
+
+        return parse_prompts(self, raw.get("vars_prompt"), location_of(raw, "vars_prompt") or where, f"{fpath}.vars_prompt")
 
     def play_vars(self, raw: Mapping[str, Any], fpath: str, base: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
         """The play's `vars`, the variables of its vars_files (above them), the files."""

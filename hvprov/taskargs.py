@@ -3,7 +3,6 @@ Jinja2 blocks whole) and the check of arguments against a module's schema."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from .yamlsrc import location_at, location_of
 
 
 def suggest(word: str, choices: Sequence[str] | set[str]) -> str:
+    import difflib  # only when there is something to suggest (start-up: docs/cli-startup.md)
+
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

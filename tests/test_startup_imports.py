@@ -19,9 +19,12 @@ NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov
                      "hvprov.transports.winrm", "hvprov.transports.ssh", "hvprov.modules.vm", "xml.sax.saxutils",
                      # typed facts are parsed only when a play gathers them; the saved-plan schema
                      # (pydantic models) is built only when a saved plan is read; tomllib when a TOML inventory is
-                     "hvprov.facts", "hvprov.planschema", "tomllib")
+                     "hvprov.facts", "hvprov.planschema", "tomllib",
+                     # vars_prompt's module only for a play that has one; difflib only to suggest a name
+                     "hvprov.prompts", "difflib")
 # what `import hvprov.cli` (and so `hvprov --help`) does not load: the run's machinery comes with a run
-NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate")
+NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate",
+                "configparser")  # ansible.cfg's parser: only when there is a file to read
 
 PROBE = """
 import json, sys, io, contextlib
@@ -76,6 +79,31 @@ def test_a_one_host_sim_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     res = _probe(NOT_FOR_A_SIM_RUN, "apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"),
                  "--format", "json", cwd=tmp_path)
     assert res["import"] == [] and res["run"] == [], res
+
+
+def test_configparser_is_imported_only_when_there_is_an_ansible_cfg(tmp_path: Path) -> None:
+    """A run with no ansible.cfg anywhere does not import configparser; with one it reads it."""
+    import os
+
+    from hvprov.config import find_config
+
+    book = tmp_path / "pb.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [{"debug": {"msg": "x"}}]}]))
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"h1": {"ansible_connection": "sim"}}}}))
+    argv = ("apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), "--format", "json")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["HOME"] = str(tmp_path)  # no ~/.ansible.cfg
+    found = find_config(env, tmp_path)  # /etc/ansible/ansible.cfg is the machine's
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["configparser"]), *argv], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["run"] == (["configparser"] if found else [])
+    (tmp_path / "ansible.cfg").write_text("[defaults]\nforks = 7\n")
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["configparser"]), *argv], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["run"] == ["configparser"]
 
 
 def test_the_lazy_module_registry_is_the_whole_table() -> None:

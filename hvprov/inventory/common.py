@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import logging
 import string
 import warnings
@@ -99,6 +98,8 @@ def _where(loc: Location | None) -> str:
 
 
 def _suggest(word: Any, choices: Sequence[str]) -> str:
+    import difflib  # only when there is something to suggest (start-up: docs/cli-startup.md)
+
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
