@@ -113,6 +113,30 @@ class _suppress:
         return True
 
 
+def callgrind(args: Sequence[str], *, timeout: float, extra: Sequence[str] = ()) -> int:
+    """Instructions of `python ARGS` under valgrind's callgrind (the "Collected" count), with the
+    bytecode as installed (PYTHONDONTWRITEBYTECODE dropped); `extra`: more valgrind options."""
+    import re
+    import tempfile
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.run(["valgrind", "--tool=callgrind", *extra, PY, *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=tempfile.gettempdir())
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"valgrind run failed ({proc.returncode}): {proc.stderr[-2500:]}")
+    return int(found.group(1))
+
+
+def emit(out: dict[str, Any], path: str | None, started: float) -> None:
+    """A tool's figures: their seconds added, printed, and written to `path` if given."""
+    out["seconds"] = round(time.time() - started, 1)
+    text = json.dumps(out, indent=1)
+    if path:
+        Path(path).write_text(text + "\n")
+    print(text)
+
+
 def run_worker(task: str, params: Mapping[str, Any], *, timeout: float) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter (clean RSS/CPU counters): bench/worker.py."""
     res = run_measured([PY, str(BENCH / "worker.py"), task, json.dumps(params)], timeout=timeout)

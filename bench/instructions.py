@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import PY, ROOT, engine_inventory, engine_playbook, write_yaml  # noqa: E402
+from benchlib import PY, ROOT, callgrind, engine_inventory, engine_playbook, write_yaml  # noqa: E402
 
 DRIVER = """
 import sys
@@ -40,16 +39,8 @@ for _ in range(int(sys.argv[4])):
 
 
 def instructions(tree: Path, playbook: Path, inventory: Path, lab: Path, runs: int) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # .pyc as installed
-    proc = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", PY, "-c", DRIVER, str(tree),
-         str(playbook), str(inventory), str(runs), str(lab)],
-        capture_output=True, text=True, env=env, timeout=1800, cwd=tempfile.gettempdir(),
-    )
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"valgrind run failed ({proc.returncode}): {proc.stderr[-1500:]}")
-    return int(found.group(1))
+    return callgrind(["-c", DRIVER, str(tree), str(playbook), str(inventory), str(runs), str(lab)],
+                     timeout=1800, extra=["--callgrind-out-file=/dev/null"])
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import PY, cpu_times, fleet_inventory, loadavg, run_measured, run_worker, steal_pct, write_yaml  # noqa: E402
+from benchlib import PY, cpu_times, emit, fleet_inventory, loadavg, run_measured, run_worker, steal_pct, write_yaml  # noqa: E402
 from run import SITE, LabProcess  # noqa: E402
 
 
@@ -429,11 +429,7 @@ def main() -> int:
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="hvprov-winrm-cpu-") as tmp:
         out = measure(args, Path(tmp))
-    out["seconds"] = round(time.time() - t0, 1)
-    text = json.dumps(out, indent=1)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    print(text)
+    emit(out, args.json, t0)
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import PY, fleet_inventory, run_measured, write_yaml  # noqa: E402
+from benchlib import PY, callgrind, emit, fleet_inventory, run_measured, write_yaml  # noqa: E402
 from run import SITE, LabProcess  # noqa: E402
 
 DRIVER = """
@@ -48,16 +47,8 @@ if n:
 
 
 def instructions(tree: Path, inventory: str, lab: Path, hosts: int) -> int:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # .pyc as installed
-    proc = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", PY, "-c", DRIVER, str(tree),
-         str(SITE), inventory, str(hosts), str(lab)],
-        capture_output=True, text=True, env=env, timeout=3600, cwd=tempfile.gettempdir(),
-    )
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"valgrind run failed ({proc.returncode}): {proc.stderr[-2500:]}")
-    return int(found.group(1))
+    return callgrind(["-c", DRIVER, str(tree), str(SITE), inventory, str(hosts), str(lab)],
+                     timeout=3600, extra=["--callgrind-out-file=/dev/null"])
 
 
 def main() -> int:
@@ -101,11 +92,7 @@ def main() -> int:
                 print(json.dumps({"tree": str(tree), **fig}), flush=True)
         finally:
             labp.stop()
-    out["seconds"] = round(time.time() - t0, 1)
-    text = json.dumps(out, indent=1)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
-    print(text)
+    emit(out, args.json, t0)
     return 0
 
 
