@@ -41,6 +41,8 @@ import ahocorasick  # type: ignore[import-not-found,unused-ignore]  # pyahocoras
 
 MASK = "********"
 MIN_SCRUB = 3
+MEMO_MIN = 4096  # texts at least this long are scrubbed once per registry state (SecretRegistry.scrub)
+MEMO_KEEP = 8  # how many such texts a registry keeps scrubbed
 _NO_LOG: ContextVar[bool] = ContextVar("hvprov_no_log", default=False)
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
@@ -154,6 +156,9 @@ class SecretRegistry:
         self._levels: tuple[_Level, ...] = ()
         self._public: _Level | None = None
         self._public_names: set[str] = set()
+        # scrubbed large texts (the facts script every host's script_run event shows), each with
+        # the levels and public names it was scrubbed with: valid while those are the registry's
+        self._memo: dict[str, tuple[Any, Any, str]] = {}
         self.add_all(values)
         self.protect(public)
 
@@ -210,7 +215,24 @@ class SecretRegistry:
     # -- scrubbing ---------------------------------------------------------------
     def scrub(self, text: str) -> str:
         """`text` without any form of a known secret. A shown form may itself hold another
-        secret (template text equal to a password): scrub again until nothing changes (bounded)."""
+        secret (template text equal to a password): scrub again until nothing changes (bounded).
+        A large text is scrubbed once while the registry's secrets and public names stay the
+        same (a fleet's hosts all show the same facts script: 36 KB scanned per host was a fifth
+        of a no-change WinRM host's instructions when events are consumed)."""
+        if len(text) < MEMO_MIN:
+            return self._scrub_all(text)
+        levels, public = self._levels, self._public
+        hit = self._memo.get(text)
+        if hit is not None and hit[0] is levels and hit[1] is public:
+            return hit[2]
+        out = self._scrub_all(text)  # with these levels or newer ones: never fewer secrets
+        with self._lock:
+            while len(self._memo) >= MEMO_KEEP:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[text] = (levels, public, out)
+        return out
+
+    def _scrub_all(self, text: str) -> str:
         for _ in range(3):
             out = self._scrub_once(text)
             if out == text:
