@@ -219,7 +219,7 @@ class SecretRegistry:
         A large text is scrubbed once while the registry's secrets and public names stay the
         same (a fleet's hosts all show the same facts script: 36 KB scanned per host was a fifth
         of a no-change WinRM host's instructions when events are consumed)."""
-        if len(text) < MEMO_MIN:
+        if len(text) < MEMO_MIN or type(text) is not str:  # a str subclass (UnsafeText) keeps its type
             return self._scrub_all(text)
         levels, public = self._levels, self._public
         hit = self._memo.get(text)

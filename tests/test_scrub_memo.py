@@ -80,3 +80,15 @@ def test_threads_adding_secrets_never_get_an_under_scrubbed_text() -> None:
         t.join()
     assert not bad
     assert reg.scrub(text) == _oracle(pool, [], text)
+
+
+def test_a_str_subclass_keeps_its_type() -> None:
+    """An UnsafeText is scrubbed as itself, never answered with a plain str kept from an equal
+    text (or the other way round)."""
+    from hvprov.templating import UnsafeText
+
+    reg = SecretRegistry([Secret("hunter2-secret")])
+    plain = "nothing secret here " * (MEMO_MIN // 10)
+    unsafe = UnsafeText(plain)
+    assert type(reg.scrub(plain)) is str and type(reg.scrub(unsafe)) is UnsafeText
+    assert type(reg.scrub(plain)) is str
