@@ -39,6 +39,8 @@ from typing import Any
 
 import ahocorasick  # type: ignore[import-not-found,unused-ignore]  # pyahocorasick ships no stubs
 
+from .memo import BoundedMemo
+
 MASK = "********"
 MIN_SCRUB = 3
 MEMO_MIN = 4096  # texts at least this long are scrubbed once per registry state (SecretRegistry.scrub)
@@ -158,7 +160,7 @@ class SecretRegistry:
         self._public_names: set[str] = set()
         # scrubbed large texts (the facts script every host's script_run event shows), each with
         # the levels and public names it was scrubbed with: valid while those are the registry's
-        self._memo: dict[str, tuple[Any, Any, str]] = {}
+        self._memo = BoundedMemo(MEMO_KEEP)  # text -> (levels, public, scrubbed)
         self.add_all(values)
         self.protect(public)
 
@@ -226,10 +228,7 @@ class SecretRegistry:
         if hit is not None and hit[0] is levels and hit[1] is public:
             return hit[2]
         out = self._scrub_all(text)  # with these levels or newer ones: never fewer secrets
-        with self._lock:
-            while len(self._memo) >= MEMO_KEEP:
-                self._memo.pop(next(iter(self._memo)))
-            self._memo[text] = (levels, public, out)
+        self._memo.put(text, (levels, public, out))
         return out
 
     def _scrub_all(self, text: str) -> str:

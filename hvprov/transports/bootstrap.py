@@ -101,7 +101,7 @@ def fits_command_line(script: str, limit: int = CMD_LINE_LIMIT) -> bool:
     # Each character is at least two bytes of UTF-16LE: a script whose shortest possible
     # encoding is already too long is not encoded (the facts script was, on every host, only
     # to measure it: one base64 of twice its size).
-    shortest = len(POWERSHELL) + len(BASE_ARGS) + len(" -EncodedCommand ") + 1 + 4 * -(-2 * len(script) // 3)
+    shortest = len(command_line("")) + 4 * -(-2 * len(script) // 3)  # the line's head + base64 of 2 bytes a char
     if shortest > limit:
         return False
     return len(command_line(script)) <= limit

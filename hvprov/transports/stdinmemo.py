@@ -11,10 +11,10 @@ payloads only, and holds nothing the run does not already hold: the scripts it s
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..memo import BoundedMemo
 from .bootstrap import stdin_payload
 
 KEEP = 4  # distinct payloads kept per kind: a run's facts script, and a few more
@@ -23,34 +23,28 @@ MIN_SIZE = 4096  # smaller payloads are encoded each time: looking them up costs
 
 class StdinMemo:
     def __init__(self, keep: int = KEEP) -> None:
-        self._keep = keep
-        self._lock = threading.Lock()
-        self._payloads: dict[str, bytes] = {}
-        self._b64: dict[bytes, str] = {}
+        self._payloads = BoundedMemo(keep)
+        self._b64 = BoundedMemo(keep)
 
     def payload(self, script: str) -> bytes:
         """bootstrap.stdin_payload(script), computed once per distinct large script."""
         if len(script) < MIN_SIZE:
             return stdin_payload(script)
-        return self._get(self._payloads, script, stdin_payload)
+        return _get(self._payloads, script, stdin_payload)  # type: ignore[no-any-return]
 
     def b64(self, data: bytes) -> str:
         """The ASCII base64 of a Send's stdin bytes, computed once per distinct large chunk."""
         if len(data) < MIN_SIZE:
             return _b64(data)
-        return self._get(self._b64, data, _b64)
+        return _get(self._b64, data, _b64)  # type: ignore[no-any-return]
 
-    def _get(self, table: dict[Any, Any], key: Any, make: Callable[[Any], Any]) -> Any:
-        with self._lock:
-            hit = table.get(key)
-        if hit is not None:
-            return hit
-        value = make(key)
-        with self._lock:
-            while len(table) >= self._keep:
-                table.pop(next(iter(table)))  # the oldest
-            table[key] = value
-        return value
+
+def _get(memo: BoundedMemo, key: Any, make: Callable[[Any], Any]) -> Any:
+    hit = memo.get(key)
+    if hit is None:
+        hit = make(key)
+        memo.put(key, hit)
+    return hit
 
 
 def _b64(data: bytes) -> str:

@@ -301,6 +301,7 @@ class WinRMTransport(Transport):
         self.shells_opened = 0
         self.max_envelope_kb = spec.max_envelope_kb  # 0: Windows' default for the host's WinRM
         self.auth = AUTH_METHODS.get(spec.winrm_transport, spec.winrm_transport)
+        self._stdin_memo = run_memo(spec.credential_cache)  # the run's encodings of large scripts
         self.must_encrypt = (
             spec.winrm_scheme == "http"
             and self.auth in ENCRYPTING
@@ -331,7 +332,7 @@ class WinRMTransport(Transport):
     def run(self, script: str, timeout: float | None = None) -> ExecResult:
         skip = not self.spec.winrm_cmd_shell
         limit = CREATEPROCESS_LIMIT if skip else bootstrap.CMD_LINE_LIMIT
-        memo = run_memo(self.spec.credential_cache)
+        memo = self._stdin_memo
         result = bootstrap.deliver(
             script, lambda line, stdin: self._exec(line, stdin, timeout),
             mode=self.spec.script_delivery, limit=limit, payload=memo.payload if memo is not None else None,
@@ -474,9 +475,8 @@ class WinRMTransport(Transport):
                 operation_timeout_sec=operation,
                 **common,
             )
-            memo = run_memo(spec.credential_cache)
-            if memo is not None:
-                proto.stdin_b64 = memo.b64
+            if self._stdin_memo is not None:
+                proto.stdin_b64 = self._stdin_memo.b64
             if _lean_http(auth):
                 proto.transport = _LeanTransport(self, password or "", read)
             else:
