@@ -61,6 +61,20 @@ def _mark(loader: yaml.SafeLoader, node: yaml.Node) -> Location:
     return Location(getattr(loader, "hv_filename", m.name), m.line + 1, m.column + 1)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_ScalarNode = yaml.nodes.ScalarNode
+
+
+def _construct(loader: Any, node: yaml.Node) -> Any:
+    """`loader.construct_object(node, deep=True)`, with its result for a plain string scalar
+    taken directly: PyYAML's SafeConstructor makes a `!!str` scalar its `node.value` (the
+    scalar cannot recurse, and an alias to it gives an equal immutable str). Three in four
+    nodes of an inventory are such strings; the generic path was a third of loading one."""
+    if node.__class__ is _ScalarNode and node.tag == _STR_TAG and loader.hv_fast_str:
+        return node.value
+    return loader.construct_object(node, deep=True)
+
+
 class _Constructor(yaml.constructor.SafeConstructor):
     """hvprov's constructors (locations, duplicate keys, `!vault`), on either parser."""
 
@@ -68,6 +82,24 @@ class _Constructor(yaml.constructor.SafeConstructor):
     hv_error_cls: type[InputError] = InputError
     hv_vault_secrets: Any = None  # vault.VaultSecrets for `!vault` values
     hv_bounded = False  # True: the text cannot hold an alias bomb (see _bounded)
+    # `!!str` scalars taken as their value (see _construct): only while the constructor for
+    # the tag is SafeConstructor's, which returns exactly that (checked below, per class)
+    hv_fast_str = True
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """yaml.resolver.Resolver.resolve, remembered per document for each (kind, value,
+        implicit): without path resolvers (SafeLoader has none) the tag is a function of those
+        three, and an inventory repeats its values (hosts' users, ports, connection names)."""
+        if self.yaml_path_resolvers:  # type: ignore[attr-defined]
+            return yaml.resolver.Resolver.resolve(self, kind, value, implicit)  # type: ignore[arg-type]
+        memo = self.__dict__.get("hv_resolved")
+        if memo is None:
+            memo = self.__dict__["hv_resolved"] = {}
+        key = (kind, value, implicit)
+        tag = memo.get(key)
+        if tag is None:
+            tag = memo[key] = yaml.resolver.Resolver.resolve(self, kind, value, implicit)  # type: ignore[arg-type]
+        return tag
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()  # type: ignore[attr-defined]
@@ -112,7 +144,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
     out = LocDict()
     out.loc = _mark(loader, node)
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _construct(loader, key_node)
         try:
             hash(key)
         except TypeError:
@@ -125,7 +157,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocDict:
                 f"duplicate key {key!r} (first defined at line {first.line})",
                 location=_mark(loader, key_node),
             )
-        out[key] = loader.construct_object(value_node, deep=True)
+        out[key] = _construct(loader, value_node)
         out.key_locs[key] = _mark(loader, key_node)
     return out
 
@@ -134,7 +166,7 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocList:
     out = LocList()
     out.loc = _mark(loader, node)
     for child in node.value:
-        out.append(loader.construct_object(child, deep=True))
+        out.append(_construct(loader, child))
         out.item_locs.append(_mark(loader, child))
     return out
 
@@ -143,6 +175,9 @@ _Constructor.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _co
 _Constructor.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 for _tag in YAML_TAGS:
     _Constructor.add_constructor(_tag, construct_vault)
+_Constructor.hv_fast_str = (
+    _Constructor.yaml_constructors.get(_STR_TAG) is yaml.constructor.SafeConstructor.construct_yaml_str
+)
 
 
 def load_yaml_text(
