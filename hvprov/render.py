@@ -254,6 +254,23 @@ def _revealing(flag: bool) -> Iterator[None]:
         _REVEAL.reset(token)
 
 
+def _compile(env: jinja2.Environment, template: str) -> tuple[jinja2.Template, frozenset[str]]:
+    """A renderable template and the parameter names it uses, from one parse of its source.
+
+    What `env.get_template(template)` does through the loader (`BaseLoader.load`: compile the
+    source with its name and file name, `Template.from_code` with the environment's globals),
+    with the syntax tree parsed once and given both to `find_undeclared_variables` and to
+    `Environment.compile` (which takes a parsed template as well as a source). The facts script
+    was parsed twice per run: a quarter of compiling it. Renderable templates are only loaded
+    here (the `_lib/` ones they extend, include and import go through the environment)."""
+    source, filename, uptodate = env.loader.get_source(env, template)  # type: ignore[union-attr]
+    tree = env.parse(source, template, filename)
+    names = jinja2.meta.find_undeclared_variables(tree)
+    code = env.compile(tree, template, filename)
+    tpl = env.template_class.from_code(env, code, env.make_globals(None), uptodate)
+    return tpl, frozenset(names - set(env.globals))
+
+
 class ScriptRenderer:
     """Renders templates; compiled templates are cached per instance. Thread-safe."""
 
@@ -296,12 +313,7 @@ class ScriptRenderer:
         with self._lock:
             cached = self._compiled.get(template)
             if cached is None:
-                source = self._env.loader.get_source(self._env, template)[0]  # type: ignore[union-attr]
-                names = jinja2.meta.find_undeclared_variables(self._env.parse(source))
-                cached = (
-                    self._env.get_template(template),
-                    frozenset(names - set(self._env.globals)),
-                )
+                cached = _compile(self._env, template)
                 self._compiled[template] = cached
         return cached
 
