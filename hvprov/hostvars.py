@@ -52,6 +52,7 @@ class PlayContext:
     # (paths resolved against the file system once), the play's host names, the playbook directory
     _sources: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, repr=False, compare=False)
     _resolved: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # file -> resolved path
+    _parents: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # resolved path -> its directory
     _static: dict[tuple[str, int, bool], tuple[Host, Any, dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False)  # static_vars per host, role, tagging
 
@@ -61,7 +62,12 @@ class PlayContext:
             return self._sources[host.name]
         except KeyError:
             source = inventory_source(self.inventory, host, self._resolved)
-            found = self._sources[host.name] = (source, str(Path(source).parent) if source else None)
+            parent = None
+            if source:  # hosts of one file share its directory: one Path per file, not per host
+                parent = self._parents.get(source)
+                if parent is None:
+                    parent = self._parents[source] = str(Path(source).parent)
+            found = self._sources[host.name] = (source, parent)
             return found
 
     @cached_property
