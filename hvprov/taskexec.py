@@ -189,9 +189,9 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     results.append(failed_item)
                     failures.append(str(exc))
                     continue
-                self._item_done(task, name, item, vars_,
-                                Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
-                if item is not _NO_ITEM:
+                if item is not _NO_ITEM:  # (_item_done shows loop items only)
+                    self._item_done(task, name, item, vars_,
+                                    Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
                     data = {**data, "failed": False, "changed": any(c.mutating for c in changes[before:]), **keys}
                 status = Status.OK
                 if msg:
