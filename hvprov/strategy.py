@@ -32,7 +32,7 @@ CONTROLLER_ONLY = frozenset({"debug", "set_fact", "assert", "fail", "meta"})
 
 
 def _ramp(task: Task) -> float | None:
-    """A round of a controller-only task starts one lane, the others once a host's task blocks
+    """A round of a controller-only task starts one lane, the others once a host's task waits
     (poolmap.map_in_order's ramp: a lookup running a command, say) for a thread switch interval;
     a task that retries (a delay) or pauses between loop items starts all lanes at once."""
     if task.module in CONTROLLER_ONLY and task.until is None and task.retries is None and not task.loop_pause:
