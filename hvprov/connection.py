@@ -20,9 +20,11 @@ WINRM_TRANSPORTS = ("ntlm", "kerberos", "credssp", "basic", "certificate", "plai
 
 
 def _first(vars: dict[str, Any], *names: str, default: Any = None) -> Any:
+    get = vars.get  # one lookup per name: set and not None
     for n in names:
-        if n in vars and vars[n] is not None:
-            return vars[n]
+        value = get(n)
+        if value is not None:
+            return value
     return default
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .model import Status
 from .tasktree import DYNAMIC, Block, Node, Play, Task
@@ -22,15 +23,16 @@ from .tasktree import DYNAMIC, Block, Node, Play, Task
 Pos = tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
+    """Immutable; a tuple (made once per host and task: a frozen dataclass took twice as long)."""
+
     task: Task
-    extra: Mapping[str, Any] = field(default_factory=dict)  # include parameters and loop items in force
+    extra: Mapping[str, Any] = MappingProxyType({})  # include parameters and loop items in force
     handler: bool = False
     pos: Pos = ()  # where in the play (document order): linear runs the earliest step of the batch first
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     status: Status
     ignored: bool = False

@@ -55,7 +55,22 @@ def _task_refs(templar: Templar, task: Task) -> dict[str, tuple[str, Location]]:
 def preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any],
               carried: set[str] | None = None) -> set[str]:
     """Undefined top-level variables are input errors before any host is touched. `carried`:
-    names set (set_fact, register) by earlier plays; returns them with this play's added."""
+    names set (set_fact, register) by earlier plays; returns them with this play's added.
+    The answer depends on the host only through its variables' names: hosts with the same names
+    (a group's hosts) share it (cached on the Templar, as the task references are); a host with
+    an undefined variable is checked in full, for its own name in the message."""
+    cache = templar.__dict__.setdefault("_preflight_cache", {})
+    key = (id(play), frozenset(host.vars), frozenset(extra_vars), frozenset(carried) if carried else None)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is play:
+        return set(hit[1])
+    facts = _preflight(templar, play, host, extra_vars, carried)
+    cache[key] = (play, frozenset(facts))
+    return facts
+
+
+def _preflight(templar: Templar, play: Play, host: Host, extra_vars: Mapping[str, Any],
+               carried: set[str] | None) -> set[str]:
     known = set(host.vars) | set(play.vars) | set(extra_vars) | MAGIC | BUILTIN_NAMES | (carried or set())
     facts: set[str] = set(carried or ())
     for r in play.roles:

@@ -11,6 +11,7 @@ free: each host goes through the play on its own, as fast as it can.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -26,6 +27,17 @@ from .tasktree import Task
 from .templating import unsafe
 
 BREAK = "break"  # the play (and the playbook) stops: max_fail_percentage, or the whole batch failed
+# modules that only compute on the controller (templating, conditions): no connection, no sleep
+CONTROLLER_ONLY = frozenset({"debug", "set_fact", "assert", "fail", "meta"})
+
+
+def _ramp(task: Task) -> float | None:
+    """A round of a controller-only task starts one lane, the others once a host's task waits
+    (poolmap.map_in_order's ramp: a lookup running a command, say) for a thread switch interval;
+    a task that retries (a delay) or pauses between loop items starts all lanes at once."""
+    if task.module in CONTROLLER_ONLY and task.until is None and task.retries is None and not task.loop_pause:
+        return sys.getswitchinterval()
+    return None
 
 
 class BatchRun:
@@ -137,9 +149,9 @@ class BatchRun:
         failed = sum(1 for st in self.batch if st.down)
         return BREAK if self.batch and failed == len(self.batch) else None
 
-    def _map(self, fn: Callable[[HostState], Any], states: list[HostState]) -> list[Any]:
+    def _map(self, fn: Callable[[HostState], Any], states: list[HostState], ramp: float | None = None) -> list[Any]:
         if isinstance(self.pool, ThreadPoolExecutor):  # forks at a time, one pool job per worker
-            return map_in_order(self.pool, fn, states)
+            return map_in_order(self.pool, fn, states, ramp)
         futures = [self.pool.submit(fn, st) for st in states]
         return [f.result() for f in futures]
 
@@ -172,7 +184,8 @@ class BatchRun:
                 outs = {st.host.name: Outcome(Status.OK) for st in runners}  # --step: skipped, no result
             else:
                 outs = dict(zip((st.host.name for st in runners),
-                                self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners)))
+                                self._map(lambda st: self._exec(st, self.pending[st.host.name]), runners,
+                                          _ramp(task))))
             if once:
                 self._share(task, outs[first.host.name], group, outs)
             failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE]

@@ -36,7 +36,7 @@ from .playbook import describe_validation
 from .preflight import probe_paths
 from .runctx import HostState
 from .report.text import item_label
-from .secrets import mask, no_log_scope, retag, reveal, secrets_in
+from .secrets import no_log_active, no_log_scope, retag, reveal, secrets_in
 from .planreview import NO_LOG_MSG, censored, match_saved, review_entry
 from .tasktree import Task
 from .templating import unsafe
@@ -62,6 +62,9 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     # -- selection -----------------------------------------------------------
     def selected(self, task: Task) -> bool:
+        opts = self.r.opts
+        if not (task.tags or self.play.tags or opts.tags or opts.skip_tags):
+            return True  # what tags_selected answers for no tags anywhere
         tags = set(task.tags) | set(self.play.tags)
         return tags_selected(tags, self.r.opts.tags, self.r.opts.skip_tags)
 
@@ -100,13 +103,19 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         self._record(TaskResult("Gathering Facts", "facts", Status.OK, duration=time.monotonic() - t0))
 
     def _record(self, res: TaskResult) -> None:
+        self._record_fields(res.name, res.module, res.status, res.changes, res.msg, res.ignored, res.data,
+                            res.duration, res.path, res.blocked)
+
+    def _record_fields(self, name: str, module: str, status: Status, changes: tuple[Change, ...], msg: str,
+                       ignored: bool, data: dict[str, Any], duration: float, path: str, blocked: bool) -> TaskResult:
+        """The task's result as shown: every text scrubbed, every Secret masked (scrub_data)."""
         scrub = self.r.scrub
-        changes = tuple(Change(scrub(c.resource), c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
-                               c.unknown) for c in res.changes)  # data is for the module's apply, never shown
-        res = TaskResult(scrub(res.name), res.module, res.status, changes, scrub(res.msg),
-                         res.ignored, scrub(res.data), res.duration, res.path, res.blocked)
+        shown = tuple(Change(scrub(c.resource), c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
+                             c.unknown) for c in changes) if changes else ()  # data is for the module's apply, never shown
+        res = TaskResult(scrub(name), module, status, shown, scrub(msg), ignored, scrub(data), duration, path, blocked)
         self.st.tasks.append(res)
         self.r.emit("task_done", self.host.name, result=res)
+        return res
 
     # -- one step ----------------------------------------------------------------
     def step(self, task: Task, extra: Mapping[str, Any], handler: bool = False) -> Outcome:
@@ -123,7 +132,10 @@ class TaskExecutor(IncludeSteps, RetrySteps):
             return self._include(task)
         if task.module == "include_vars":
             return self._include_vars(task)
-        with no_log_scope(task.no_log):
+        if task.no_log or no_log_active():
+            with no_log_scope(task.no_log):
+                res = self._run_task(task)
+        else:  # the scope would set what is already in force
             res = self._run_task(task)
         result = dict(self.st.facts_vars.get(task.register, {})) if task.register else dict(res.data)
         return Outcome(res.status, res.ignored, res.msg, result, dict(self.set_vars))
@@ -157,7 +169,11 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     continue
                 before = len(changes)
                 try:
-                    with script_environment(task_environment(self.r.templar, task, vars_)):
+                    env = task_environment(self.r.templar, task, vars_)
+                    if env:
+                        with script_environment(env):
+                            msg, data = self._attempts(task, vars_, changes)
+                    else:  # only this method sets a script environment, never nested: none is in force
                         msg, data = self._attempts(task, vars_, changes)
                 except BaseException as exc:  # planned, not made: only what the module says it applied counts
                     applied = getattr(exc, "applied", ())
@@ -173,9 +189,9 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     results.append(failed_item)
                     failures.append(str(exc))
                     continue
-                self._item_done(task, name, item, vars_,
-                                Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
-                if item is not _NO_ITEM:
+                if item is not _NO_ITEM:  # (_item_done shows loop items only)
+                    self._item_done(task, name, item, vars_,
+                                    Status.CHANGED if any(c.mutating for c in changes[before:]) else Status.OK, msg)
                     data = {**data, "failed": False, "changed": any(c.mutating for c in changes[before:]), **keys}
                 status = Status.OK
                 if msg:
@@ -287,10 +303,9 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         if task.no_log:
             msg = NO_LOG_MSG
             shown = tuple(censored(c, self.r.opts.plan_key) for c in changes)
-        res = TaskResult(name, task.module, status, shown, msg, ignored, mask({} if task.no_log else result),
-                         time.monotonic() - t0, path=task.path, blocked=blocked)
-        self._record(res)
-        return self.st.tasks[-1]
+        # data unmasked here: scrub_data masks every Secret (as mask() would) and scrubs the texts
+        return self._record_fields(name, task.module, status, shown, msg, ignored, {} if task.no_log else result,
+                                   time.monotonic() - t0, task.path, blocked)
 
     def _conditions(self, task: Task, status: Status, result: dict[str, Any]) -> Status:
         """changed_when, then failed_when (which may also clear a module's failure), as ansible-core."""
