@@ -266,9 +266,11 @@ def _check_portable(play: Play, default: str, hosts: list[Host], workers: int | 
 
 
 def _normalized(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    if facts is None:  # no facts gathered: hvprov.plans is not imported (docs/cli-startup.md)
+        return None
     from .plans import normalize_facts
 
-    return None if facts is None else normalize_facts(facts)
+    return normalize_facts(facts)
 
 
 def _batches(hosts: list[Host], serial: tuple[int | str, ...]) -> list[list[Host]]:
