@@ -57,9 +57,7 @@ class Runner:
         self.stale_abort = False
         self.manager: Any = None  # multiprocessing manager whose queue streams the workers' events
         self.groups = inventory_groups(inventory) if hasattr(inventory, "groups") else {}
-        from .secretsources import SecretResolver
-
-        self._resolver = SecretResolver()
+        self._resolver = _FirstUseResolver()
 
     # -- hosts -----------------------------------------------------------------
     def _select(self, index: int, play: Play) -> list[Host]:
@@ -254,6 +252,23 @@ class Runner:
         interrupted = self.stop.is_set() and not self.stale_abort
         return RunResult(mode=self.opts.mode, hosts=hosts, interrupted=interrupted,
                          duration=duration, input_error=self.ctx.input_errors)
+
+
+class _FirstUseResolver:
+    """The run's `SecretResolver`, made (and hvprov.secretsources imported) when a host's password
+    source is first resolved: most runs have none (start-up, docs/cli-startup.md)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: Any = None
+
+    def resolve(self, spec: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._made is None:
+                from .secretsources import SecretResolver
+
+                self._made = SecretResolver()
+        return self._made.resolve(spec, **kwargs)
 
 
 def _check_portable(play: Play, default: str, hosts: list[Host], workers: int | None, executor: Executor) -> None:
