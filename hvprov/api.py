@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import plans
+from . import planfile
 from .errors import InputError, Location, OptionsError, VariableError
 from .inventory import Inventory
 from .model import RunResult
@@ -30,8 +30,10 @@ from .tasktree import walk
 from .runner import Runner, RunOptions
 from .secrets import Secret, SecretRegistry, tag_by_name
 from .validate import check_extra_vars, check_inventory_hosts, check_limit, is_var_name
-from .vault import VaultSecrets
 from .yamlsrc import load_yaml, load_yaml_text
+
+if TYPE_CHECKING:  # annotations only: hvprov.vault is imported when vault data or options are met
+    from .vault import VaultSecrets
 
 InventoryInput = Inventory | str | Path | Sequence[str | Path] | Mapping[str, Any]
 PlaybookInput = Playbook | str | Path | Sequence[Mapping[str, Any]]
@@ -186,7 +188,7 @@ def run(
         stop_event=stop_event, lease_timeout=lease_timeout,
         scripts_dir=Path(scripts_dir) if scripts_dir is not None else None,
         default_password=default_password,
-        plan_key=plans.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
+        plan_key=planfile.plan_key(plan_key) if (out is not None or saved_plan is not None) else None,
         workers=workers if isinstance(workers, int) else None,
         vault=vault, diff=diff,
         step=step, playbook_ends=tuple(playbook_ends),
@@ -199,6 +201,8 @@ def run(
     if out is not None:
         if mode != "plan":
             raise OptionsError("out= (--out) saves a plan: use it with plan")
+        from . import plans
+
         selection = {"limit": limit, "tags": list(tags), "skip_tags": list(skip_tags), "shard": list(shard) if shard else None}
         base = Path(out).resolve().parent
         fp = _fingerprint(book, inv, evars, selection, base)
@@ -213,6 +217,8 @@ def _fingerprint(book: Playbook, inv: Inventory, evars: Mapping[str, Any], selec
                  base: Path | None = None) -> dict[str, Any]:
     """Digests of every file the run reads: playbook, imports and role files, vars files,
     inventories, and `powershell: file:` scripts written literally."""
+    from . import plans
+
     vars_files = list(dict.fromkeys(f for play in book.plays for f in (*play.vars_files, *play.files)))
     return plans.fingerprint(book.path, vars_files, list(inv.sources), evars, selection, base=base,
                              scripts=_script_files(book))
@@ -234,6 +240,8 @@ def _script_files(book: Playbook) -> list[str]:
 def apply_plan(path: str | Path, *, on_stale: str = "skip", **kwargs: Any) -> RunResult:
     """Apply a saved plan: exactly its changes, refusing hosts (or, with on_stale='abort', all hosts)
     whose facts changed since, and every host if the playbook, inventory or variables changed."""
+    from . import plans
+
     saved = plans.load_plan(path)
     key = plans.plan_key(kwargs.pop("plan_key", None))
     if key is not None:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,29 +88,54 @@ def _run_common(p: argparse.ArgumentParser) -> None:
     add_playbook_flags(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hvprov", description="Provision Hyper-V hosts declaratively.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"hvprov {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_apply = sub.add_parser("apply", help="apply a playbook", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _run_common(p_apply)
-    p_apply.add_argument("-C", "--check", action="store_true", help="dry run (same as `hvprov plan`)")
-    p_apply.add_argument("--stale", choices=("skip", "abort"), default="skip",
-                         help="applying a saved plan: refuse only the hosts that changed since (skip) or all (abort)")
-    p_plan = sub.add_parser("plan", help="dry run: show what apply would change", epilog=EPILOG,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    _run_common(p_plan)
-    p_plan.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes pending, 1 error")
-    p_plan.add_argument("-o", "--out", help="save the plan to this JSON file (`hvprov apply FILE` applies exactly it)")
-    p_plan.add_argument("--scripts", metavar="DIR",
-                        help="write, per host, the exact PowerShell each planned change would run (secrets masked)")
-    p_show = sub.add_parser("show", help="render a saved plan")
-    p_show.add_argument("plan", help="a file written by `hvprov plan --out`")
-    p_show.add_argument("--format", choices=("console", "json", "markdown"), default="console")
-    p_show.add_argument("--diff", action="store_true", help="show before/after of every change")
-    p_show.add_argument("--plan-key-file", metavar="FILE", help="verify the plan's signature (default $HVPROV_PLAN_KEY)")
-    p_inv = sub.add_parser("inventory", help="show the resolved inventory")
+class _Deferred(argparse.ArgumentParser):
+    """A subcommand's parser whose arguments are added when it is first used (parsed, or its help
+    or usage formatted): `hvprov apply` does not build the arguments of `inventory`, `lab`, `doc`,
+    ... (docs/cli-startup.md). Once filled it is the parser the same calls build eagerly."""
+
+    _fill: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _filled(self) -> None:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
+
+
+def _apply_args(p: argparse.ArgumentParser) -> None:
+    _run_common(p)
+    p.add_argument("-C", "--check", action="store_true", help="dry run (same as `hvprov plan`)")
+    p.add_argument("--stale", choices=("skip", "abort"), default="skip",
+                   help="applying a saved plan: refuse only the hosts that changed since (skip) or all (abort)")
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _run_common(p)
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 0 no changes, 2 changes pending, 1 error")
+    p.add_argument("-o", "--out", help="save the plan to this JSON file (`hvprov apply FILE` applies exactly it)")
+    p.add_argument("--scripts", metavar="DIR",
+                   help="write, per host, the exact PowerShell each planned change would run (secrets masked)")
+
+
+def _show_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("plan", help="a file written by `hvprov plan --out`")
+    p.add_argument("--format", choices=("console", "json", "markdown"), default="console")
+    p.add_argument("--diff", action="store_true", help="show before/after of every change")
+    p.add_argument("--plan-key-file", metavar="FILE", help="verify the plan's signature (default $HVPROV_PLAN_KEY)")
+
+
+def _inventory_args(p_inv: argparse.ArgumentParser) -> None:
     p_inv.add_argument("-i", "--inventory", action="append", default=None)
     p_inv.add_argument("--vault-id", dest="vault_ids", action="append", default=[])
     p_inv.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append", default=[])
@@ -127,11 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_inv.add_argument("--export", action="store_true", help="own host/group variables, not merged ones")
     p_inv.add_argument("-l", "--limit", help="only hosts matching this pattern")
     p_inv.add_argument("--output", help="write to this file instead of stdout")
-    p_doc = sub.add_parser("doc", help="list modules or show one module's arguments")
-    p_doc.add_argument("module", nargs="?")
-    p_doc.add_argument("--json", action="store_true", help="machine-readable schema")
-    p_lab = sub.add_parser("lab", help="the simulated lab")
-    lab_sub = p_lab.add_subparsers(dest="lab_command", required=True)
+
+
+def _doc_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("module", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable schema")
+
+
+def _lab_args(p_lab: argparse.ArgumentParser) -> None:
+    lab_sub = p_lab.add_subparsers(dest="lab_command", required=True, parser_class=argparse.ArgumentParser)
     for name, text in (("reset", "forget all simulated host state (fresh hosts on next contact)"),
                        ("status", "lab servers and simulated hosts")):
         lp = lab_sub.add_parser(name, help=text)
@@ -151,16 +180,48 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--delete-switch", action="append", default=[], metavar="SWITCH")
     lp.add_argument("--set-vm", action="append", default=[], metavar="VM:FIELD=VALUE", help="e.g. web01:memory_mb=4096")
     lp.add_argument("--lab-dir")
-    from .cliargs import add_doctor_parser, add_fleetfacts_parsers
+    from .cliargs import add_lab_import_parser
 
-    add_fleetfacts_parsers(sub, lab_sub)
-    add_doctor_parser(sub)
+    add_lab_import_parser(lab_sub)
+
+
+def _subcommands() -> list[tuple[str, dict[str, Any], Callable[[argparse.ArgumentParser], None]]]:
+    """(name, add_parser's keywords, the function that adds its arguments), in `hvprov --help` order."""
+    from .cliargs import add_doctor_args, add_facts_args
+
+    raw = {"epilog": EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return [
+        ("apply", {"help": "apply a playbook", **raw}, _apply_args),
+        ("plan", {"help": "dry run: show what apply would change", **raw}, _plan_args),
+        ("show", {"help": "render a saved plan"}, _show_args),
+        ("inventory", {"help": "show the resolved inventory"}, _inventory_args),
+        ("doc", {"help": "list modules or show one module's arguments"}, _doc_args),
+        ("lab", {"help": "the simulated lab"}, _lab_args),
+        ("facts", {"help": "save each host's facts (secrets masked) for a lab twin"}, add_facts_args),
+        ("doctor", {"help": "read-only first-contact checklist per host, with the fix for each failure"}, add_doctor_args),
+    ]
+
+
+def build_parser(*, deferred: bool = True) -> argparse.ArgumentParser:
+    """The command line. `deferred`: each subcommand's arguments are added when that subcommand is
+    parsed or its help shown (`_Deferred`); False adds them all now (the same parser, built eagerly)."""
+    parser = argparse.ArgumentParser(prog="hvprov", description="Provision Hyper-V hosts declaratively.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hvprov {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=_Deferred if deferred else argparse.ArgumentParser)
+    for name, kwargs, fill in _subcommands():
+        p = sub.add_parser(name, **kwargs)
+        if isinstance(p, _Deferred):
+            p._fill = fill
+        else:
+            fill(p)
     return parser
 
 
 def _do_run(args: argparse.Namespace) -> int:
     from . import api
-    from .plans import is_plan_file, write_atomic
+    from .planfile import is_plan_file, write_atomic
     from .report.jsondoc import run_document
     from .secrets import SecretRegistry
     from .validate import check_script_timeout
@@ -181,7 +242,7 @@ def _do_run(args: argparse.Namespace) -> int:
                            "when ansible.cfg / ANSIBLE_INVENTORY names one)")
     if saved and args.inventory:
         raise OptionsError("a saved plan carries its own inventory: do not pass -i/--inventory")
-    from .plans import plan_key
+    from .planfile import plan_key
 
     key = plan_key(None, getattr(args, "plan_key_file", None))
     check_script_timeout(args.script_timeout)
@@ -313,14 +374,16 @@ def _heap_settled(args: argparse.Namespace) -> None:
 def _secrets_from_cli(args: argparse.Namespace) -> tuple[Any, Any]:
     """Vault passwords and --ask-pass, read once before anything is loaded. Ansible's
     ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST are honoured as well."""
-    from .vault import VaultSecrets
-
     cfg = load_config()  # ansible.cfg / ANSIBLE_VAULT_PASSWORD_FILE / ANSIBLE_VAULT_IDENTITY_LIST
     files = list(args.vault_password_files) + list(cfg.vault_password_files)
     ids = list(cfg.vault_identity_list) + list(args.vault_ids)
     if args.ask_vault_pass and files:
         raise OptionsError("--ask-vault-pass and --vault-password-file are mutually exclusive")
-    vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids) if (files or ids or args.ask_vault_pass) else None
+    vault = None
+    if files or ids or args.ask_vault_pass:  # hvprov.vault is imported only when a vault option is given
+        from .vault import VaultSecrets
+
+        vault = VaultSecrets.from_cli(files, args.ask_vault_pass, ids)
     default_password = None
     if args.ask_pass:
         from .secretsources import ask_pass

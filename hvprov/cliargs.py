@@ -7,7 +7,11 @@ from typing import Any
 
 
 def add_fleetfacts_parsers(sub: Any, lab_sub: Any) -> None:
-    p = sub.add_parser("facts", help="save each host's facts (secrets masked) for a lab twin")
+    add_facts_args(sub.add_parser("facts", help="save each host's facts (secrets masked) for a lab twin"))
+    add_lab_import_parser(lab_sub)
+
+
+def add_facts_args(p: Any) -> None:
     p.add_argument("-i", "--inventory", action="append", required=True)
     p.add_argument("-l", "--limit")
     p.add_argument("--out", required=True, help="directory for <host>.json")
@@ -18,6 +22,9 @@ def add_fleetfacts_parsers(sub: Any, lab_sub: Any) -> None:
     p.add_argument("--vault-password-file", dest="vault_password_files", action="append", default=[])
     p.add_argument("-J", "--ask-vault-pass", dest="ask_vault_pass", action="store_true")
     p.set_defaults(ask_pass=False)
+
+
+def add_lab_import_parser(lab_sub: Any) -> None:
     lp = lab_sub.add_parser("import", help="create lab hosts (a sim inventory) from `hvprov facts` files")
     lp.add_argument("facts_dir")
     lp.add_argument("--out", help="inventory file to write (default: <facts_dir>/lab.yml)")
@@ -25,7 +32,10 @@ def add_fleetfacts_parsers(sub: Any, lab_sub: Any) -> None:
 
 
 def add_doctor_parser(sub: Any) -> None:
-    p = sub.add_parser("doctor", help="read-only first-contact checklist per host, with the fix for each failure")
+    add_doctor_args(sub.add_parser("doctor", help="read-only first-contact checklist per host, with the fix for each failure"))
+
+
+def add_doctor_args(p: Any) -> None:
     p.add_argument("-i", "--inventory", action="append", required=True)
     p.add_argument("-l", "--limit")
     p.add_argument("--format", choices=("console", "json"), default="console")

@@ -28,6 +28,8 @@ class ConfigError(OptionsError):
 
 @dataclasses.dataclass(frozen=True)
 class AnsibleConfig:
+    """The ansible.cfg / ANSIBLE_* settings hvprov honours (None or empty: not set)."""
+
     path: Path | None = None
     inventory: tuple[str, ...] = ()
     forks: int | None = None

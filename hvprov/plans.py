@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +28,9 @@ from typing import Any
 from . import __version__
 from .errors import InputError, Location, TaskError
 from .model import RunResult
+from .planfile import FORMAT, KEY_ENV, is_plan_file, plan_key, write_atomic  # noqa: F401 - re-exported
 from .secrets import Secret, SecretRegistry, mask, reveal
 
-FORMAT = "hvprov-plan/1"
 VOLATILE = ("os.last_boot",)  # facts that change without anyone changing the host
 
 
@@ -41,25 +40,6 @@ class StalePlanError(TaskError):
 
 class PlanAuthError(InputError):
     """With a plan key: the plan is unsigned, or not what was signed."""
-
-
-KEY_ENV = "HVPROV_PLAN_KEY"
-
-
-def plan_key(explicit: bytes | str | None = None, key_file: str | None = None) -> bytes | None:
-    """The plan key: explicit, else --plan-key-file, else $HVPROV_PLAN_KEY; None when none is set."""
-    if explicit is not None:
-        return explicit.encode() if isinstance(explicit, str) else explicit
-    if key_file:
-        try:
-            data = Path(key_file).read_bytes().strip()
-        except OSError as exc:
-            raise InputError(f"cannot read the plan key: {exc.strerror}", location=Location(key_file)) from None
-        if not data:
-            raise InputError("the plan key file is empty", location=Location(key_file))
-        return data
-    env = os.environ.get(KEY_ENV)
-    return env.encode() if env else None
 
 
 def mac(key: bytes, obj: Any) -> str:
@@ -282,21 +262,6 @@ def review_lines(doc: Mapping[str, Any], verified: bool) -> list[str]:
     return lines
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write a file so that readers never see a half-written one (temp file + rename)."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent or Path(".")))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_plan(path: str | Path) -> SavedPlan:
     from .limits import read_input_text
     from .validate import check_plan_document
@@ -311,16 +276,3 @@ def load_plan(path: str | Path) -> SavedPlan:
         raise InputError(f"not a saved plan (expected format {FORMAT!r})", location=Location(str(path)))
     check_plan_document(doc, text, str(path))
     return SavedPlan(doc, str(path))
-
-
-def is_plan_file(path: str) -> bool:
-    if not path.endswith(".json") or not os.path.exists(path):
-        return False
-    if not os.path.isfile(path):  # a FIFO would block here: load_plan refuses it
-        return True
-    try:
-        with open(path, encoding="utf-8") as fh:
-            head = fh.read(200)
-    except OSError:
-        return False
-    return FORMAT in head

@@ -18,7 +18,7 @@ def listing_wanted(args: argparse.Namespace) -> bool:
 
 def check(args: argparse.Namespace, playbooks: Sequence[str], saved: bool) -> None:
     """Option conflicts, refused before anything is loaded (exit 5)."""
-    from .plans import is_plan_file
+    from .planfile import is_plan_file
 
     if len(playbooks) > 1 and any(is_plan_file(p) for p in playbooks):
         raise OptionsError("a saved plan is applied on its own: do not mix it with playbooks "

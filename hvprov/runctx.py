@@ -69,6 +69,8 @@ def lease_abandoned(holder: str | None) -> bool:
 
 @dataclass
 class RunOptions:
+    """What a run was asked to do (api.run's options), shared by every host of the run."""
+
     mode: str = "apply"  # plan | apply
     forks: int = 5
     limit: str | None = None

@@ -57,9 +57,7 @@ class Runner:
         self.stale_abort = False
         self.manager: Any = None  # multiprocessing manager whose queue streams the workers' events
         self.groups = inventory_groups(inventory) if hasattr(inventory, "groups") else {}
-        from .secretsources import SecretResolver
-
-        self._resolver = SecretResolver()
+        self._resolver = _FirstUseResolver()
 
     # -- hosts -----------------------------------------------------------------
     def _select(self, index: int, play: Play) -> list[Host]:
@@ -256,6 +254,23 @@ class Runner:
                          duration=duration, input_error=self.ctx.input_errors)
 
 
+class _FirstUseResolver:
+    """The run's `SecretResolver`, made (and hvprov.secretsources imported) when a host's password
+    source is first resolved: most runs have none (start-up, docs/cli-startup.md)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: Any = None
+
+    def resolve(self, spec: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._made is None:
+                from .secretsources import SecretResolver
+
+                self._made = SecretResolver()
+        return self._made.resolve(spec, **kwargs)
+
+
 def _check_portable(play: Play, default: str, hosts: list[Host], workers: int | None, executor: Executor) -> None:
     """Jobs on a process pool or a cluster run parts of a batch apart: a linear play that needs
     its hosts in lockstep must fit in one job."""
@@ -266,9 +281,11 @@ def _check_portable(play: Play, default: str, hosts: list[Host], workers: int | 
 
 
 def _normalized(facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    if facts is None:  # no facts gathered: hvprov.plans is not imported (docs/cli-startup.md)
+        return None
     from .plans import normalize_facts
 
-    return None if facts is None else normalize_facts(facts)
+    return normalize_facts(facts)
 
 
 def _batches(hosts: list[Host], serial: tuple[int | str, ...]) -> list[list[Host]]:

@@ -32,6 +32,8 @@ class RoleInfo:
 
 @dataclass(frozen=True)
 class Task:
+    """One task as loaded: its module and raw arguments, and every keyword it has or inherits."""
+
     name: str
     module: str
     args: Any  # raw (may contain Jinja2), LocDict where it came from YAML
@@ -71,6 +73,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Block:
+    """A block with its rescue and always sections (their tasks carry the inherited keywords)."""
+
     block: tuple[Node, ...]
     rescue: tuple[Node, ...] = ()
     always: tuple[Node, ...] = ()
@@ -88,6 +92,8 @@ META_ACTIONS = ("flush_handlers", "end_host", "end_play", "noop", "clear_facts",
 
 @dataclass(frozen=True)
 class Play:
+    """One play: its hosts pattern, its sections of tasks, handlers, roles and play keywords."""
+
     name: str
     hosts: str
     location: Location
@@ -115,6 +121,8 @@ class Play:
 
 @dataclass(frozen=True)
 class Playbook:
+    """A loaded playbook: its path and plays (import_playbook already expanded)."""
+
     path: str
     plays: tuple[Play, ...]
 

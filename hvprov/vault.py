@@ -38,6 +38,7 @@ from typing import Any
 
 from .errors import InputError, Location, OptionsError
 from .secrets import Secret
+from .vaulttext import HEADER, YAML_TAGS, is_vault  # noqa: F401 - re-exported (moved for start-up)
 
 __all__ = [
     "DEFAULT_VAULT_ID",
@@ -60,7 +61,6 @@ __all__ = [
     "vault_constructor",
 ]
 
-HEADER = "$ANSIBLE_VAULT"
 DEFAULT_VAULT_ID = "default"  # ansible-core's DEFAULT_VAULT_IDENTITY
 CIPHER = "AES256"
 VERSIONS = ("1.1", "1.2")
@@ -69,7 +69,6 @@ KEY_LENGTH = 32
 IV_LENGTH = 16
 SALT_LENGTH = 32  # what ansible-core writes (os.urandom(32)); any non-empty salt is read
 LINE_WIDTH = 80
-YAML_TAGS = ("!vault", "!vault-encrypted")  # the second is Ansible's deprecated spelling
 _HEX = re.compile(rb"\A[0-9a-fA-F]*\Z")
 _VAULT_ID_RE = re.compile(r"\A[^\s;@]+\Z")
 
@@ -94,25 +93,6 @@ def _here(where: Location | None) -> Location:
 
 
 # --------------------------------------------------------------------------- envelope
-def is_vault(data: str | bytes | Any) -> bool:
-    """True if `data` is vault-encrypted text (ASCII that starts with ``$ANSIBLE_VAULT``).
-
-    The same test as ansible-core's ``is_encrypted``: non-ASCII or non-string data is not vault.
-    """
-    if isinstance(data, str):
-        try:
-            raw = data.encode("ascii")
-        except UnicodeEncodeError:
-            return False
-    elif isinstance(data, (bytes, bytearray)):
-        raw = bytes(data)
-        if not raw.isascii():
-            return False
-    else:
-        return False
-    return raw.startswith(HEADER.encode())
-
-
 @dataclass(frozen=True)
 class VaultEnvelope:
     """A parsed vault text. `vault_id` is None for 1.1 (meaning "default")."""

@@ -23,7 +23,7 @@ import yaml
 from .errors import InputError, Location
 from .limits import MAX_YAML_NODES, alias_bomb, read_input_text
 from .secrets import Secret
-from .vault import YAML_TAGS, construct_vault, decrypt_if_vault, is_vault
+from .vaulttext import YAML_TAGS, construct_vault, decrypt_if_vault, is_vault  # vault: on use
 
 
 class LocDict(dict):  # type: ignore[type-arg]

@@ -21,7 +21,11 @@ NOT_FOR_A_SIM_RUN = (*HEAVY_TRANSPORTS, "rich", "cryptography", "regex", "hvprov
                      # (pydantic models) is built only when a saved plan is read; tomllib when a TOML inventory is
                      "hvprov.facts", "hvprov.planschema", "tomllib",
                      # vars_prompt's module only for a play that has one; difflib only to suggest a name
-                     "hvprov.prompts", "difflib")
+                     "hvprov.prompts", "difflib",
+                     # vault cryptography only for vault data or options; the saved-plan machinery only for plans
+                     "hvprov.vault", "hvprov.plans",
+                     # password sources (env:, file:, prompt) only for a host that has one
+                     "hvprov.secretsources")
 # what `import hvprov.cli` (and so `hvprov --help`) does not load: the run's machinery comes with a run
 NOT_FOR_HELP = (*NOT_FOR_A_SIM_RUN, "pydantic", "pydantic_core", "jinja2", "yaml", "hvprov.api", "hvprov.validate",
                 "configparser")  # ansible.cfg's parser: only when there is a file to read

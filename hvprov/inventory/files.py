@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InventoryError, Location
 from ..limits import read_input_text
-from ..vault import decrypt_if_vault
+from ..vaulttext import decrypt_if_vault  # hvprov.vault only for vault data
 from ..yamlsrc import load_yaml, load_yaml_text
 from .builder import _Builder
 from .common import (

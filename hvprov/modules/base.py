@@ -37,6 +37,8 @@ class Args(BaseModel):
 
 @dataclass(frozen=True)
 class PlanResult:
+    """What a module's plan() decided: the changes, or why none, and its result data."""
+
     changes: tuple[Change, ...] = ()
     msg: str = ""  # why nothing changes, or a summary
     data: dict[str, Any] = field(default_factory=dict)  # registered result
@@ -46,6 +48,8 @@ class PlanResult:
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """What a module's apply() did."""
+
     msg: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     changed: bool | None = None  # None: as planned; False: nothing happened after all
@@ -53,6 +57,8 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class PlanContext:
+    """What plan() may read besides the arguments and facts: the host, mode and task variables."""
+
     host: str
     check_mode: bool
     variables: Mapping[str, Any]

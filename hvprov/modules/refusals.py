@@ -16,6 +16,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Refused:
+    """A documented argument hvprov refuses, and the values it still accepts."""
+
     reason: str
     allowed: tuple[Any, ...] = ()
 
