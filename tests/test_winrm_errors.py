@@ -116,3 +116,33 @@ def test_nothing_raised_passes_through() -> None:
     with t._errors():
         value = 1
     assert value == 1
+
+
+HOSTS = ["10.0.0.1", "host.example", "h", "[::1]", "[fe80::1%25eth0]", "[zz]", "a/b", "a?b", "a#b", "a@b", "b\u00fccher.de",
+         "a\uff0fb", "h\tx", " h", "A.B", "h:1", "[::1", "::1]", ""]
+PATHS = ["/wsman", "/", "/wsman?PSVersion=5.1", "/ws#frag", "/a b", "/x\t\r\ny", "/%2F", "/w;p", "//double", "/\u00e9",
+         "/wsman?x#y", "/?", "/#"]
+
+
+def test_request_path_is_urlsplits_path() -> None:
+    """_request_path(endpoint, run cache) is urlsplit(endpoint).path (or raises what it raises)
+    for every host and path here, ports 1 and 5985, http and https, in one run's cache and without."""
+    from urllib.parse import urlsplit
+
+    cache: dict[Any, Any] = {}
+    for scheme in ("http", "https", "HTTP"):
+        for host in HOSTS:
+            for port in (1, 5985):
+                for path in PATHS:
+                    url = f"{scheme}://{host}:{port}{path}"
+                    try:
+                        want: Any = urlsplit(url).path
+                    except ValueError as exc:
+                        want = ("ValueError", str(exc))
+                    for c in (cache, None):
+                        try:
+                            got: Any = w._request_path(url, c)
+                        except ValueError as exc:
+                            got = ("ValueError", str(exc))
+                        assert got == want, (url, c is None)
+    assert any(k[0] == "winrm-request-path" for k in cache)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import socket
 import ssl
 import threading
@@ -257,13 +258,33 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
             spec.winrm_message_encryption == "auto" and spec.winrm_scheme == "http"
         )
         super().__init__(
-            host=spec.address, port=owner.port, path=urlsplit(owner.endpoint).path,
+            host=spec.address, port=owner.port, path=_request_path(owner.endpoint, spec.credential_cache),
             username=spec.user, password=password, encrypt=encrypt,
             connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
             ssl_context=_run_tls_context(spec) if spec.winrm_scheme == "https" else None,
             on_request=owner.count_request, contexts=spec.credential_cache,
         )
         self.owner = owner
+
+
+_NETLOC = re.compile(r"([a-z]+)://([^/?#]*)(.*)\Z", re.S)
+
+
+def _request_path(endpoint: str, cache: dict[Any, Any] | None) -> str:
+    """``urlsplit(endpoint).path``, the path each request names. urlsplit caches its answers
+    per URL (lru_cache), and each host's URL differs, so it parsed every host's (~30k
+    instructions). The path is what follows the netloc, which ends at the first "/", "?" or
+    "#": for an ASCII netloc without brackets (urlsplit checks those: IPv6, NFKC), the host
+    and port play no part in it, so it is parsed once per run and tail with a stand-in host.
+    tests/test_winrm_errors.py compares it with urlsplit on odd hosts and paths."""
+    found = _NETLOC.match(endpoint)
+    if cache is None or found is None or not found[2].isascii() or "[" in found[2] or "]" in found[2]:
+        return urlsplit(endpoint).path
+    key = ("winrm-request-path", found[1], found[3])
+    path = cache.get(key)
+    if path is None:
+        path = cache.setdefault(key, urlsplit(f"{found[1]}://h{found[3]}").path)
+    return cast(str, path)
 
 
 def _run_tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
