@@ -62,7 +62,8 @@ os._exit(0)
 """
 
 
-def instructions(tree: Path, inventory: str, variant: str, warm: int, count: int, out: Path) -> int:
+def instructions(tree: Path, inventory: str, variant: str, warm: int, count: int, out: Path,
+                 keep: Path | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | {"PYTHONHASHSEED": "0"}
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--zero-before=os_getppid", PY, "-c", DRIVER,
@@ -72,7 +73,10 @@ def instructions(tree: Path, inventory: str, variant: str, warm: int, count: int
     found = re.search(r"^totals: (\d+)", out.read_text() if out.exists() else "", re.M)
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"valgrind run failed ({proc.returncode}): {proc.stderr[-2500:]}")
-    out.unlink()
+    if keep is not None:
+        shutil.move(str(out), str(keep))
+    else:
+        out.unlink()
     return int(found.group(1))
 
 
@@ -83,6 +87,7 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=40, help="hosts counted")
     ap.add_argument("--warm", type=int, default=3, help="hosts before the count starts")
     ap.add_argument("--repeats", type=int, default=1, help="runs per tree and variant, alternated")
+    ap.add_argument("--keep", help="keep the last run's callgrind output here (for callgrind_annotate)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -98,7 +103,8 @@ def main() -> int:
             for _ in range(args.repeats):
                 for tree in trees:
                     for variant in args.variants.split(","):
-                        total = instructions(tree, winrm_inv, variant, args.warm, args.hosts, work / "callgrind.out")
+                        total = instructions(tree, winrm_inv, variant, args.warm, args.hosts, work / "callgrind.out",
+                                             Path(args.keep).resolve() if args.keep else None)
                         row = {"tree": str(tree), "variant": variant, "hosts": args.hosts,
                                "instructions_per_host": round(total / args.hosts)}
                         print(json.dumps(row), flush=True)

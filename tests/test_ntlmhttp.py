@@ -121,7 +121,8 @@ def test_hosts_sharing_a_run_cache_bind_each_its_own_channel(lab: WSManLab) -> N
         with connected(spec) as t:
             assert t.run("Write-Output 1").rc == 0
         assert lab.requests(name)[1].cbt is True
-    assert sorted(k[0] for k in run_cache if isinstance(k, tuple)) == ["ntlm-negotiated-context", "tls-context"]
+    assert sorted(k[0] for k in run_cache if isinstance(k, tuple)) == [
+        "ntlm-negotiated-context", "tls-context", "winrm-protocol", "winrm-request-path"]
 
 
 def test_a_run_builds_one_tls_context_per_trust_setting(lab: WSManLab, tmp_path: Path) -> None:

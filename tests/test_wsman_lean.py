@@ -140,7 +140,10 @@ def test_ntlm_hashes_computed_once_per_password_and_authenticate(lab: Any, echo:
         assert t.round_trips == 6  # Negotiate, Authenticate + Create, Command, Receive, Signal, Delete
     assert len(calls) == 1 and [k for k in run_cache if isinstance(k, str)] == [PASSWORD]
     # and one NTLM client context for the credential, copied for each host (ntlmseal.py)
-    assert [k for k in run_cache if isinstance(k, tuple)] == [("ntlm-negotiated-context", USER, run_cache[PASSWORD])]
+    contexts = [k for k in run_cache if isinstance(k, tuple) and k[0] == "ntlm-negotiated-context"]
+    assert contexts == [("ntlm-negotiated-context", USER, run_cache[PASSWORD])]
+    # and one pywinrm protocol object for the two hosts' arguments, copied for each (protocol_for)
+    assert len([k for k in run_cache if isinstance(k, tuple) and k[0] == "winrm-protocol"]) == 1
     # and the run's memo of large stdin encodings (transports/stdinmemo.py), nothing else
     from hvprov.transports.stdinmemo import StdinMemo
 
@@ -210,3 +213,84 @@ def test_the_search_under_the_root_is_findall_descendants() -> None:
     for doc in docs:
         root = ET.fromstring(doc)
         assert [id(n) for n in _below(root)] == [id(n) for n in root.findall(".//*")], doc
+
+
+def _protocol_args(**over: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"transport": "ntlm", "operation_timeout_sec": 20, "username": "u", "password": "p",
+                            "ca_trust_path": None, "cert_pem": None, "cert_key_pem": None,
+                            "server_cert_validation": "validate", "read_timeout_sec": 30,
+                            "message_encryption": "auto", "proxy": None}
+    return args | over
+
+
+PROTOCOL_ARGS = [
+    _protocol_args(),
+    _protocol_args(server_cert_validation="ignore", message_encryption="always", ca_trust_path="/ca.pem"),
+    _protocol_args(operation_timeout_sec="7", read_timeout_sec="9", username="dom\\u", password="a:b"),
+    _protocol_args(message_encryption="never", transport="basic"),
+]
+BAD_PROTOCOL_ARGS = [  # each refused by pywinrm's constructor
+    _protocol_args(operation_timeout_sec=30), _protocol_args(operation_timeout_sec=0),
+    _protocol_args(read_timeout_sec="x"), _protocol_args(server_cert_validation="maybe"),
+    _protocol_args(username=""), _protocol_args(password=None), _protocol_args(message_encryption="sometimes"),
+]
+
+
+@pytest.mark.parametrize("args", PROTOCOL_ARGS)
+def test_the_runs_protocol_copy_is_what_pywinrm_builds(args: dict[str, Any]) -> None:
+    """protocol_for: for hosts with the same arguments, each gets a copy of the run's object whose
+    attributes are those pywinrm's own constructor gives a fresh object for that host (its
+    transport aside: the caller replaces it); copies are distinct objects; another argument
+    gets another object."""
+    from hvprov.transports.wsman_lean import protocol_for
+
+    cache: dict[Any, Any] = {}
+    for port in (5985, 40001, 40002):
+        endpoint = f"http://10.0.0.{port % 7}:{port}/wsman"
+        fresh = LeanProtocol(endpoint, **args)
+        got = protocol_for(cache, LeanProtocol, endpoint, args)
+        assert type(got) is LeanProtocol
+        want = {k: v for k, v in vars(fresh).items() if k != "transport"}
+        assert {k: v for k, v in vars(got).items() if k != "transport"} == want
+        assert set(vars(got)) == set(vars(fresh))
+        got.transport = _Wire()  # type: ignore[assignment]
+        got.operation_timeout_sec = 1  # the copy's own attributes: the run's object keeps its own
+    assert len(cache) == 1
+    template = next(iter(cache.values()))[0]
+    assert template.transport is None and template.operation_timeout_sec == int(args["operation_timeout_sec"])
+    other = protocol_for(cache, LeanProtocol, "http://h:1/wsman", args | {"username": "other"})
+    assert other.username == "other" and len(cache) == 2
+    assert protocol_for(None, LeanProtocol, "http://h:1/wsman", args).transport.endpoint == "http://h:1/wsman"
+
+
+@pytest.mark.parametrize("args", BAD_PROTOCOL_ARGS)
+def test_the_runs_protocol_refuses_what_pywinrm_refuses_for_every_host(args: dict[str, Any]) -> None:
+    """Arguments pywinrm's constructor refuses are refused for each host with the same exception
+    and text; nothing is kept for them."""
+    from hvprov.transports.wsman_lean import protocol_for
+
+    with pytest.raises(Exception) as want:
+        LeanProtocol("http://h:5985/wsman", **args)
+    cache: dict[Any, Any] = {}
+    for _ in range(2):
+        with pytest.raises(type(want.value)) as got:
+            protocol_for(cache, LeanProtocol, "http://h:5985/wsman", args)
+        assert str(got.value) == str(want.value)
+    assert cache == {}
+
+
+def test_descendant_is_elementpaths_descendant_find() -> None:
+    """winrm._descendant(root, tag) is root.find(".//" + tag): the first element below the root
+    with that tag; the root itself never (a root with that tag, nested and repeated ones)."""
+    import xml.etree.ElementTree as ET
+
+    from hvprov.transports.winrm import _descendant
+
+    docs = [_reply("<a:MessageID>uuid:1</a:MessageID>", body) for body in BODIES.values()]
+    docs += [b"<T/>", b"<T><T>1</T><T>2</T></T>", b"<r><a><T>1</T></a><T>2</T></r>", b"<r><a/><b><c><T/></c></b></r>",
+             b'<x:T xmlns:x="urn:n"><x:T>in</x:T></x:T>', b'<r xmlns:x="urn:n"><T/><x:T/></r>']
+    for doc in docs:
+        root = ET.fromstring(doc)
+        for tag in ("T", "{urn:n}T", "RelatesTo", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}RelatesTo",
+                    "{http://schemas.microsoft.com/wbem/wsman/1/windows/shell}ShellRunTime"):
+            assert _descendant(root, tag) is root.find(".//" + tag), (doc, tag)

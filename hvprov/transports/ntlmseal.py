@@ -20,9 +20,9 @@ pyspnego's ``wrap_winrm`` byte for byte and a bad signature raises pyspnego's ``
 that shares a credential gets the same context up to its first token (pyspnego parses the
 credential, sets its flags from ``LM_COMPAT_LEVEL``, and packs the same NEGOTIATE message
 for each): it is built and stepped once per credential and run, kept in the run's
-credential cache next to the password's hashes, and each host gets a shallow copy with its
-own target name (``http/HOST``) and channel bindings, which pyspnego only reads in the second
-step. tests/test_ntlmseal.py compares the copy with a fresh ``spnego.client`` for the same
+credential cache next to the password's hashes, and each host gets a shallow copy
+(``copy.copy``'s, made as plaincopy.py makes it) with its own target name (``http/HOST``) and
+channel bindings, which pyspnego only reads in the second step. tests/test_ntlmseal.py compares the copy with a fresh ``spnego.client`` for the same
 host: the same attributes, the same NEGOTIATE and AUTHENTICATE tokens (same random bytes),
 the same session keys.
 
@@ -36,7 +36,6 @@ path, unchanged.
 
 from __future__ import annotations
 
-import copy
 import hmac
 import struct
 from typing import Any, NamedTuple
@@ -49,6 +48,8 @@ except ImportError:  # pragma: no cover - a Python without OpenSSL's hashlib
 import spnego
 from spnego._ntlm_raw.messages import NegotiateFlags
 from spnego.exceptions import BadMICError
+
+from .plaincopy import is_plain, plain_copy
 
 __all__ = ["NtlmSealer", "client_context", "session_sealer"]
 
@@ -85,12 +86,12 @@ def client_context(cache: dict[Any, Any] | None, username: str, password: str, h
     entry = cache.get(key)
     if entry is None:
         template = _fresh(username, password, None, None)
-        entry = cache.setdefault(key, (template, template.step() or b""))
-    template, token = entry
+        entry = cache.setdefault(key, (template, template.step() or b"", is_plain(type(template))))
+    template, token, plain = entry
     if not {"spn", "_hostname", "channel_bindings"} <= vars(template).keys():
         context = _fresh(username, password, host, bindings)  # not the pyspnego this was tested on
         return context, context.step() or b""
-    context = copy.copy(template)
+    context = plain_copy(template, plain)  # copy.copy (plaincopy.py)
     context.spn, context._hostname, context.channel_bindings = f"{SERVICE}/{host}", host, bindings
     return context, token
 

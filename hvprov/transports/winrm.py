@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import socket
 import ssl
 import threading
@@ -45,7 +46,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from http.client import RemoteDisconnected
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
@@ -81,7 +82,7 @@ from . import bootstrap, ntlmhttp
 from .base import ExecResult, Transport
 from .clixml import decode_clixml
 from .stdinmemo import run_memo
-from .wsman_lean import LeanProtocol
+from .wsman_lean import LeanProtocol, protocol_for
 
 __all__ = ["WinRMTransport", "stdin_chunk_size"]
 
@@ -219,6 +220,29 @@ class _CountingTransport(winrm_transport.Transport):
         super().setup_encryption(session)
 
 
+class _Mapping:
+    """``with transport._errors(lost=...)``: an exception (not an HvprovError, nor a
+    BaseException that is not an Exception) leaving the block is raised again as
+    ``WinRMTransport._map`` maps it, while it is being handled (so it becomes the new one's
+    context, and its cause unless ``from None``), as the ``contextlib.contextmanager``
+    generator this replaces did: 4-5 blocks per host at ~10k instructions each for the
+    generator's set-up, ~1k for this (docs/winrm-performance.md). tests/test_winrm_errors.py
+    runs both on the same exceptions."""
+
+    __slots__ = ("lost", "owner")
+
+    def __init__(self, owner: WinRMTransport, lost: bool) -> None:
+        self.owner, self.lost = owner, lost
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, HvprovError):
+            return False
+        self.owner._map(exc, self.lost)
+
+
 def _lean_http(auth: str) -> bool:
     """NTLM (and Negotiate, answered with NTLM) go over hvprov's lean HTTP transport
     (ntlmhttp.py); Kerberos, CredSSP, Basic and certificates over pywinrm's."""
@@ -234,13 +258,33 @@ class _LeanTransport(ntlmhttp.NtlmHttpTransport):
             spec.winrm_message_encryption == "auto" and spec.winrm_scheme == "http"
         )
         super().__init__(
-            host=spec.address, port=owner.port, path=urlsplit(owner.endpoint).path,
+            host=spec.address, port=owner.port, path=_request_path(owner.endpoint, spec.credential_cache),
             username=spec.user, password=password, encrypt=encrypt,
             connect_timeout=spec.connect_timeout, read_timeout_sec=read_timeout,
             ssl_context=_run_tls_context(spec) if spec.winrm_scheme == "https" else None,
             on_request=owner.count_request, contexts=spec.credential_cache,
         )
         self.owner = owner
+
+
+_NETLOC = re.compile(r"([a-z]+)://([^/?#]*)(.*)\Z", re.S)
+
+
+def _request_path(endpoint: str, cache: dict[Any, Any] | None) -> str:
+    """``urlsplit(endpoint).path``, the path each request names. urlsplit caches its answers
+    per URL (lru_cache), and each host's URL differs, so it parsed every host's (~30k
+    instructions). The path is what follows the netloc, which ends at the first "/", "?" or
+    "#": for an ASCII netloc without brackets (urlsplit checks those: IPv6, NFKC), the host
+    and port play no part in it, so it is parsed once per run and tail with a stand-in host.
+    tests/test_winrm_errors.py compares it with urlsplit on odd hosts and paths."""
+    found = _NETLOC.match(endpoint)
+    if cache is None or found is None or not found[2].isascii() or "[" in found[2] or "]" in found[2]:
+        return urlsplit(endpoint).path
+    key = ("winrm-request-path", found[1], found[3])
+    path = cache.get(key)
+    if path is None:
+        path = cache.setdefault(key, urlsplit(f"{found[1]}://h{found[3]}").path)
+    return cast(str, path)
 
 
 def _run_tls_context(spec: ConnectionSpec) -> ssl.SSLContext:
@@ -469,12 +513,16 @@ class WinRMTransport(Transport):
             "proxy": None,  # no proxies from the environment
         }
         with self._errors():
-            proto = LeanProtocol(
-                self.endpoint,
-                transport=auth,  # type: ignore[arg-type]
-                operation_timeout_sec=operation,
-                **common,
-            )
+            if _lean_http(auth):  # the run's protocol object, copied: its pywinrm Transport is not used
+                proto = protocol_for(spec.credential_cache, LeanProtocol, self.endpoint,
+                                     {"transport": auth, "operation_timeout_sec": operation, **common})
+            else:
+                proto = LeanProtocol(
+                    self.endpoint,
+                    transport=auth,  # type: ignore[arg-type]
+                    operation_timeout_sec=operation,
+                    **common,
+                )
             if self._stdin_memo is not None:
                 proto.stdin_b64 = self._stdin_memo.b64
             if _lean_http(auth):
@@ -552,14 +600,13 @@ class WinRMTransport(Transport):
             proto.operation_timeout_sec = base
 
     # ------------------------------------------------------------------ errors
-    @contextlib.contextmanager
-    def _errors(self, *, lost: bool = False) -> Iterator[None]:
+    def _errors(self, *, lost: bool = False) -> _Mapping:
         """Map library exceptions to hvprov's; with `lost`, session loss becomes _SessionLost."""
-        try:
-            yield
-        except HvprovError:
-            raise
-        except _Reauthenticating:
+        return _Mapping(self, lost)
+
+    def _map(self, exc: Exception, lost: bool) -> NoReturn:
+        """Raise what `exc`, raised inside ``with self._errors(lost=...)``, becomes."""
+        if isinstance(exc, _Reauthenticating):
             err = UnreachableError(
                 f"{self.spec.name} unreachable: connection reset ({self._where})",
                 host=self.spec.name,
@@ -567,11 +614,10 @@ class WinRMTransport(Transport):
             if lost:
                 raise _SessionLost(err, rebuild=True) from None
             raise err from None
-        except Exception as exc:
-            mapped = self._translate(exc)
-            if lost and isinstance(mapped, TransportError) and self._is_lost(exc, mapped):
-                raise _SessionLost(mapped, rebuild=not _is_shell_gone(exc)) from exc
-            raise mapped from exc
+        mapped = self._translate(exc)
+        if lost and isinstance(mapped, TransportError) and self._is_lost(exc, mapped):
+            raise _SessionLost(mapped, rebuild=not _is_shell_gone(exc)) from exc
+        raise mapped from exc
 
     @property
     def _where(self) -> str:
@@ -725,9 +771,21 @@ def _default_envelope_kb(proto: Protocol) -> int:
     and later echo the shell (rsp:Shell with ShellRunTime), 2.0 (2008 R2) does not. The answer
     as LeanProtocol.open_shell parsed it (parsed once, not twice)."""
     created = getattr(proto, "create_answer", None)
-    if created is not None and created.find(f".//{{{SHELL_NS}}}ShellRunTime") is not None:
+    if created is not None and _descendant(created, _SHELL_RUN_TIME) is not None:
         return 500
     return 150
+
+
+_SHELL_RUN_TIME = f"{{{SHELL_NS}}}ShellRunTime"
+
+
+def _descendant(root: ET.Element, tag: str) -> ET.Element | None:
+    """``root.find(".//" + tag)`` (the first element below the root with that tag, in document
+    order; ElementPath's descendant step is ``elem.iter(tag)`` without ``elem`` itself) from the
+    C iterator, without ElementPath's generators (~12k instructions per call)."""
+    nodes = root.iter(tag)
+    first = next(nodes, None)
+    return next(nodes, None) if first is root else first
 
 
 def _direct(line: str, skip_cmd_shell: bool) -> str:

@@ -19,12 +19,14 @@ import os
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from xml.sax.saxutils import escape, quoteattr
 
 from winrm.protocol import Protocol
 
-__all__ = ["LeanProtocol"]
+from .plaincopy import is_plain, plain_copy
+
+__all__ = ["LeanProtocol", "protocol_for"]
 
 SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
@@ -222,3 +224,32 @@ class LeanProtocol(Protocol):
             if close_session:
                 self.transport.close_session()
         assert _answers(relates_to, sent)
+
+
+P = TypeVar("P", bound=Protocol)
+
+
+def protocol_for(cache: dict[Any, Any] | None, cls: type[P], endpoint: str, kwargs: dict[str, Any]) -> P:
+    """``cls(endpoint, **kwargs)`` for a transport that replaces the pywinrm `Transport` the
+    constructor builds (the caller sets ``.transport``): a copy of the run's object built with
+    the same arguments, which `cache` (the run's credential cache) keeps; None: built here.
+
+    pywinrm's ``Protocol.__init__`` checks its timeouts, sets 13 attributes, none of which
+    depends on the endpoint, and builds a requests `Transport` (checks of the certificate
+    mode, the credentials and the encryption mode; two function-level imports and
+    ``warnings.simplefilter`` calls): about 65k instructions per host, for a transport the lean
+    path throws away (docs/winrm-performance.md). With the same arguments but the endpoint
+    every check ends alike, so the first host of a run builds the object with pywinrm's own
+    constructor (its checks raise there, for every host that has those arguments: nothing is
+    kept then) and each host gets a shallow copy (plaincopy.py); the endpoint lives in the
+    transport the caller sets. tests/test_wsman_lean.py compares the copy with a fresh
+    ``cls(endpoint, **kwargs)`` attribute by attribute, the transport aside."""
+    if cache is None:
+        return cls(endpoint, **kwargs)
+    key = ("winrm-protocol", cls, tuple(kwargs.items()))  # the caller's order: one order per call site
+    entry = cache.get(key)
+    if entry is None:
+        template = cls(endpoint, **kwargs)
+        template.transport = None  # the first host's pywinrm Transport is never used
+        entry = cache.setdefault(key, (template, is_plain(cls)))
+    return cast(P, plain_copy(entry[0], entry[1]))
