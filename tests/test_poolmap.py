@@ -33,7 +33,8 @@ def test_results_in_order_and_concurrency_bounded_by_the_pool() -> None:
         assert map_in_order(pool, work, []) == []
 
 
-def test_every_item_runs_and_the_first_error_in_order_is_raised() -> None:
+@pytest.mark.parametrize("ramp", [None, 0.005], ids=["all-lanes", "ramp"])
+def test_every_item_runs_and_the_first_error_in_order_is_raised(ramp: float | None) -> None:
     ran: list[int] = []
 
     def work(x: int) -> int:
@@ -43,7 +44,7 @@ def test_every_item_runs_and_the_first_error_in_order_is_raised() -> None:
         return x
 
     with ThreadPoolExecutor(max_workers=3) as pool, pytest.raises(ValueError, match="item 3"):
-        map_in_order(pool, work, list(range(10)))
+        map_in_order(pool, work, list(range(10)), ramp=ramp)
     assert sorted(ran) == list(range(10))
 
 
@@ -85,17 +86,3 @@ def test_ramp_items_that_block_still_run_max_workers_at_a_time() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert map_in_order(pool, work, list(range(12)), ramp=0.005) == [-x for x in range(12)]
     assert peak[0] == 4
-
-
-def test_ramp_keeps_every_item_running_and_the_first_error_raised() -> None:
-    ran: list[int] = []
-
-    def work(x: int) -> int:
-        ran.append(x)
-        if x in (3, 7):
-            raise ValueError(f"item {x}")
-        return x
-
-    with ThreadPoolExecutor(max_workers=3) as pool, pytest.raises(ValueError, match="item 3"):
-        map_in_order(pool, work, list(range(10)), ramp=0.005)
-    assert sorted(ran) == list(range(10))
