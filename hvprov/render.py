@@ -265,10 +265,14 @@ def _compile(env: jinja2.Environment, template: str) -> tuple[jinja2.Template, f
     here (the `_lib/` ones they extend, include and import go through the environment)."""
     source, filename, uptodate = env.loader.get_source(env, template)  # type: ignore[union-attr]
     tree = env.parse(source, template, filename)
-    names = jinja2.meta.find_undeclared_variables(tree)
     code = env.compile(tree, template, filename)
     tpl = env.template_class.from_code(env, code, env.make_globals(None), uptodate)
-    return tpl, frozenset(names - set(env.globals))
+    return tpl, _params(env, tree)
+
+
+def _params(env: jinja2.Environment, tree: jinja2.nodes.Template) -> frozenset[str]:
+    """The parameter names a parsed template uses (its undeclared names, the globals aside)."""
+    return frozenset(jinja2.meta.find_undeclared_variables(tree) - set(env.globals))
 
 
 class ScriptRenderer:
@@ -338,11 +342,8 @@ class ScriptRenderer:
 
     def render_source(self, source: str, /, **params: Any) -> RenderedScript:
         """Render template text that is not packaged (tests, one-off tools); same rules."""
-        tpl = self._env.from_string(source)
-        names = frozenset(
-            jinja2.meta.find_undeclared_variables(self._env.parse(source)) - set(self._env.globals)
-        )
-        return self._render("<inline>", tpl, names, params)
+        tree = self._env.parse(source)  # once: from_string takes the tree as it takes the text
+        return self._render("<inline>", self._env.from_string(tree), _params(self._env, tree), params)
 
     def _render(
         self, name: str, tpl: jinja2.Template, names: frozenset[str], params: dict[str, Any]

@@ -86,15 +86,17 @@ class _Constructor(yaml.constructor.SafeConstructor):
     # the tag is SafeConstructor's, which returns exactly that (checked below, per class)
     hv_fast_str = True
 
+    def __init__(self) -> None:
+        yaml.constructor.SafeConstructor.__init__(self)
+        self.hv_resolved: dict[tuple[Any, Any, Any], str] = {}  # resolve's tags for this document
+
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """yaml.resolver.Resolver.resolve, remembered per document for each (kind, value,
         implicit): without path resolvers (SafeLoader has none) the tag is a function of those
         three, and an inventory repeats its values (hosts' users, ports, connection names)."""
         if self.yaml_path_resolvers:  # type: ignore[attr-defined]
             return yaml.resolver.Resolver.resolve(self, kind, value, implicit)  # type: ignore[arg-type]
-        memo = self.__dict__.get("hv_resolved")
-        if memo is None:
-            memo = self.__dict__["hv_resolved"] = {}
+        memo = self.hv_resolved
         key = (kind, value, implicit)
         tag = memo.get(key)
         if tag is None:
