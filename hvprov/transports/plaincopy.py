@@ -27,7 +27,9 @@ _ABSENT = ("__copy__", "__setstate__", "__getnewargs__", "__getnewargs_ex__")  #
 
 def is_plain(cls: type) -> bool:
     """Whether copy.copy copies instances of `cls` as `plain_copy` does (see the module docstring)."""
-    if cls in copy._copy_dispatch or cls in copyreg.dispatch_table:  # type: ignore[attr-defined]
+    # copy's own table of types it copies itself is private: read defensively (the types in it,
+    # builtins, fail the __new__ check below anyway)
+    if cls in getattr(copy, "_copy_dispatch", {}) or cls in copyreg.dispatch_table:
         return False
     if any(getattr(cls, hook, None) is not getattr(object, hook) for hook in _HOOKS):
         return False
