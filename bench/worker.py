@@ -301,7 +301,7 @@ def _dask_cluster(n: int) -> Iterator[dict[str, Any] | None]:
         return
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
     client = Client(cluster)
     try:
         client.run(lambda: __import__("hvprov.workers") and __import__("hvprov.transports.winrm") and None)
