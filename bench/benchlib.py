@@ -189,6 +189,35 @@ def cpu_times() -> tuple[int, int]:
     return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
 
 
+def busy_pct(a: tuple[int, int], b: tuple[int, int], idle: tuple[int, int]) -> float:
+    """Share of all CPU time that was not idle between two readings (idle: the idle jiffies at each)."""
+    total = b[0] - a[0]
+    return round(100 * (total - (idle[1] - idle[0])) / total, 1) if total else 0.0
+
+
+def idle_jiffies() -> int:
+    """Idle + iowait jiffies of the machine (first line of /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4]
+
+
+def settle(limit_s: float = 10.0, quiet_pct: float = 15.0, window_s: float = 0.5) -> dict[str, float]:
+    """Wait until the machine is quiet (under `quiet_pct` % busy over a `window_s` window), at most
+    `limit_s`: what an earlier command left running (ansible-core's forks exiting, a lab server
+    shutting down) should not be measured as the next command's cost. Returns the seconds waited
+    and the last window's busy %, recorded with the figure (a figure taken on a busy machine says
+    so in its `under_load`)."""
+    start = time.monotonic()
+    while True:
+        a, ia = cpu_times(), idle_jiffies()
+        time.sleep(window_s)
+        b, ib = cpu_times(), idle_jiffies()
+        busy = busy_pct(a, b, (ia, ib))
+        waited = time.monotonic() - start
+        if busy <= quiet_pct or waited >= limit_s:
+            return {"settle_s": round(waited, 1), "busy_pct_before": busy}
+
+
 def steal_pct(a: tuple[int, int], b: tuple[int, int]) -> float:
     """CPU steal (hypervisor took the CPU) between two cpu_times() readings, in % of all CPU time."""
     total = b[0] - a[0]
@@ -312,13 +341,16 @@ class Conditions:
                 "under_load": max(self.load0, self.load1) > cores}
 
 
-def measured(cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One CLI run (wall, CPU of it and its children, peak RSS) with the load it ran under; raises on rc != 0."""
+def measured(cmd: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
+             quiet: bool = False) -> dict[str, Any]:
+    """One CLI run (wall, CPU of it and its children, peak RSS) with the load it ran under; raises on rc != 0.
+    `quiet`: first wait (bounded) for the machine to be quiet (settle), and record how long."""
+    calm = settle() if quiet else {}
     with Conditions() as c:
         r = run_measured(cmd, timeout=timeout, env=env)
     if r.rc != 0:
         raise RuntimeError(f"{Path(cmd[0]).name} {' '.join(cmd[1:4])} exited {r.rc}: {r.stderr[-2000:]} {r.stdout[-800:]}")
-    return {"wall_s": round(r.wall, 3), "cpu_s": round(r.cpu, 3), "maxrss_kb": r.maxrss_kb, **c.figures()}
+    return {"wall_s": round(r.wall, 3), "cpu_s": round(r.cpu, 3), "maxrss_kb": r.maxrss_kb, **c.figures(), **calm}
 
 
 def compile_bytecode() -> str:

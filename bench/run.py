@@ -36,27 +36,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import yaml  # noqa: E402
 from benchlib import (  # noqa: E402
     BENCH,
-    PY,
-    SITE,
     BIGPLAN_PROFILE,
     BIGPLAN_SIM,
+    PY,
+    SITE,
     BenchTimeout,
     Conditions,
-    compile_bytecode,
-    measured,
     bigplan_inventory,
-    cpu_times,
     bigplan_playbook,
+    compile_bytecode,
     engine_inventory,
     engine_playbook,
     fleet_inventory,
     machine,
-    speed_index,
+    measured,
     proc_counts,
     proc_cpu_seconds,
     run_measured,
     run_worker,
-    steal_pct,
+    settle,
+    speed_index,
     summarize,
     write_yaml,
 )
@@ -201,7 +200,7 @@ def section_engine(cfg: Config, work: Path, state: dict[str, Any]) -> dict[str, 
         log(f"engine: repetition {rep + 1}/{reps}: {', '.join(order)} ({n} hosts x {m} tasks, forks {forks})")
         for key in order:
             cmd, cenv, limit = cmds[key]
-            got[key].append(measured(cmd, timeout=limit, env=cenv))
+            got[key].append(measured(cmd, timeout=limit, env=cenv, quiet=True))
     hv_cli, hv_start = summary(got["hv_cli"]), summary(got["hv_1x1"])
     out["startup"] = {"help": summary(got["hv_help"]), "plan_1x1": summary(got["hv_plan_1x1"]),
                       "apply_1x1": hv_start, "bytecode": state.get("bytecode", "?")}
@@ -959,6 +958,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in SECTIONS:
             if name not in only:
                 continue
+            calm = settle(30.0)  # what the previous section left running is not this section's cost
             speed = speed_index(3)  # before the section: its own processes would slow the loop
             t0 = time.perf_counter()
             started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -972,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{name}: FAILED {error[:2000]}")
             doc["sections"][name] = {"figures": figures, "error": error, "seconds": round(time.perf_counter() - t0, 1),
                                      **cond.figures(), "mode": doc["mode"], "generated": started,
-                                     "speed_index_ms": speed}
+                                     "speed_index_ms": speed, **calm}
             log(f"{name}: done in {time.perf_counter() - t0:.0f}s")
     finally:
         if args.keep:
