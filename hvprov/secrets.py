@@ -311,8 +311,14 @@ class SecretRegistry:
             return self.scrub(obj.shown)
         if isinstance(obj, str):
             return self.scrub(obj)
-        if isinstance(obj, dict):
-            return {self.scrub(str(k)) if isinstance(k, str) else k: self.scrub_data(v) for k, v in obj.items()}
+        if isinstance(obj, dict):  # a str or scalar value without a call of its own (a task's result)
+            scrub, data = self.scrub, self.scrub_data
+            out = {}
+            for k, v in obj.items():
+                key = scrub(str(k)) if isinstance(k, str) else k
+                kind = type(v)
+                out[key] = scrub(v) if kind is str else v if kind in _LEAVES else data(v)
+            return out
         if isinstance(obj, (list, tuple)):
             return [self.scrub_data(v) for v in obj]
         return obj

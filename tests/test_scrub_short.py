@@ -79,7 +79,8 @@ def test_short_texts_and_data_equal_the_fresh_path_as_secrets_and_names_are_adde
                     assert type(unsafe) is (UnsafeText if unsafe == same else str) and unsafe == got
             data = {"task": texts[3], "ok": True, "n": 3, "f": 1.5, "none": None, 7: texts[4],
                     texts[5]: [texts[6], (texts[7], Secret(pool[0], shown=f"<{pool[0]}>"))],
-                    "u": UnsafeText(texts[8]), "r": _Result(), "nested": {"m": texts[9], "l": [False, 0]}}
+                    "u": UnsafeText(texts[8]), "r": _Result(), "nested": {"m": texts[9], "l": [False, 0]},
+                    "all": {f"k{i}": t for i, t in enumerate(texts)}, "keys": {t: i for i, t in enumerate(texts)}}
             for obj in (data, texts[5], True, None, 4, [texts[4], {"k": texts[6]}], _Result, Secret(pool[4])):
                 assert _same(reg.scrub_data(obj), _old_scrub_data(fresh, obj)), (step, obj)
 
