@@ -21,11 +21,13 @@ _PREFIXES = ("ansible_", "hvprov_")
 def connection_vars(host: Host, extra_vars: Mapping[str, Any], templar: Templar) -> dict[str, Any]:
     merged = {**host.vars, **extra_vars}
     out: dict[str, Any] = {}
+    context: dict[str, Any] | None = None  # one per host, not one per variable: Templar never changes it
     for key, value in merged.items():
         if key.startswith(_PREFIXES) or key in ("sim", "sim_profile"):
+            if context is None:
+                context = {**merged, "inventory_hostname": host.name}
             where = None if key in extra_vars else host.var_sources.get(key)
-            out[key] = templar.template(value, {**merged, "inventory_hostname": host.name}, where,
-                                        f"hosts.{host.name}.{key}")
+            out[key] = templar.template(value, context, where, f"hosts.{host.name}.{key}")
     return out
 
 

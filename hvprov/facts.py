@@ -237,6 +237,14 @@ class _Reader:
         return _Reader(value, f"{self.path}.{key}", self.template)
 
     def get(self, key: str, typ: type | tuple[type, ...], optional: bool = False, default: Any = None) -> Any:
+        raw = self.raw
+        if type(raw) is dict:  # the common case first: present, and exactly the type asked for
+            value = raw.get(key)
+            if type(value) is typ and value is not None:
+                return value
+        return self._get(key, typ, optional, default)
+
+    def _get(self, key: str, typ: type | tuple[type, ...], optional: bool, default: Any) -> Any:
         if not isinstance(self.raw, dict):
             raise self.fail(key, "an object", self.raw)
         if key not in self.raw or self.raw[key] is None:

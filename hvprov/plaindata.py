@@ -38,17 +38,28 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 def as_vars(v: Any, text: Callable[[str], str]) -> Any:
     """`templating.unsafe(plain(v))` in one pass: strings through `text`, tuples as lists
-    (tests/test_facts_dict.py compares the two)."""
+    (tests/test_facts_dict.py compares the two). A field or item that is a str, an int, a bool
+    or None is converted in the loop, without a call per leaf (most of a host's ~70 values:
+    tests/test_plaindata_vars.py keeps the one-call-per-value form as the oracle)."""
     t = type(v)
     if t is str:
         return text(v)
     if t is tuple or t is list:
-        return [as_vars(x, text) for x in v]
+        out_list = []
+        for x in v:
+            tx = type(x)
+            out_list.append(text(x) if tx is str else x if tx is int or tx is bool or x is None else as_vars(x, text))
+        return out_list
     if t is dict:
         return {k: as_vars(x, text) for k, x in v.items()}
     if isinstance(v, str):
         return text(v)
     names = _field_names(t)
     if names is not None:
-        return {n: as_vars(getattr(v, n), text) for n in names}
+        out = {}
+        for n in names:
+            x = getattr(v, n)
+            tx = type(x)
+            out[n] = text(x) if tx is str else x if tx is int or tx is bool or x is None else as_vars(x, text)
+        return out
     return v if isinstance(v, _ATOMS) else deepcopy(v)

@@ -45,6 +45,9 @@ MASK = "********"
 MIN_SCRUB = 3
 MEMO_MIN = 4096  # texts at least this long are scrubbed once per registry state (SecretRegistry.scrub)
 MEMO_KEEP = 8  # how many such texts a registry keeps scrubbed
+SHORT_MAX = 512  # texts up to this long (event fields: task names, messages) are remembered too,
+SHORT_KEEP = 2048  # up to this many per registry state (then forgotten and collected again)
+_CLEAN = object()  # a remembered short text that holds no secret: scrub gives the text itself
 _NO_LOG: ContextVar[bool] = ContextVar("hvprov_no_log", default=False)
 
 _LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
@@ -161,6 +164,8 @@ class SecretRegistry:
         # scrubbed large texts (the facts script every host's script_run event shows), each with
         # the levels and public names it was scrubbed with: valid while those are the registry's
         self._memo = BoundedMemo(MEMO_KEEP)  # text -> (levels, public, scrubbed)
+        # short texts scrubbed with these levels and public names: text -> scrubbed or _CLEAN
+        self._short: tuple[Any, Any, dict[str, Any]] = (None, None, {})
         self.add_all(values)
         self.protect(public)
 
@@ -221,14 +226,39 @@ class SecretRegistry:
         A large text is scrubbed once while the registry's secrets and public names stay the
         same (a fleet's hosts all show the same facts script: 36 KB scanned per host was a fifth
         of a no-change WinRM host's instructions when events are consumed)."""
-        if len(text) < MEMO_MIN or type(text) is not str:  # a str subclass (UnsafeText) keeps its type
+        if type(text) is not str:  # a str subclass (UnsafeText) keeps its type
             return self._scrub_all(text)
         levels, public = self._levels, self._public
+        if len(text) <= SHORT_MAX:
+            return self._scrub_short(text, levels, public)
+        if len(text) < MEMO_MIN:
+            return self._scrub_all(text)
         hit = self._memo.get(text)
         if hit is not None and hit[0] is levels and hit[1] is public:
             return hit[2]
         out = self._scrub_all(text)  # with these levels or newer ones: never fewer secrets
         self._memo.put(text, (levels, public, out))
+        return out
+
+    def _scrub_short(self, text: str, levels: tuple[_Level, ...], public: _Level | None) -> str:
+        """`_scrub_all(text)`, remembered while the registry's secrets and public names stay the
+        same: a run's events repeat the same short texts on every host (task and module names,
+        "changed", the same messages), and scanning each again was about 5 % of a no-change
+        WinRM host's instructions (docs/winrm-performance.md, phase 7). A plain dict without a
+        lock: its get and set are atomic under the GIL, and a value scrubbed with newer secrets
+        than its key's is never fewer secrets (as the large-text memo)."""
+        short = self._short
+        if short[0] is levels and short[1] is public:
+            hit = short[2].get(text)
+            if hit is not None:
+                return text if hit is _CLEAN else hit  # type: ignore[no-any-return]
+        else:
+            short = self._short = (levels, public, {})
+        out = self._scrub_all(text)
+        kept = short[2]
+        if len(kept) >= SHORT_KEEP:
+            kept.clear()
+        kept[text] = _CLEAN if out is text else out
         return out
 
     def _scrub_all(self, text: str) -> str:
@@ -272,12 +302,23 @@ class SecretRegistry:
         """A copy of nested data, Secrets masked by position and every string scrubbed."""
         if not self._levels:  # nothing to scrub: what is left is masking, the same copy
             return mask(obj)
+        kind = type(obj)  # the common exact types first (events: strings, flags, numbers)
+        if kind is str:
+            return self.scrub(obj)
+        if kind in _LEAVES:
+            return obj
         if isinstance(obj, Secret):
             return self.scrub(obj.shown)
         if isinstance(obj, str):
             return self.scrub(obj)
-        if isinstance(obj, dict):
-            return {self.scrub(str(k)) if isinstance(k, str) else k: self.scrub_data(v) for k, v in obj.items()}
+        if isinstance(obj, dict):  # a str or scalar value without a call of its own (a task's result)
+            scrub, data = self.scrub, self.scrub_data
+            out = {}
+            for k, v in obj.items():
+                key = scrub(str(k)) if isinstance(k, str) else k
+                kind = type(v)
+                out[key] = scrub(v) if kind is str else v if kind in _LEAVES else data(v)
+            return out
         if isinstance(obj, (list, tuple)):
             return [self.scrub_data(v) for v in obj]
         return obj
