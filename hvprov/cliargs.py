@@ -3,7 +3,10 @@ logic (hvprov/fleetfacts.py, hvprov/doctor.py) so that `hvprov --help` imports n
 
 from __future__ import annotations
 
-from typing import Any
+from . import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: `hvprov --help` imports no typing
+    from typing import Any
 
 
 def add_fleetfacts_parsers(sub: Any, lab_sub: Any) -> None:
