@@ -16,7 +16,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import TYPE_CHECKING, __version__
+from . import __version__
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers take the name as true)
 
 if TYPE_CHECKING:  # annotations only: `hvprov --help` imports no typing
     from typing import Any
