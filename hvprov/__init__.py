@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (`hvprov --help` does not need it)
+if TYPE_CHECKING:
+    from typing import Any
+del TYPE_CHECKING
 
 logging.getLogger("hvprov").addHandler(logging.NullHandler())  # a library stays quiet unless asked
 

@@ -3,7 +3,10 @@ logic (hvprov/fleetfacts.py, hvprov/doctor.py) so that `hvprov --help` imports n
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers take the name as true)
+
+if TYPE_CHECKING:  # annotations only: `hvprov --help` imports no typing
+    from typing import Any
 
 
 def add_fleetfacts_parsers(sub: Any, lab_sub: Any) -> None:
