@@ -281,10 +281,13 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
         if task.loop is not None:
             result = loop_result(results, status is Status.FAILED)
-        elif results:  # ansible-core's order: the module's keys, then failed, changed (when it left them out)
-            merged = {**result, **results[0]}
-            order = [*results[0], *(k for k in ("failed", "changed") if k not in results[0])]
-            result = {**{k: merged[k] for k in order}, **{k: v for k, v in merged.items() if k not in order}}
+        elif results:  # ansible-core's order: the module's keys, then failed, changed, msg (those it left out)
+            first = results[0]
+            merged = dict(first)
+            for key in ("failed", "changed", "msg"):
+                if key not in first:
+                    merged[key] = result[key]
+            result = merged
         if (task.module == "include_vars" and not result.get("msg", "x")) or (
                 task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
             del result["msg"]  # as ansible-core: these results carry no msg
@@ -396,7 +399,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
             kept = unsafe(retag(planned.set_vars, carried))
             self.st.facts_vars.update(kept)
             self.set_vars.update(kept)
-        changes.extend([boot] if boot else [])
+        if boot:
+            changes.append(boot)
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not check:
