@@ -78,10 +78,32 @@ TESTS: dict[str, Any] = {
 }
 
 
+class _Context(jinja2.runtime.Context):
+    """jinja2's template context, with the variable lookup it documents as the one to override
+    (`resolve_or_missing`) reading the render's `_Scope` directly: the variables, then the
+    environment's globals, as `key in scope` then `scope[key]` would, without two method calls
+    through the Mapping per name a template reads."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        if key in self.vars:
+            return self.vars[key]
+        scope = self.parent
+        if type(scope) is not _Scope:
+            return super().resolve_or_missing(key)
+        variables = scope._vars
+        if key in variables:
+            return variables[key]
+        env_globals = scope._globals
+        if key in env_globals:
+            return env_globals[key]
+        return jinja2.runtime.missing
+
+
 class _Bounded(ImmutableSandboxedEnvironment):
     """Sandboxed: templates cannot reach Python internals, nor compute huge values."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+    context_class = _Context
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         limits.check_binop(operator, left, right)

@@ -3,7 +3,8 @@ they replace, kept here as the oracle:
 
 - Templar: a template string's shape (one expression or text, its source, the names it reads)
   and the names of a parsed text kept per Templar; render contexts made without jinja2's set of
-  the globals' names; template() without a call per plain leaf. The oracle is the previous
+  the globals' names, whose name lookup reads the variables directly (Context.resolve_or_missing);
+  template() without a call per plain leaf; check_names in one walk of the tree. The oracle is the previous
   Templar (`PreviousTemplar`, below): every differential-test case runs with each, and the run
   document, the events and the console lines must be the same.
 - hostvars.magic: the part that stays the same for a play made once per host and role; checked
@@ -39,7 +40,13 @@ CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "playbook.yml").exists()
 # --------------------------------------------------------------------------- the previous code
 class PreviousTemplar(tm.Templar):
     """The Templar as it was before the cuts: every render matches the string against the
-    one-expression pattern, looks its names up twice, and jinja2 makes its own context."""
+    one-expression pattern, looks its names up twice, and jinja2 makes its own context (its own
+    Context class, whose lookups go through the _Scope mapping)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for env in (self.native, self.text, self.cond):
+            env.context_class = jinja2.runtime.Context
 
     def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
                  _depth: int = 0) -> Any:
@@ -318,6 +325,7 @@ TEMPLATES = [
     "{{ a }}", " {{ a }}", "{{ a }} ", "{{ a }}{{ b }}", "x {{ a }} y", "{{ nested }}", "{{ pw }}", "p={{ pw }}",
     "{{ items | map('upper') | list }}", "{{ n + 1 }}", "{% if a %}yes{% endif %}", "{{ undefined_x }}",
     "{{ a | bogus_filter }}", "{{ a", "{{ loopy }}", "{{ tpl_pw }}", "{{ omit }}", "{{ t }}", "{{ 7 * 7 }}",
+    "{{ namespace }} {{ range(2) | list }}", "{{ lookup('vars', 'a') }}", "{{ nope | default('d') }}",
 ]
 
 
@@ -327,7 +335,7 @@ def test_templar_matches_the_previous(text: str) -> None:
     error) from the Templar and from the previous one, twice (the second from the caches)."""
     variables = tag_by_name({"a": "A", "b": "B", "nested": "{{ a }}-{{ b }}", "pw_password": "s3cret", "n": 2,
                              "items": ["x", "y"], "loopy": "{{ loopy }}", "tpl_password": "{{ a }}", "t": tm.UnsafeText("{{ a }}"),
-                             "omit": hv.OMIT})
+                             "omit": hv.OMIT, "namespace": "a variable named as a global"})
     variables["pw"] = variables["pw_password"]
     variables["tpl_pw"] = "{{ pw }}"
 
@@ -355,3 +363,45 @@ def test_templar_matches_the_previous(text: str) -> None:
 
     for _ in range(2):
         assert names(new) == names(old)
+
+
+def previous_check_names(ast: Any, env: Any) -> None:
+    from hvprov.jinja.lookups import GLOBALS, LookupError_, _plugin
+
+    for node in ast.find_all(jinja2.nodes.Filter):
+        if node.name not in env.filters:
+            raise jinja2.TemplateAssertionError(f"no filter named {node.name!r}", node.lineno)
+    for test in ast.find_all(jinja2.nodes.Test):
+        if test.name not in env.tests:
+            raise jinja2.TemplateAssertionError(f"no test named {test.name!r}", test.lineno)
+    for call in ast.find_all(jinja2.nodes.Call):
+        fn = call.node
+        if isinstance(fn, jinja2.nodes.Name) and fn.name in GLOBALS and call.args \
+                and isinstance(call.args[0], jinja2.nodes.Const) and isinstance(call.args[0].value, str):
+            try:
+                _plugin(call.args[0].value)
+            except LookupError_ as exc:
+                raise jinja2.TemplateAssertionError(str(exc), call.lineno) from None
+
+
+@pytest.mark.parametrize("text", [
+    "{{ a | nofilter }}{{ b is notest }}{{ lookup('nolookup', 'x') }}",
+    "{{ lookup('nolookup', 'x') }}\n{{ b is notest }}\n{{ a | nofilter }}",
+    "{{ b is notest }}{{ lookup('nolookup') }}", "{{ lookup('nolookup') | upper }}",
+    "{{ a | upper | nofilter2 | nofilter1 }}", "{% for x in y | bad %}{{ x is odd }}{% endfor %}",
+    "{{ lookup('env', 'HOME') | default(1) }} {{ x is defined }}", "{{ q('bad1') }}{{ query('bad2') }}",
+])
+def test_check_names_matches_the_previous(text: str) -> None:
+    """One walk of the tree for filters, tests and lookups: the same first error (or none)."""
+    from hvprov.jinja import check_names
+
+    env = tm.Templar().text
+
+    def outcome(check: Any) -> Any:
+        try:
+            check(env.parse(text), env)
+        except jinja2.TemplateAssertionError as exc:
+            return (str(exc), exc.lineno)
+        return None
+
+    assert outcome(check_names) == outcome(previous_check_names)
