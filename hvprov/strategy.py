@@ -196,7 +196,7 @@ class BatchRun:
                 self.ctx.emit("play_aborted", name=self.play.name, reason="any_errors_fatal")
                 self._fail_others(failed, f"failed: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
             mfp = self.play.max_fail_percentage
-            down = sum(1 for st in self.batch if st.status is Status.FAILED)
+            down = sum(1 for st in self.batch if st.status is Status.FAILED) if mfp is not None else 0
             if mfp is not None and outs and not self.break_play and down * 100.0 / len(self.batch) > mfp:
                 self.ctx.emit("play_aborted", name=self.play.name,
                               reason=f"{down} of {len(self.batch)} hosts failed, over max_fail_percentage {mfp:g}")
