@@ -103,9 +103,12 @@ class PlayContext:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
 
     def freeze(self) -> None:
-        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host)."""
+        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host;
+        once for both when the batch is the play's hosts, as without `serial`)."""
         self.snapshot = None
-        self.snapshot = {"hosts": self.active(self.hosts), "batch": self.active(self.batch or self.hosts)}
+        hosts = self.active(self.hosts)
+        batch = self.batch or self.hosts
+        self.snapshot = {"hosts": hosts, "batch": list(hosts) if batch == self.hosts else self.active(batch)}
 
     def play_hosts(self, which: str) -> list[str]:
         if self.snapshot is not None:

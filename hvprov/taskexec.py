@@ -114,7 +114,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                              c.unknown) for c in changes) if changes else ()  # data is for the module's apply, never shown
         res = TaskResult(scrub(name), module, status, shown, scrub(msg), ignored, scrub(data), duration, path, blocked)
         self.st.tasks.append(res)
-        self.r.emit("task_done", self.host.name, result=res)
+        if self.r.on_event is not None:
+            self.r.emit("task_done", self.host.name, result=res)
         return res
 
     # -- one step ----------------------------------------------------------------
@@ -144,7 +145,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         t0 = time.monotonic()
         base = self.variables(task)
         name = self._name(task, base)
-        self.r.emit("task_started", self.host.name, task=name, module=task.module)
+        if self.r.on_event is not None:  # (emit() returns at once without a sink: no event is built)
+            self.r.emit("task_started", self.host.name, task=name, module=task.module)
         changes: list[Change] = []
         msgs: list[str] = []
         results: list[dict[str, Any]] = []
@@ -264,6 +266,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     def _name(self, task: Task, base: dict[str, Any]) -> str:
         """The task's name rendered; for a loop naming `item`, the rendered names of all items."""
+        if type(task.name) is str and "{{" not in task.name and "{%" not in task.name:
+            return task.name  # what rendering a plain name gives
         try:
             return str(self.r.templar.template(task.name, base, task.location, f"{task.path}.name"))
         except VariableError:
