@@ -297,7 +297,7 @@ def fixed_magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
 
 def drop_omitted(value: Any) -> Any:
     """Module arguments with `omit` values removed (default(omit) drops the argument)."""
-    if type(value) is dict or isinstance(value, Mapping):
+    if isinstance(value, dict) or (type(value) is not list and isinstance(value, Mapping)):
         out = {}
         for k, v in value.items():
             if isinstance(v, str):  # a leaf (a str subclass too): kept unless it is omit
@@ -307,7 +307,8 @@ def drop_omitted(value: Any) -> Any:
                 out[k] = v if type(v) in _NUMBERS else drop_omitted(v)
         return out
     if isinstance(value, list):
-        return [v if type(v) in _NUMBERS else drop_omitted(v) for v in value if not (isinstance(v, str) and v == OMIT)]
+        return [v if type(v) in _NUMBERS or isinstance(v, str) else drop_omitted(v) for v in value
+                if not (isinstance(v, str) and v == OMIT)]
     return value
 
 

@@ -176,7 +176,7 @@ class BatchRun:
             first = order[0]
             task = self.pending[first.host.name].task
             once = task.run_once or (task.module == "meta" and task.args == "end_play")
-            group = [st for st in order if self.pending[st.host.name].task is task]
+            group = [st for st in order if self.pending[st.host.name].task is task] if once else []
             runners = [first] + [st for st in order if st not in group] if once else order
             self.pctx.freeze()
             step = self.ctx.opts.step
@@ -188,14 +188,16 @@ class BatchRun:
                                           _ramp(task))))
             if once:
                 self._share(task, outs[first.host.name], group, outs)
-            failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE]
+            fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
+            mfp = self.play.max_fail_percentage
+            # the hosts that failed this task: only what any_errors_fatal, run_once and max_fail_percentage read
+            failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE] if (
+                fatal or task.run_once or mfp is not None) else []
             for name, out in outs.items():
                 self._advance(by_name[name], out)
-            fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
             if failed and (fatal or task.run_once) and not task.ignore_errors:
                 self.ctx.emit("play_aborted", name=self.play.name, reason="any_errors_fatal")
                 self._fail_others(failed, f"failed: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
-            mfp = self.play.max_fail_percentage
             down = sum(1 for st in self.batch if st.status is Status.FAILED) if mfp is not None else 0
             if mfp is not None and outs and not self.break_play and down * 100.0 / len(self.batch) > mfp:
                 self.ctx.emit("play_aborted", name=self.play.name,

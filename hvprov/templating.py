@@ -136,6 +136,15 @@ class UnsafeText(str):
 
 def unsafe(value: Any) -> Any:
     """Mark strings inside nested data as UnsafeText (host data, results)."""
+    t = type(value)  # the common exact types first (no ABC check for them)
+    if t is str:
+        return UnsafeText(value)
+    if value is None or t is int or t is bool or t is float or t is UnsafeText:
+        return value
+    if t is dict:
+        return {k: unsafe(v) for k, v in value.items()}
+    if t is list:
+        return [unsafe(v) for v in value]
     if isinstance(value, UnsafeText) or not isinstance(value, (str, Mapping, list, tuple)):
         return value
     if isinstance(value, str):
@@ -216,7 +225,8 @@ class Templar:
             if not self.is_template(value):
                 return value
             return self._render_str(value, variables, where, field, _depth)
-        if type(value) is dict or (isinstance(value, Mapping) and not isinstance(value, Secret)):
+        if isinstance(value, dict) or (not isinstance(value, list) and isinstance(value, Mapping)
+                                       and not isinstance(value, Secret)):  # (a dict is never a Secret)
             out = {}
             for k, v in value.items():
                 t = type(v)  # _plain_leaf(v), inline: most arguments are plain
@@ -404,6 +414,8 @@ def _lenient_escapes() -> Iterator[None]:
 
 def _materialised(value: Any) -> Any:
     """A lazy result (map, select, zip, product...) as the list Ansible makes of it."""
+    if type(value) in _NOT_LAZY:
+        return value
     if isinstance(value, Iterator):
         return list(value)
     return value
@@ -420,6 +432,9 @@ def _secret_names(names: frozenset[str], variables: Mapping[str, Any]) -> list[s
         if has_secret(value):
             out.append(n)
     return out
+
+
+_NOT_LAZY = frozenset({str, int, float, bool, type(None), list, dict, tuple, UnsafeText})  # exact types, no Iterator
 
 
 def _overlay(variables: Mapping[str, Any], names: list[str], how: Any) -> Mapping[str, Any]:

@@ -405,3 +405,61 @@ def test_check_names_matches_the_previous(text: str) -> None:
         return None
 
     assert outcome(check_names) == outcome(previous_check_names)
+
+
+def test_plain_module_arguments_carry_no_secret() -> None:
+    """_item skips secrets_in's walk for a dict of plain leaves: on generated arguments, whenever
+    it skips, the walk finds nothing; and a Secret, an UnsafeText or a container makes it walk."""
+    from hvprov.secrets import secrets_in
+    from hvprov.taskexec import _PLAIN_LEAVES
+
+    rng = random.Random(11)
+    leaves = ["x", 1, 2.5, True, None, Secret("pw"), tm.UnsafeText("u"), ["y", Secret("pw2")], {"k": Secret("pw3")}]
+    skipped = walked = 0
+    for _ in range(3000):
+        args = {f"a{i}": rng.choice(leaves) for i in range(rng.randrange(5))}
+        if _PLAIN_LEAVES.issuperset(map(type, args.values())):
+            assert secrets_in(args) == []
+            skipped += 1
+        else:
+            walked += 1
+    assert skipped and walked
+    assert not _PLAIN_LEAVES.issuperset(map(type, {"a": Secret("s")}.values()))
+
+
+def previous_unsafe(value: Any) -> Any:
+    if isinstance(value, tm.UnsafeText) or not isinstance(value, (str, Mapping, list, tuple)):
+        return value
+    if isinstance(value, str):
+        return tm.UnsafeText(value)
+    if isinstance(value, Mapping):
+        if isinstance(value, Secret):
+            return value
+        return {k: previous_unsafe(v) for k, v in value.items()}
+    return [previous_unsafe(v) for v in value]
+
+
+def test_unsafe_and_materialised_match_the_previous_on_generated_data() -> None:
+    """unsafe() and _materialised() with the exact common types first: the same values, types
+    and (for a lazy result) the same list as the previous checks give."""
+    from types import MappingProxyType
+
+    from hvprov.yamlsrc import LocDict, LocList
+
+    rng = random.Random(5)
+    leaves = ["s", tm.UnsafeText("u"), 1, 2.5, True, None, Secret("pw"), b"b", MappingProxyType({"m": "v"})]
+
+    def gen(depth: int) -> Any:
+        roll = rng.random()
+        if depth > 3 or roll < 0.4:
+            return rng.choice(leaves)
+        kind = rng.choice([list, tuple, LocList, dict, LocDict])
+        if kind in (dict, LocDict):
+            return kind({f"k{i}": gen(depth + 1) for i in range(rng.randrange(4))})
+        return kind(gen(depth + 1) for _ in range(rng.randrange(4)))
+
+    for _ in range(2000):
+        value = gen(0)
+        assert _typed(tm.unsafe(value)) == _typed(previous_unsafe(value))
+        assert _typed(tm._materialised(value)) == _typed(value)
+    assert tm._materialised(iter([1, 2])) == [1, 2] and tm._materialised(map(str, [1])) == ["1"]
