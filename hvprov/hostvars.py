@@ -253,8 +253,13 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
     out = pctx.magic_fixed(host, role).copy()
     out["group_names"] = list(out["group_names"])
     out["ansible_play_hosts_all"] = list(pctx.hosts_all)
-    out["ansible_play_hosts"] = pctx.play_hosts("hosts")
-    batch = pctx.play_hosts("batch")
+    snapshot = pctx.snapshot  # pctx.play_hosts(...), without two calls
+    if snapshot is not None:
+        out["ansible_play_hosts"] = list(snapshot["hosts"])
+        batch = list(snapshot["batch"])
+    else:
+        out["ansible_play_hosts"] = pctx.play_hosts("hosts")
+        batch = pctx.play_hosts("batch")
     out["ansible_play_batch"] = batch
     out["play_hosts"] = list(batch)
     out["ansible_run_tags"] = list(out["ansible_run_tags"])

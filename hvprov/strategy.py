@@ -11,6 +11,7 @@ free: each host goes through the play on its own, as fast as it can.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from .taskexec import TaskExecutor
 from .tasktree import Task
 from .templating import unsafe
 
+_POS = operator.attrgetter("pos")  # a Step's place in the play
 BREAK = "break"  # the play (and the playbook) stops: max_fail_percentage, or the whole batch failed
 # modules that only compute on the controller (templating, conditions): no connection, no sleep
 CONTROLLER_ONLY = frozenset({"debug", "set_fact", "assert", "fail", "meta"})
@@ -170,9 +172,9 @@ class BatchRun:
         while self.pending and not self.ctx.stop.is_set():
             # ansible-core's lockstep: the step that comes first in the play runs on the hosts at
             # it; hosts further on wait (a host in a rescue catches up before the others go on)
-            earliest = min(step.pos for step in self.pending.values())
-            order = [st for st in self.batch if st.host.name in self.pending
-                     and self.pending[st.host.name].pos == earliest]
+            pending = self.pending
+            earliest = min(map(_POS, pending.values()))
+            order = [st for st in self.batch if (at := pending.get(st.host.name)) is not None and at.pos == earliest]
             first = order[0]
             task = self.pending[first.host.name].task
             once = task.run_once or (task.module == "meta" and task.args == "end_play")

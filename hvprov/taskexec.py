@@ -110,7 +110,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     def _record_fields(self, name: str, module: str, status: Status, changes: tuple[Change, ...], msg: str,
                        ignored: bool, data: dict[str, Any], duration: float, path: str, blocked: bool) -> TaskResult:
         """The task's result as shown: every text scrubbed, every Secret masked (scrub_data)."""
-        scrub = self.r.scrub
+        scrub = self.r.secrets.scrub_data  # what RunContext.scrub calls
         shown = tuple(Change(scrub(c.resource), c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                              c.unknown) for c in changes) if changes else ()  # data is for the module's apply, never shown
         res = TaskResult(scrub(name), module, status, shown, scrub(msg), ignored, scrub(data), duration, path, blocked)
@@ -144,7 +144,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     def _run_task(self, task: Task) -> TaskResult:
         t0 = time.monotonic()
-        base = self.variables(task)
+        base = compose(self.pctx, self.host, task, self.extra, tagged=True)  # self.variables(task), one call fewer
         name = self._name(task, base)
         if self.r.on_event is not None:  # (emit() returns at once without a sink: no event is built)
             self.r.emit("task_started", self.host.name, task=name, module=task.module)
@@ -160,7 +160,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                 vars_ = {**base, **keys} if keys else base
                 if i and task.loop_pause:
                     self.session.sleep(task.loop_pause)
-                false = self._false_condition(task, vars_)
+                false = self._false_condition(task, vars_) if task.when else None
                 if false is not None:
                     self._item_done(task, name, item, vars_, Status.SKIPPED, "")
                     if item is not _NO_ITEM:
@@ -172,10 +172,12 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     continue
                 before = len(changes)
                 try:
-                    env = task_environment(self.r.templar, task, vars_)
+                    env = task_environment(self.r.templar, task, vars_) if task.environment else None
                     if env:
                         with script_environment(env):
                             msg, data = self._attempts(task, vars_, changes)
+                    elif task.retries is None and not task.until:  # what _attempts does for one attempt
+                        msg, data = self._item(task, vars_, changes)
                     else:  # only this method sets a script environment, never nested: none is in force
                         msg, data = self._attempts(task, vars_, changes)
                 except BaseException as exc:  # planned, not made: only what the module says it applied counts
