@@ -298,10 +298,11 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         if (task.module == "include_vars" and not result.get("msg", "x")) or (
                 task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
             del result["msg"]  # as ansible-core: these results carry no msg
-        mod = registry.get(task.module)
-        if (mod is not None and not mod.registers_msg and task.loop is None and status is not Status.FAILED
+        if (task.loop is None and status is not Status.FAILED and "msg" in result
                 and "msg" not in (results[0] if results else {})):
-            result.pop("msg", None)  # the ansible.windows modules' results carry no msg unless they set one
+            mod = registry.get(task.module)  # (looked up only when there is a msg it could drop)
+            if mod is not None and not mod.registers_msg:
+                del result["msg"]  # the ansible.windows modules' results carry no msg unless they set one
         if (status in (Status.OK, Status.CHANGED) or module_failed) and (
                 task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)

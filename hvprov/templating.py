@@ -246,8 +246,7 @@ class Templar:
                     depth: int = 0) -> Any:
         try:
             single, source, names = self._shape(value)
-            variables = self._resolved(source, variables, names, where, field, depth)
-            secret = _secret_names(names, variables)
+            variables, secret = self._prepared(source, variables, names, where, field, depth)
             unvault = "unvault" in source and self.native.hvprov_vault is not None  # type: ignore[attr-defined]
             if secret or unvault:  # render with the real values, and again masked: the result is a Secret
                 real = self._render_once(value, source, single, _overlay(variables, secret, reveal))
@@ -308,24 +307,32 @@ class Templar:
             pass
         return ctx.vars["result"]
 
-    def _resolved(self, source: str, variables: Mapping[str, Any], names: frozenset[str], where: Location | None,
-                  field: str, depth: int) -> Mapping[str, Any]:
-        """Variables the template refers to whose user-written values are templates themselves,
-        resolved first (lazily, as Ansible): the output of a render is never rendered again."""
+    def _prepared(self, source: str, variables: Mapping[str, Any], names: frozenset[str], where: Location | None,
+                  field: str, depth: int) -> tuple[Mapping[str, Any], list[str]]:
+        """The variables to render with and the names among them that hold a Secret. Variables
+        the template refers to whose user-written values are templates themselves are resolved
+        first (lazily, as Ansible): the output of a render is never rendered again. One pass
+        over the names when none is a template (then the values the Secrets are looked for in
+        are those read); otherwise the Secrets are looked for in the resolved variables."""
         overlay = {}
+        secret = []
         for name in names:
             value = variables.get(name)
             t = type(value)
             if value is None or t is int or t is bool or (t is str and "{{" not in value and "{%" not in value):
-                continue  # _holds_template's answer for a plain leaf, without the call
+                continue  # neither a template nor a Secret: a plain leaf, without the calls
             if _holds_template(value):
                 if depth >= 10:
                     raise VariableError(f"recursive loop detected in template {source!r} (variable {name!r})",
                                         location=where, field=field or None)
                 overlay[name] = self.template(value, variables, where, field, depth + 1)
-        if overlay:  # `db_password: "{{ x }}"` is a secret whatever x is
-            overlay = tag_by_name(overlay)
-        return {**variables, **overlay} if overlay else variables
+            elif has_secret(value):
+                secret.append(name)
+        if not overlay:
+            return variables, secret
+        # `db_password: "{{ x }}"` is a secret whatever x is
+        variables = {**variables, **tag_by_name(overlay)}
+        return variables, _secret_names(names, variables)
 
     def _names(self, source: str, bare: bool) -> frozenset[str]:
         key = ("names", source, bare)
@@ -348,9 +355,7 @@ class Templar:
             with self._lock:
                 self._cache[key] = expr
         try:
-            names = self._names(expr, True)
-            variables = self._resolved(expr, variables, names, where, field, 0)
-            secret = _secret_names(names, variables)
+            variables, secret = self._prepared(expr, variables, self._names(expr, True), where, field, 0)
             if secret:
                 real = self._eval_checked(expr, _overlay(variables, secret, reveal))
                 return derive(real, self._eval_checked(expr, _overlay(variables, secret, mask)))
