@@ -215,15 +215,18 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
     top: dict[str, Any] = {}  # the levels that may change from task to task
     if st is not None and st.session.has_facts:
         top["hvprov_facts"] = st.session.facts_dict()
-    if task is not None:
+    if task is not None and task.vars:  # (an empty level: no update call)
         top.update(task.vars)
     if st is not None:
-        top.update(st.included_vars)
+        if st.included_vars:
+            top.update(st.included_vars)
         top.update(st.facts_vars)
     if role is not None:
         top.update(role.params)
-    top.update(include_vars)
-    top.update(ctx.opts.extra_vars)
+    if include_vars:
+        top.update(include_vars)
+    if ctx.opts.extra_vars:
+        top.update(ctx.opts.extra_vars)
     v.update(tag_by_name(top) if tagged else top)
     v.update(magic(pctx, host, role))  # no magic name looks secret (tests/test_compose_tagged.py)
     return v

@@ -61,9 +61,9 @@ class BatchRun:
         self.fatal_marked: dict[str, str] = {}  # host -> why: failed by another host's fatal failure
 
     # -- one host, one call (on a worker thread) ---------------------------------
-    def _guard(self, st: HostState, call: Callable[[], Outcome]) -> Outcome:
+    def _guard(self, st: HostState, call: Callable[..., Outcome], *args: Any) -> Outcome:
         try:
-            return call()
+            return call(*args)
         except InterruptedRun as exc:
             self.ctx.stop.set()
             waiting = "waiting" in exc.message  # e.g. for a reboot: a rerun resumes
@@ -87,7 +87,7 @@ class BatchRun:
         return self._guard(st, call)
 
     def _exec(self, st: HostState, step: Step) -> Outcome:
-        return self._guard(st, lambda: self.execs[st.host.name].step(step.task, step.extra, step.handler))
+        return self._guard(st, self.execs[st.host.name].step, step.task, step.extra, step.handler)
 
     # -- walkers -----------------------------------------------------------------
     def _start(self, st: HostState) -> None:

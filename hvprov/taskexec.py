@@ -285,7 +285,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
                 results: list[dict[str, Any]], t0: float, module_failed: bool = False,
                 blocked: bool = False) -> TaskResult:
-        result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
+        joined = "; ".join(msgs)
+        result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": joined}
         if task.loop is not None:
             result = loop_result(results, status is Status.FAILED)
         elif results:  # ansible-core's order: the module's keys, then failed, changed, msg (those it left out)
@@ -310,7 +311,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
             self.st.facts_vars[task.register] = unsafe(result)  # results are data, never templates
         ignored = status is Status.FAILED and task.ignore_errors
         shown = tuple(changes)
-        msg = "; ".join(msgs)
+        msg = joined
         if task.no_log:
             msg = NO_LOG_MSG
             shown = tuple(censored(c, self.r.opts.plan_key) for c in changes)

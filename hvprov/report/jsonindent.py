@@ -82,6 +82,7 @@ class _Indenter:
         if is_dict:
             parts.append("{")
             sep = inner
+            leaf = self._encoder(depth + 1)  # what value() uses for a leaf at this depth
             for key, v in obj.items():
                 parts.append(sep)
                 sep = "," + inner
@@ -91,7 +92,12 @@ class _Indenter:
                     text = "".join(self._encoder(0)({key: None}, 0))
                     parts.append(text[1:-len(": null}")])
                 parts.append(": ")
-                self.value(v, depth + 1)
+                if isinstance(v, str):  # value(v, depth + 1), inline for the leaves
+                    parts.append(_encode_str(v))
+                elif isinstance(v, _CONTAINERS) and v:
+                    self.container(v, depth + 1)
+                else:
+                    parts.extend(leaf(v, 0))
         else:
             parts.append("[")
             sep = inner
