@@ -108,7 +108,9 @@ class PlayContext:
         self.snapshot = None
         hosts = self.active(self.hosts)
         batch = self.batch or self.hosts
-        self.snapshot = {"hosts": hosts, "batch": list(hosts) if batch == self.hosts else self.active(batch)}
+        batch_names = list(hosts) if batch == self.hosts else self.active(batch)
+        self.snapshot = {"hosts": hosts, "batch": batch_names, "play_hosts": list(batch_names),
+                         "all": list(self.hosts_all)}
 
     def play_hosts(self, which: str) -> list[str]:
         if self.snapshot is not None:
@@ -255,16 +257,18 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
     are fresh copies on every call, as they were when the whole dict was made on every call."""
     out = pctx.magic_fixed(host, role).copy()
     out["group_names"] = list(out["group_names"])
-    out["ansible_play_hosts_all"] = list(pctx.hosts_all)
-    snapshot = pctx.snapshot  # pctx.play_hosts(...), without two calls
-    if snapshot is not None:
-        out["ansible_play_hosts"] = list(snapshot["hosts"])
-        batch = list(snapshot["batch"])
+    snapshot = pctx.snapshot
+    if snapshot is not None:  # linear: the round's lists, shared by its hosts (see PlayContext.freeze)
+        out["ansible_play_hosts_all"] = snapshot["all"]
+        out["ansible_play_hosts"] = snapshot["hosts"]
+        out["ansible_play_batch"] = snapshot["batch"]
+        out["play_hosts"] = snapshot["play_hosts"]
     else:
+        out["ansible_play_hosts_all"] = list(pctx.hosts_all)
         out["ansible_play_hosts"] = pctx.play_hosts("hosts")
         batch = pctx.play_hosts("batch")
-    out["ansible_play_batch"] = batch
-    out["play_hosts"] = list(batch)
+        out["ansible_play_batch"] = batch
+        out["play_hosts"] = list(batch)
     out["ansible_run_tags"] = list(out["ansible_run_tags"])
     out["ansible_skip_tags"] = list(out["ansible_skip_tags"])
     out["ansible_version"] = dict(ANSIBLE_VERSION)

@@ -7,8 +7,10 @@ they replace, kept here as the oracle:
   template() without a call per plain leaf; check_names in one walk of the tree. The oracle is the previous
   Templar (`PreviousTemplar`, below): every differential-test case runs with each, and the run
   document, the events and the console lines must be the same.
-- hostvars.magic: the part that stays the same for a play made once per host and role; checked
-  on every call of every case against the previous magic(), and its lists must be fresh copies.
+- hostvars.magic: the part that stays the same for a play made once per host and role, and the
+  linear round's host lists shared by the round's hosts (made once per task, not per host-task);
+  checked on every call of every case against the previous magic(); its other lists are fresh
+  copies; no task can change the shared lists (the sandbox refuses, what keeps a value copies it).
 - hostvars.drop_omitted: without a call per leaf; checked against the previous one on every call
   and on generated data.
 """
@@ -190,6 +192,10 @@ def previous_magic(pctx: hv.PlayContext, host: Any, role: Any) -> dict[str, Any]
     return out
 
 
+ROUND_LISTS = {"ansible_play_hosts_all": "all", "ansible_play_hosts": "hosts", "ansible_play_batch": "batch",
+               "play_hosts": "play_hosts"}  # magic name -> the linear round's list (PlayContext.freeze)
+
+
 def previous_drop_omitted(value: Any) -> Any:
     if type(value) is dict or isinstance(value, Mapping):
         return {k: previous_drop_omitted(v) for k, v in value.items() if not (isinstance(v, str) and v == hv.OMIT)}
@@ -272,9 +278,12 @@ def test_runs_match_the_previous_engine(path: Path, tmp_path: Path, monkeypatch:
         got, again = real_magic(pctx, host, role), real_magic(pctx, host, role)
         assert _typed(got) == _typed(previous_magic(pctx, host, role))
         assert list(got) == list(previous_magic(pctx, host, role))  # the same order
-        for key, value in got.items():  # lists and dicts are fresh on every call, as before
-            if isinstance(value, (list, dict)) and key != "groups":
+        shared = set(ROUND_LISTS) if pctx.snapshot is not None else set()
+        for key, value in got.items():  # lists and dicts are fresh on every call, as before, but the
+            if isinstance(value, (list, dict)) and key != "groups" and key not in shared:  # round's host lists
                 assert value is not again[key], key
+        for key in shared:
+            assert got[key] is pctx.snapshot[ROUND_LISTS[key]], key
         checked["magic"] += 1
         return got
 
@@ -463,3 +472,54 @@ def test_unsafe_and_materialised_match_the_previous_on_generated_data() -> None:
         assert _typed(tm.unsafe(value)) == _typed(previous_unsafe(value))
         assert _typed(tm._materialised(value)) == _typed(value)
     assert tm._materialised(iter([1, 2])) == [1, 2] and tm._materialised(map(str, [1])) == ["1"]
+
+
+SHARED_LISTS_BOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - debug: {msg: "{{ ansible_play_hosts.append('intruder') }}"}
+      ignore_errors: true
+    - debug: {msg: "{{ ansible_play_batch.pop() }}"}
+      ignore_errors: true
+    - debug: {msg: "{{ play_hosts.sort(reverse=true) }}"}
+      ignore_errors: true
+    - set_fact:
+        mine: "{{ ansible_play_hosts }}"
+        all_of_them: "{{ ansible_play_hosts_all + ['extra'] }}"
+    - debug: {var: ansible_play_batch}
+      register: shown
+    - debug: {msg: "{{ item }} of {{ ansible_loop.allitems | length }}"}
+      loop: "{{ ansible_play_batch }}"
+      loop_control: {extended: true}
+    - set_fact:
+        shuffled: "{{ ansible_play_hosts | shuffle(seed=inventory_hostname) }}"
+        reversed: "{{ ansible_play_hosts | reverse | list }}"
+        sorted_desc: "{{ ansible_play_hosts | sort(reverse=true) }}"
+    - debug: {msg: "{{ mine }} {{ shown.ansible_play_batch }} {{ ansible_play_hosts }} {{ ansible_play_batch }} {{ play_hosts }} {{ ansible_play_hosts_all }}"}
+"""
+
+
+def test_shared_host_lists_cannot_be_changed_by_a_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's host lists are shared by its hosts: a task trying to change one is refused by
+    the sandbox, and what keeps a value (set_fact, register, loop items, filters) has its own;
+    every host sees the play's hosts in order at the end, with the same output as the previous
+    magic(), which made new lists for every host-task."""
+    import hvprov.api as api
+
+    (tmp_path / "case").mkdir()
+    (tmp_path / "case" / "playbook.yml").write_text(SHARED_LISTS_BOOK)
+    (tmp_path / "case" / "inventory.yml").write_text("all:\n  hosts: {h1: {}, h2: {}, h3: {}}\n")
+    new = _run_case(tmp_path / "case", tmp_path / "new", "json")
+    monkeypatch.setattr(hv, "magic", previous_magic)
+    old = _run_case(tmp_path / "case", tmp_path / "old", "json")
+    assert new == old
+    console = new[2]
+    assert console.count("refused by the sandbox") == 9, console  # 3 tasks x 3 hosts
+    last = [line for line in console.splitlines() if line.startswith("ok: [") and "mine" not in line][-3:]
+    for line in last:
+        assert line.endswith("['h1', 'h2', 'h3'] ['h1', 'h2', 'h3'] ['h1', 'h2', 'h3'] ['h1', 'h2', 'h3'] "
+                             "['h1', 'h2', 'h3'] ['h1', 'h2', 'h3']"), line
+    result = api.apply(tmp_path / "case" / "playbook.yml", [tmp_path / "case" / "inventory.yml"], lab_dir=tmp_path / "l",
+                       extra_vars={"ansible_connection": "sim"})
+    assert not result.failed
