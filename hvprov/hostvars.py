@@ -55,6 +55,8 @@ class PlayContext:
     _parents: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # resolved path -> its directory
     _static: dict[tuple[str, int, bool], tuple[Host, Any, dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False)  # static_vars per host, role, tagging
+    _magic: dict[tuple[str, int], tuple[Host, Any, dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False)  # fixed_magic per host and role
 
     def source_of(self, host: Host) -> tuple[str | None, str | None]:
         """inventory_file and inventory_dir of a host."""
@@ -88,13 +90,27 @@ class PlayContext:
             hit = self._static[key] = (host, role, tag_by_name(made) if tagged else made)
         return hit[2]
 
+    def magic_fixed(self, host: Host, role: Any) -> dict[str, Any]:
+        """hostvars.fixed_magic for this play, kept per host and role (never changed once made:
+        magic copies it)."""
+        key = (host.name, id(role))
+        hit = self._magic.get(key)
+        if hit is None or hit[0] is not host or hit[1] is not role:
+            hit = self._magic[key] = (host, role, fixed_magic(self, host, role))
+        return hit[2]
+
     def active(self, hosts: list[Host]) -> list[str]:
         return [h.name for h in hosts if h.name not in self.states or not self.states[h.name].down]
 
     def freeze(self) -> None:
-        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host)."""
+        """Linear: ansible_play_hosts / ansible_play_batch as the task starts (computed once, not per host;
+        once for both when the batch is the play's hosts, as without `serial`)."""
         self.snapshot = None
-        self.snapshot = {"hosts": self.active(self.hosts), "batch": self.active(self.batch or self.hosts)}
+        hosts = self.active(self.hosts)
+        batch = self.batch or self.hosts
+        batch_names = list(hosts) if batch == self.hosts else self.active(batch)
+        self.snapshot = {"hosts": hosts, "batch": batch_names, "play_hosts": list(batch_names),
+                         "all": list(self.hosts_all)}
 
     def play_hosts(self, which: str) -> list[str]:
         if self.snapshot is not None:
@@ -201,15 +217,18 @@ def compose(pctx: PlayContext, host: Host, task: Task | None, include_vars: Mapp
     top: dict[str, Any] = {}  # the levels that may change from task to task
     if st is not None and st.session.has_facts:
         top["hvprov_facts"] = st.session.facts_dict()
-    if task is not None:
+    if task is not None and task.vars:  # (an empty level: no update call)
         top.update(task.vars)
     if st is not None:
-        top.update(st.included_vars)
+        if st.included_vars:
+            top.update(st.included_vars)
         top.update(st.facts_vars)
     if role is not None:
         top.update(role.params)
-    top.update(include_vars)
-    top.update(ctx.opts.extra_vars)
+    if include_vars:
+        top.update(include_vars)
+    if ctx.opts.extra_vars:
+        top.update(ctx.opts.extra_vars)
     v.update(tag_by_name(top) if tagged else top)
     v.update(magic(pctx, host, role))  # no magic name looks secret (tests/test_compose_tagged.py)
     return v
@@ -233,6 +252,32 @@ def static_vars(play: Play, host: Host, role: Any) -> dict[str, Any]:
 
 
 def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
+    """The magic variables of a task on `host`: what stays the same for the play comes from a
+    dict made once per host and role (PlayContext.magic_fixed); the lists and the version dict
+    are fresh copies on every call, as they were when the whole dict was made on every call."""
+    out = pctx.magic_fixed(host, role).copy()
+    out["group_names"] = list(out["group_names"])
+    snapshot = pctx.snapshot
+    if snapshot is not None:  # linear: the round's lists, shared by its hosts (see PlayContext.freeze)
+        out["ansible_play_hosts_all"] = snapshot["all"]
+        out["ansible_play_hosts"] = snapshot["hosts"]
+        out["ansible_play_batch"] = snapshot["batch"]
+        out["play_hosts"] = snapshot["play_hosts"]
+    else:
+        out["ansible_play_hosts_all"] = list(pctx.hosts_all)
+        out["ansible_play_hosts"] = pctx.play_hosts("hosts")
+        batch = pctx.play_hosts("batch")
+        out["ansible_play_batch"] = batch
+        out["play_hosts"] = list(batch)
+    out["ansible_run_tags"] = list(out["ansible_run_tags"])
+    out["ansible_skip_tags"] = list(out["ansible_skip_tags"])
+    out["ansible_version"] = dict(ANSIBLE_VERSION)
+    return out
+
+
+def fixed_magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
+    """The magic variables in their order, with the values that stay the same for a play (the
+    list-valued ones are copied by `magic` on every call)."""
     ctx = pctx.ctx
     source, source_dir = pctx.source_of(host)
     out: dict[str, Any] = {
@@ -241,10 +286,10 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "group_names": sorted(g for g in host.groups if g != "all"),
         "groups": pctx.groups,
         "hostvars": HostVars(pctx),
-        "ansible_play_hosts_all": list(pctx.hosts_all),
-        "ansible_play_hosts": pctx.play_hosts("hosts"),
-        "ansible_play_batch": pctx.play_hosts("batch"),
-        "play_hosts": pctx.play_hosts("batch"),
+        "ansible_play_hosts_all": None,
+        "ansible_play_hosts": None,
+        "ansible_play_batch": None,
+        "play_hosts": None,
         "ansible_play_name": pctx.play.name,
         "ansible_check_mode": ctx.opts.mode == "plan",
         "ansible_diff_mode": ctx.opts.diff,
@@ -254,7 +299,7 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
         "inventory_dir": source_dir,
         "ansible_run_tags": list(ctx.opts.tags) or ["all"],
         "ansible_skip_tags": list(ctx.opts.skip_tags),
-        "ansible_version": dict(ANSIBLE_VERSION),
+        "ansible_version": None,
         "omit": OMIT,
     }
     if role is not None:
@@ -264,8 +309,19 @@ def magic(pctx: PlayContext, host: Host, role: Any) -> dict[str, Any]:
 
 def drop_omitted(value: Any) -> Any:
     """Module arguments with `omit` values removed (default(omit) drops the argument)."""
-    if type(value) is dict or isinstance(value, Mapping):
-        return {k: drop_omitted(v) for k, v in value.items() if not (isinstance(v, str) and v == OMIT)}
+    if isinstance(value, dict) or (type(value) is not list and isinstance(value, Mapping)):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, str):  # a leaf (a str subclass too): kept unless it is omit
+                if v != OMIT:
+                    out[k] = v
+            else:
+                out[k] = v if type(v) in _NUMBERS else drop_omitted(v)
+        return out
     if isinstance(value, list):
-        return [drop_omitted(v) for v in value if not (isinstance(v, str) and v == OMIT)]
+        return [v if type(v) in _NUMBERS or isinstance(v, str) else drop_omitted(v) for v in value
+                if not (isinstance(v, str) and v == OMIT)]
     return value
+
+
+_NUMBERS = frozenset({int, float, bool, type(None)})  # leaves drop_omitted returns as they are

@@ -11,6 +11,7 @@ free: each host goes through the play on its own, as fast as it can.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from .taskexec import TaskExecutor
 from .tasktree import Task
 from .templating import unsafe
 
+_POS = operator.attrgetter("pos")  # a Step's place in the play
 BREAK = "break"  # the play (and the playbook) stops: max_fail_percentage, or the whole batch failed
 # modules that only compute on the controller (templating, conditions): no connection, no sleep
 CONTROLLER_ONLY = frozenset({"debug", "set_fact", "assert", "fail", "meta"})
@@ -59,9 +61,9 @@ class BatchRun:
         self.fatal_marked: dict[str, str] = {}  # host -> why: failed by another host's fatal failure
 
     # -- one host, one call (on a worker thread) ---------------------------------
-    def _guard(self, st: HostState, call: Callable[[], Outcome]) -> Outcome:
+    def _guard(self, st: HostState, call: Callable[..., Outcome], *args: Any) -> Outcome:
         try:
-            return call()
+            return call(*args)
         except InterruptedRun as exc:
             self.ctx.stop.set()
             waiting = "waiting" in exc.message  # e.g. for a reboot: a rerun resumes
@@ -85,7 +87,7 @@ class BatchRun:
         return self._guard(st, call)
 
     def _exec(self, st: HostState, step: Step) -> Outcome:
-        return self._guard(st, lambda: self.execs[st.host.name].step(step.task, step.extra, step.handler))
+        return self._guard(st, self.execs[st.host.name].step, step.task, step.extra, step.handler)
 
     # -- walkers -----------------------------------------------------------------
     def _start(self, st: HostState) -> None:
@@ -170,13 +172,13 @@ class BatchRun:
         while self.pending and not self.ctx.stop.is_set():
             # ansible-core's lockstep: the step that comes first in the play runs on the hosts at
             # it; hosts further on wait (a host in a rescue catches up before the others go on)
-            earliest = min(step.pos for step in self.pending.values())
-            order = [st for st in self.batch if st.host.name in self.pending
-                     and self.pending[st.host.name].pos == earliest]
+            pending = self.pending
+            earliest = min(map(_POS, pending.values()))
+            order = [st for st in self.batch if (at := pending.get(st.host.name)) is not None and at.pos == earliest]
             first = order[0]
             task = self.pending[first.host.name].task
             once = task.run_once or (task.module == "meta" and task.args == "end_play")
-            group = [st for st in order if self.pending[st.host.name].task is task]
+            group = [st for st in order if self.pending[st.host.name].task is task] if once else []
             runners = [first] + [st for st in order if st not in group] if once else order
             self.pctx.freeze()
             step = self.ctx.opts.step
@@ -188,15 +190,17 @@ class BatchRun:
                                           _ramp(task))))
             if once:
                 self._share(task, outs[first.host.name], group, outs)
-            failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE]
+            fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
+            mfp = self.play.max_fail_percentage
+            # the hosts that failed this task: only what any_errors_fatal, run_once and max_fail_percentage read
+            failed = [n for n, o in outs.items() if o.failed or o.status is Status.UNREACHABLE] if (
+                fatal or task.run_once or mfp is not None) else []
             for name, out in outs.items():
                 self._advance(by_name[name], out)
-            fatal = task.any_errors_fatal if task.any_errors_fatal is not None else self.play.any_errors_fatal
             if failed and (fatal or task.run_once) and not task.ignore_errors:
                 self.ctx.emit("play_aborted", name=self.play.name, reason="any_errors_fatal")
                 self._fail_others(failed, f"failed: {failed[0]} failed task {task.name!r} (any_errors_fatal)")
-            mfp = self.play.max_fail_percentage
-            down = sum(1 for st in self.batch if st.status is Status.FAILED)
+            down = sum(1 for st in self.batch if st.status is Status.FAILED) if mfp is not None else 0
             if mfp is not None and outs and not self.break_play and down * 100.0 / len(self.batch) > mfp:
                 self.ctx.emit("play_aborted", name=self.play.name,
                               reason=f"{down} of {len(self.batch)} hosts failed, over max_fail_percentage {mfp:g}")

@@ -43,6 +43,7 @@ from .templating import unsafe
 from .yamlsrc import location_at, location_of
 
 log = logging.getLogger("hvprov")
+_PLAIN_LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
 
 
 
@@ -109,12 +110,13 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     def _record_fields(self, name: str, module: str, status: Status, changes: tuple[Change, ...], msg: str,
                        ignored: bool, data: dict[str, Any], duration: float, path: str, blocked: bool) -> TaskResult:
         """The task's result as shown: every text scrubbed, every Secret masked (scrub_data)."""
-        scrub = self.r.scrub
+        scrub = self.r.secrets.scrub_data  # what RunContext.scrub calls
         shown = tuple(Change(scrub(c.resource), c.action, scrub(c.before), scrub(c.after), scrub(c.reason), c.disruptive,
                              c.unknown) for c in changes) if changes else ()  # data is for the module's apply, never shown
         res = TaskResult(scrub(name), module, status, shown, scrub(msg), ignored, scrub(data), duration, path, blocked)
         self.st.tasks.append(res)
-        self.r.emit("task_done", self.host.name, result=res)
+        if self.r.on_event is not None:
+            self.r.emit("task_done", self.host.name, result=res)
         return res
 
     # -- one step ----------------------------------------------------------------
@@ -142,9 +144,10 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     def _run_task(self, task: Task) -> TaskResult:
         t0 = time.monotonic()
-        base = self.variables(task)
+        base = compose(self.pctx, self.host, task, self.extra, tagged=True)  # self.variables(task), one call fewer
         name = self._name(task, base)
-        self.r.emit("task_started", self.host.name, task=name, module=task.module)
+        if self.r.on_event is not None:  # (emit() returns at once without a sink: no event is built)
+            self.r.emit("task_started", self.host.name, task=name, module=task.module)
         changes: list[Change] = []
         msgs: list[str] = []
         results: list[dict[str, Any]] = []
@@ -157,7 +160,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                 vars_ = {**base, **keys} if keys else base
                 if i and task.loop_pause:
                     self.session.sleep(task.loop_pause)
-                false = self._false_condition(task, vars_)
+                false = self._false_condition(task, vars_) if task.when else None
                 if false is not None:
                     self._item_done(task, name, item, vars_, Status.SKIPPED, "")
                     if item is not _NO_ITEM:
@@ -169,10 +172,12 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                     continue
                 before = len(changes)
                 try:
-                    env = task_environment(self.r.templar, task, vars_)
+                    env = task_environment(self.r.templar, task, vars_) if task.environment else None
                     if env:
                         with script_environment(env):
                             msg, data = self._attempts(task, vars_, changes)
+                    elif task.retries is None and not task.until:  # what _attempts does for one attempt
+                        msg, data = self._item(task, vars_, changes)
                     else:  # only this method sets a script environment, never nested: none is in force
                         msg, data = self._attempts(task, vars_, changes)
                 except BaseException as exc:  # planned, not made: only what the module says it applied counts
@@ -264,6 +269,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
 
     def _name(self, task: Task, base: dict[str, Any]) -> str:
         """The task's name rendered; for a loop naming `item`, the rendered names of all items."""
+        if type(task.name) is str and "{{" not in task.name and "{%" not in task.name:
+            return task.name  # what rendering a plain name gives
         try:
             return str(self.r.templar.template(task.name, base, task.location, f"{task.path}.name"))
         except VariableError:
@@ -278,20 +285,25 @@ class TaskExecutor(IncludeSteps, RetrySteps):
     def _finish(self, task: Task, name: str, status: Status, changes: list[Change], msgs: list[str],
                 results: list[dict[str, Any]], t0: float, module_failed: bool = False,
                 blocked: bool = False) -> TaskResult:
-        result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": "; ".join(msgs)}
+        joined = "; ".join(msgs)
+        result = {"changed": status is Status.CHANGED, "failed": status is Status.FAILED, "msg": joined}
         if task.loop is not None:
             result = loop_result(results, status is Status.FAILED)
-        elif results:  # ansible-core's order: the module's keys, then failed, changed (when it left them out)
-            merged = {**result, **results[0]}
-            order = [*results[0], *(k for k in ("failed", "changed") if k not in results[0])]
-            result = {**{k: merged[k] for k in order}, **{k: v for k, v in merged.items() if k not in order}}
+        elif results:  # ansible-core's order: the module's keys, then failed, changed, msg (those it left out)
+            first = results[0]
+            merged = dict(first)
+            for key in ("failed", "changed", "msg"):
+                if key not in first:
+                    merged[key] = result[key]
+            result = merged
         if (task.module == "include_vars" and not result.get("msg", "x")) or (
                 task.module == "set_fact" and task.loop is None and status is not Status.FAILED):
             del result["msg"]  # as ansible-core: these results carry no msg
-        mod = registry.get(task.module)
-        if (mod is not None and not mod.registers_msg and task.loop is None and status is not Status.FAILED
+        if (task.loop is None and status is not Status.FAILED and "msg" in result
                 and "msg" not in (results[0] if results else {})):
-            result.pop("msg", None)  # the ansible.windows modules' results carry no msg unless they set one
+            mod = registry.get(task.module)  # (looked up only when there is a msg it could drop)
+            if mod is not None and not mod.registers_msg:
+                del result["msg"]  # the ansible.windows modules' results carry no msg unless they set one
         if (status in (Status.OK, Status.CHANGED) or module_failed) and (
                 task.changed_when is not None or task.failed_when is not None):
             status = self._conditions(task, status, result)
@@ -299,7 +311,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
             self.st.facts_vars[task.register] = unsafe(result)  # results are data, never templates
         ignored = status is Status.FAILED and task.ignore_errors
         shown = tuple(changes)
-        msg = "; ".join(msgs)
+        msg = joined
         if task.no_log:
             msg = NO_LOG_MSG
             shown = tuple(censored(c, self.r.opts.plan_key) for c in changes)
@@ -361,11 +373,12 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
         raw = drop_omitted(self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}"))
-        carried = secrets_in(raw)
+        # no Secret can be among plain leaves: secrets_in's answer for them without the walk
+        carried = [] if type(raw) is dict and _PLAIN_LEAVES.issuperset(map(type, raw.values())) else secrets_in(raw)
         if carried:  # modules take plain values; every output is scrubbed of them
             self.r.secrets.add_all(carried)
             raw = reveal(raw)
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise InputError(f"module arguments must be a mapping, got {type(raw).__name__} {raw!r:.60}",
                              location=where, field=f"{task.path}.{task.module}")
         try:
@@ -396,7 +409,8 @@ class TaskExecutor(IncludeSteps, RetrySteps):
             kept = unsafe(retag(planned.set_vars, carried))
             self.st.facts_vars.update(kept)
             self.set_vars.update(kept)
-        changes.extend([boot] if boot else [])
+        if boot:
+            changes.append(boot)
         start = len(changes)
         changes.extend(planned.changes)
         if self.r.saved_plan is not None and not check:

@@ -78,10 +78,32 @@ TESTS: dict[str, Any] = {
 }
 
 
+class _Context(jinja2.runtime.Context):
+    """jinja2's template context, with the variable lookup it documents as the one to override
+    (`resolve_or_missing`) reading the render's `_Scope` directly: the variables, then the
+    environment's globals, as `key in scope` then `scope[key]` would, without two method calls
+    through the Mapping per name a template reads."""
+
+    def resolve_or_missing(self, key: str) -> Any:
+        if key in self.vars:
+            return self.vars[key]
+        scope = self.parent
+        if type(scope) is not _Scope:
+            return super().resolve_or_missing(key)
+        variables = scope._vars
+        if key in variables:
+            return variables[key]
+        env_globals = scope._globals
+        if key in env_globals:
+            return env_globals[key]
+        return jinja2.runtime.missing
+
+
 class _Bounded(ImmutableSandboxedEnvironment):
     """Sandboxed: templates cannot reach Python internals, nor compute huge values."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
+    context_class = _Context
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         limits.check_binop(operator, left, right)
@@ -114,6 +136,15 @@ class UnsafeText(str):
 
 def unsafe(value: Any) -> Any:
     """Mark strings inside nested data as UnsafeText (host data, results)."""
+    t = type(value)  # the common exact types first (no ABC check for them)
+    if t is str:
+        return UnsafeText(value)
+    if value is None or t is int or t is bool or t is float or t is UnsafeText:
+        return value
+    if t is dict:
+        return {k: unsafe(v) for k, v in value.items()}
+    if t is list:
+        return [unsafe(v) for v in value]
     if isinstance(value, UnsafeText) or not isinstance(value, (str, Mapping, list, tuple)):
         return value
     if isinstance(value, str):
@@ -153,7 +184,7 @@ class Templar:
             ansible_builtin.install(env)  # ansible.builtin's filters, tests and lookups (short + FQCN)
             limits.bound_filters(env.filters)  # widths and formats bounded (regexes: limits.BoundedRegex)
             env.hvprov_vault, env.hvprov_secrets = vault, secrets  # per run, never module-level
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[Any, ...], Any] = {}  # compiled templates, parsed names, shapes
         self._lock = threading.Lock()
 
     # -- compile cache ---------------------------------------------------------
@@ -183,35 +214,46 @@ class Templar:
     def template(self, value: Any, variables: Mapping[str, Any], where: Location | None = None, field: str = "",
                  _depth: int = 0) -> Any:
         """Recursively template strings inside lists/dicts."""
-        if _plain_leaf(value):
+        t = type(value)
+        if t is str:  # _plain_leaf and is_template, inline for the common case
+            if "{{" not in value and "{%" not in value:
+                return value
+            return self._render_str(value, variables, where, field, _depth)
+        if value is None or t is int or t is bool or t is float:
             return value
         if isinstance(value, str):
             if not self.is_template(value):
                 return value
             return self._render_str(value, variables, where, field, _depth)
-        if type(value) is dict or (isinstance(value, Mapping) and not isinstance(value, Secret)):
-            return {k: v if _plain_leaf(v) else
-                    self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k), _depth)
-                    for k, v in value.items()}
+        if isinstance(value, dict) or (not isinstance(value, list) and isinstance(value, Mapping)
+                                       and not isinstance(value, Secret)):  # (a dict is never a Secret)
+            out = {}
+            for k, v in value.items():
+                t = type(v)  # _plain_leaf(v), inline: most arguments are plain
+                if v is None or t is int or t is bool or t is float or (t is str and "{{" not in v and "{%" not in v):
+                    out[k] = v
+                else:
+                    out[k] = self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k),
+                                           _depth)
+            return out
         if isinstance(value, (list, tuple)):
-            return [v if _plain_leaf(v) else self.template(v, variables, _loc(value, i, where), f"{field}[{i}]", _depth)
+            return [v if (type(v) is str and "{{" not in v and "{%" not in v) or _plain_leaf(v)
+                    else self.template(v, variables, _loc(value, i, where), f"{field}[{i}]", _depth)
                     for i, v in enumerate(value)]
         return value
 
     def _render_str(self, value: str, variables: Mapping[str, Any], where: Location | None, field: str,
                     depth: int = 0) -> Any:
         try:
-            m = _SINGLE_EXPR.match(value.strip()) if value.strip() == value else None
-            source = m.group("expr").strip() if m else value
-            variables = self._resolved(source, variables, bool(m), where, field, depth)
-            secret = self._secret_names(source, bool(m), variables)
+            single, source, names = self._shape(value)
+            variables, secret = self._prepared(source, variables, names, where, field, depth)
             unvault = "unvault" in source and self.native.hvprov_vault is not None  # type: ignore[attr-defined]
             if secret or unvault:  # render with the real values, and again masked: the result is a Secret
-                real = self._render_once(value, source, m is not None, _overlay(variables, secret, reveal))
+                real = self._render_once(value, source, single, _overlay(variables, secret, reveal))
                 masked = _overlay(variables, secret, mask)
                 masked = ChainMap({UNVAULT_MASKED: True}, masked) if unvault else masked  # lookups.lk_unvault
-                return derive(real, self._render_once(value, source, m is not None, masked))
-            return self._render_once(value, source, m is not None, variables)
+                return derive(real, self._render_once(value, source, single, masked))
+            return self._render_once(value, source, single, variables)
         except jinja2.UndefinedError as exc:
             raise VariableError(f"undefined variable: {exc.message}", location=where, field=field or None) from None
         except jinja2.TemplateSyntaxError as exc:
@@ -225,6 +267,20 @@ class Templar:
         except Exception as exc:  # filters raising TypeError/ValueError on bad input
             raise VariableError(f"template error: {type(exc).__name__}: {exc} in {value!r}", location=where, field=field or None) from None
 
+    def _shape(self, value: str) -> tuple[bool, str, frozenset[str]]:
+        """What rendering a template string needs that depends on the string only, worked out
+        once per Templar: whether it is exactly one {{ expression }}, the source to compile, the
+        names it reads. (Raises VariableError for a syntax error, then nothing is kept.)"""
+        key = ("shape", value)
+        hit = self._cache.get(key)
+        if hit is None:
+            m = _SINGLE_EXPR.match(value) if value.strip() == value else None
+            source = m.group("expr").strip() if m else value
+            hit = (m is not None, source, self._names(source, m is not None))
+            with self._lock:
+                self._cache[key] = hit
+        return hit  # type: ignore[no-any-return]
+
     def _render_once(self, value: str, source: str, single: bool, variables: Mapping[str, Any]) -> Any:
         if single:
             out = self._eval_expr(source, variables)
@@ -234,15 +290,14 @@ class Templar:
         tmpl = self._compiled("text", value)
         return self.text.concat(tmpl.root_render_func(self._context(tmpl, self.text, variables)))
 
-    def _secret_names(self, source: str, bare: bool, variables: Mapping[str, Any]) -> list[str]:
-        """The variables this template reads that hold a Secret (at any depth)."""
-        return [n for n in self._names(source, bare) if has_secret(variables.get(n))]
-
     @staticmethod
     def _context(tmpl: Any, env: Any, variables: Mapping[str, Any]) -> Any:
         """A render context over the variables without copying them (they are many: facts,
-        group_vars...): jinja2 would copy them all into a new dict for every string."""
-        return tmpl.new_context(_Scope(variables, env.globals), shared=True)  # type: ignore[arg-type]
+        group_vars...): jinja2 would copy them all into a new dict for every string. Made as
+        `tmpl.new_context(vars, shared=True)` makes it, less the set of the template's globals'
+        names it builds for every context (only `{% import %}` of a loaded template reads it, and
+        these environments have no loader): the globals are reached through `_Scope`."""
+        return env.context_class(env, _Scope(variables, env.globals), tmpl.name, tmpl.blocks)
 
     def _eval_expr(self, source: str, variables: Mapping[str, Any], kind: str = "expr") -> Any:
         """compile_expression()'s evaluation, over a shared (uncopied) context."""
@@ -252,22 +307,32 @@ class Templar:
             pass
         return ctx.vars["result"]
 
-    def _resolved(self, source: str, variables: Mapping[str, Any], bare: bool, where: Location | None,
-                  field: str, depth: int) -> Mapping[str, Any]:
-        """Variables the template refers to whose user-written values are templates themselves,
-        resolved first (lazily, as Ansible): the output of a render is never rendered again."""
-        names = self._names(source, bare)
+    def _prepared(self, source: str, variables: Mapping[str, Any], names: frozenset[str], where: Location | None,
+                  field: str, depth: int) -> tuple[Mapping[str, Any], list[str]]:
+        """The variables to render with and the names among them that hold a Secret. Variables
+        the template refers to whose user-written values are templates themselves are resolved
+        first (lazily, as Ansible): the output of a render is never rendered again. One pass
+        over the names when none is a template (then the values the Secrets are looked for in
+        are those read); otherwise the Secrets are looked for in the resolved variables."""
         overlay = {}
+        secret = []
         for name in names:
             value = variables.get(name)
-            if value is not None and _holds_template(value):
+            t = type(value)
+            if value is None or t is int or t is bool or (t is str and "{{" not in value and "{%" not in value):
+                continue  # neither a template nor a Secret: a plain leaf, without the calls
+            if _holds_template(value):
                 if depth >= 10:
                     raise VariableError(f"recursive loop detected in template {source!r} (variable {name!r})",
                                         location=where, field=field or None)
                 overlay[name] = self.template(value, variables, where, field, depth + 1)
-        if overlay:  # `db_password: "{{ x }}"` is a secret whatever x is
-            overlay = tag_by_name(overlay)
-        return {**variables, **overlay} if overlay else variables
+            elif has_secret(value):
+                secret.append(name)
+        if not overlay:
+            return variables, secret
+        # `db_password: "{{ x }}"` is a secret whatever x is
+        variables = {**variables, **tag_by_name(overlay)}
+        return variables, _secret_names(names, variables)
 
     def _names(self, source: str, bare: bool) -> frozenset[str]:
         key = ("names", source, bare)
@@ -280,13 +345,17 @@ class Templar:
 
     def evaluate(self, expression: str, variables: Mapping[str, Any], where: Location | None = None, field: str = "") -> Any:
         """A bare expression (``when``, ``changed_when``, ``that``)."""
-        expr = expression.strip()
-        m = _SINGLE_EXPR.match(expr)
-        if m:  # users sometimes write when: "{{ x }}"
-            expr = m.group("expr").strip()
+        key = ("bare", expression)
+        expr = self._cache.get(key)
+        if expr is None:
+            expr = expression.strip()
+            m = _SINGLE_EXPR.match(expr)
+            if m:  # users sometimes write when: "{{ x }}"
+                expr = m.group("expr").strip()
+            with self._lock:
+                self._cache[key] = expr
         try:
-            variables = self._resolved(expr, variables, True, where, field, 0)
-            secret = self._secret_names(expr, True, variables)
+            variables, secret = self._prepared(expr, variables, self._names(expr, True), where, field, 0)
             if secret:
                 real = self._eval_checked(expr, _overlay(variables, secret, reveal))
                 return derive(real, self._eval_checked(expr, _overlay(variables, secret, mask)))
@@ -317,13 +386,19 @@ class Templar:
             elif self.is_template(value):
                 source = value
             if source is not None:
-                try:
-                    with _lenient_escapes():
-                        ast = self.text.parse(source)
-                    ansible_builtin.check_names(ast, self.text)  # unknown filter/test: refused at load
-                    names |= jinja2.meta.find_undeclared_variables(ast)
-                except jinja2.TemplateSyntaxError as exc:
-                    raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
+                key = ("parsed", source)  # one parse per text and run: pre-flight and rendering ask alike
+                found = self._cache.get(key)
+                if found is None:
+                    try:
+                        with _lenient_escapes():
+                            ast = self.text.parse(source)
+                        ansible_builtin.check_names(ast, self.text)  # unknown filter/test: refused at load
+                        found = frozenset(jinja2.meta.find_undeclared_variables(ast))
+                    except jinja2.TemplateSyntaxError as exc:
+                        raise VariableError(f"template syntax error: {exc.message} in {value!r}") from None
+                    with self._lock:
+                        self._cache[key] = found
+                names |= found
         elif isinstance(value, Mapping):
             for v in value.values():
                 names |= self.undeclared(v)
@@ -344,9 +419,27 @@ def _lenient_escapes() -> Iterator[None]:
 
 def _materialised(value: Any) -> Any:
     """A lazy result (map, select, zip, product...) as the list Ansible makes of it."""
+    if type(value) in _NOT_LAZY:
+        return value
     if isinstance(value, Iterator):
         return list(value)
     return value
+
+
+def _secret_names(names: frozenset[str], variables: Mapping[str, Any]) -> list[str]:
+    """The variables a template reads that hold a Secret (at any depth)."""
+    out = []
+    for n in names:
+        value = variables.get(n)
+        t = type(value)
+        if value is None or t is str or t is int or t is bool:
+            continue  # has_secret's answer for a plain leaf, without the call
+        if has_secret(value):
+            out.append(n)
+    return out
+
+
+_NOT_LAZY = frozenset({str, int, float, bool, type(None), list, dict, tuple, UnsafeText})  # exact types, no Iterator
 
 
 def _overlay(variables: Mapping[str, Any], names: list[str], how: Any) -> Mapping[str, Any]:

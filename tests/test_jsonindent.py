@@ -1,7 +1,8 @@
 """hvprov.report.jsonindent.dumps_indent against its oracle, json.dumps(indent=2, default=str):
 the same bytes for random nested data (hypothesis), for the awkward leaves (non-str keys, NaN and
 infinities, big ints, unicode and lone surrogates, tuples, subclasses, objects only default=str
-can write, Secrets), for cycles (the same ValueError), and for real run documents
+can write, Secrets), for lists of dicts of leaves (encoded in one call), for cycles (the same
+ValueError), and for real run documents
 (run_document against json.dumps(mask(result.to_dict()), indent=2, default=str))."""
 
 from __future__ import annotations
@@ -80,6 +81,34 @@ DATA = st.recursive(LEAVES, _nest, max_leaves=40)
 @given(DATA)
 def test_random_nested_data_gives_the_oracles_bytes(obj: Any) -> None:
     assert dumps_indent(obj) == oracle(obj)
+
+
+# lists of dicts of leaves (a host's tasks: one C call for the whole list), with the strings that
+# could fool the boundary search: brackets, quotes, commas and escaped newlines next to each other
+ROW_TEXT = st.one_of(TEXT, st.sampled_from(["}", "{", "},\n  {", '"}, {"', "}\n{", "]", "[", ",", "\\", "}}{{"]))
+class Untruthy:
+    """A leaf whose truth cannot be told (as numpy's arrays): json writes str() of it."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("truth value is ambiguous")
+
+    def __str__(self) -> str:
+        return "untruthy}"
+
+
+ROW_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), ROW_TEXT, ROW_TEXT.map(Shown),
+                       st.just(()), st.just({}), st.just([]), st.just(Untruthy()))
+ROWS = st.lists(st.dictionaries(st.one_of(ROW_TEXT, st.integers()), ROW_LEAVES, min_size=1, max_size=6), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ROWS, st.integers(min_value=0, max_value=4), st.integers(min_value=0, max_value=3))
+def test_lists_of_leaf_dicts_give_the_oracles_bytes(rows: list[Any], indent: int, depth: int) -> None:
+    obj: Any = rows
+    for _ in range(depth):
+        obj = {"tasks": obj, "n": 1}
+    assert dumps_indent(obj, indent) == oracle(obj, indent)
+    assert dumps_indent([*rows, {}], indent) == oracle([*rows, {}], indent)  # an empty dict: the item by item path
 
 
 @settings(max_examples=50, deadline=None)

@@ -38,13 +38,16 @@ def check_names(ast: jinja2.nodes.Template, env: jinja2.Environment) -> None:
     """Refuse a parsed template naming a filter, test or lookup plugin that does not exist."""
     from .lookups import LookupError_, _plugin
 
-    for node in ast.find_all(jinja2.nodes.Filter):
+    found: dict[type, list[Any]] = {jinja2.nodes.Filter: [], jinja2.nodes.Test: [], jinja2.nodes.Call: []}
+    for node in ast.find_all(tuple(found)):  # one walk of the tree; checked in the same order as three
+        found[next(kind for kind in found if isinstance(node, kind))].append(node)
+    for node in found[jinja2.nodes.Filter]:
         if node.name not in env.filters:
             raise jinja2.TemplateAssertionError(f"no filter named {node.name!r}", node.lineno)
-    for test in ast.find_all(jinja2.nodes.Test):
+    for test in found[jinja2.nodes.Test]:
         if test.name not in env.tests:
             raise jinja2.TemplateAssertionError(f"no test named {test.name!r}", test.lineno)
-    for call in ast.find_all(jinja2.nodes.Call):
+    for call in found[jinja2.nodes.Call]:
         fn = call.node
         if isinstance(fn, jinja2.nodes.Name) and fn.name in GLOBALS and call.args \
                 and isinstance(call.args[0], jinja2.nodes.Const) and isinstance(call.args[0].value, str):

@@ -114,7 +114,7 @@ class ConsoleReporter:
         text = safe_text(self.secrets.scrub(text))
         plain = (self._live is None and "\t" not in text and not text.endswith("\\") and "\\[" not in text
                  and not _EMOJI_CODE.search(text))
-        codes = self._plain_codes(style) if plain else None
+        codes = (self._codes[style] if style in self._codes else self._plain_codes(style)) if plain else None
         if codes is None:
             self.console.print(escape(text), style=style, soft_wrap=True)
         else:  # the same characters rich writes for this line, without rich's per-line rendering
@@ -173,7 +173,11 @@ class ConsoleReporter:
 
     def _handle(self, ev: dict[str, Any]) -> None:
         kind, host = ev["event"], ev.get("host")
-        if kind == "run_started":
+        if kind == "task_done" and host:  # the two events of every host-task first (each kind is one branch)
+            self._task_done(host, ev["result"])
+        elif kind == "task_started" and host:
+            self._current[host] = (ev.get("task", ""), time.monotonic())
+        elif kind == "run_started":
             self._start(ev)
         elif kind == "play_started":
             self._print(f"\nPLAY [{ev['name']}] " + "*" * max(3, 60 - len(ev["name"])), "bold")
@@ -181,8 +185,6 @@ class ConsoleReporter:
             self._print(f"[WARNING]: {ev.get('message', '')}", "magenta")
         elif kind == "play_aborted":
             self._print(f"PLAY ABORTED [{ev['name']}]: {ev['reason']}", "bold red")
-        elif kind == "task_started" and host:
-            self._current[host] = (ev.get("task", ""), time.monotonic())
         elif kind == "progress" and host:
             self._current[host] = (ev.get("message", ""), self._current.get(host, ("", time.monotonic()))[1])
             if self.verbosity:
@@ -191,8 +193,6 @@ class ConsoleReporter:
             self._print(f"FAILED - RETRYING: [{host}]: {ev.get('task', '')} ({ev.get('left', 0)} retries left).", "yellow")
         elif kind == "item_done" and host:
             self._item_done(host, ev)
-        elif kind == "task_done" and host:
-            self._task_done(host, ev["result"])
         elif kind == "host_done" and host:
             self._current.pop(host, None)
             if ev.get("status") in ("failed", "unreachable") and ev.get("msg") and ev["msg"] != self._last_fail.get(host):

@@ -16,6 +16,7 @@ tests/test_jsonindent.py compares the bytes with `json.dumps(indent=2, default=s
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from typing import Any
 
 try:
@@ -72,6 +73,8 @@ class _Indenter:
             text = "".join(self._encoder(depth + 1)(obj, 0))  # '{"a": 1,\n    "b": 2}'
             parts.append(text[0] + inner + text[1:-1] + close)
             return
+        if not is_dict and self._rows(obj, depth):
+            return
         marker = id(obj)
         if marker in self.markers:
             raise ValueError("Circular reference detected")
@@ -79,6 +82,7 @@ class _Indenter:
         if is_dict:
             parts.append("{")
             sep = inner
+            leaf = self._encoder(depth + 1)  # what value() uses for a leaf at this depth
             for key, v in obj.items():
                 parts.append(sep)
                 sep = "," + inner
@@ -88,7 +92,12 @@ class _Indenter:
                     text = "".join(self._encoder(0)({key: None}, 0))
                     parts.append(text[1:-len(": null}")])
                 parts.append(": ")
-                self.value(v, depth + 1)
+                if isinstance(v, str):  # value(v, depth + 1), inline for the leaves
+                    parts.append(_encode_str(v))
+                elif isinstance(v, _CONTAINERS) and v:
+                    self.container(v, depth + 1)
+                else:
+                    parts.extend(leaf(v, 0))
         else:
             parts.append("[")
             sep = inner
@@ -98,3 +107,28 @@ class _Indenter:
                 self.value(v, depth + 1)
         parts.append(close)
         self.markers.discard(marker)
+
+    def _rows(self, obj: Any, depth: int) -> bool:
+        """A list of non-empty dicts whose values are all leaves (a host's tasks in a run
+        document): encoded by the C encoder in one call, with the separator of the dicts' items,
+        then the dicts' brackets put on their own lines. In that text a separator is followed by
+        a key (a quote) inside a dict and by a bracket only between two dicts (a string holds no
+        raw newline, and an empty container is written `[]` / `{}`), so "}" + separator + "{"
+        marks exactly the boundaries. False (nothing written) for any other list."""
+        containers = repeat(_CONTAINERS)
+        for item in obj:
+            if type(item) is not dict or not item:
+                return False
+            try:  # a non-empty container among its values, in C: the truthy values, then isinstance
+                nested = any(map(isinstance, filter(None, item.values()), containers))
+            except Exception:  # noqa: BLE001 - a leaf whose truth cannot be told: as container() asks
+                nested = any(isinstance(v, _CONTAINERS) and v for v in item.values())
+            if nested:
+                return False
+        pad = " " * self.indent
+        sep = ",\n" + pad * (depth + 2)
+        row = "\n" + pad * (depth + 1)
+        text = "".join(self._encoder(depth + 2)(obj, 0))  # '[{"a": 1,\n      "b": 2}' + sep + '{...}]'
+        body = text[2:-2].replace("}" + sep + "{", row + "}," + row + "{\n" + pad * (depth + 2))
+        self.parts.append("[" + row + "{\n" + pad * (depth + 2) + body + row + "}\n" + pad * depth + "]")
+        return True
