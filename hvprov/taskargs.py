@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from .errors import InputError, Location, PlaybookError
+from .modules.argfront import validation_errors
 from .modules.refusals import refused_arguments
 from .templating import Templar
 from .validate import missing_script_file, numbers_given_booleans
@@ -86,6 +85,16 @@ def split_args(raw: str) -> list[str]:
 def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
     """Module arguments against the module's schema: names always, types where nothing is templated."""
     model = mod.ArgsModel
+    if getattr(model, "accepts", None) is not None and model.accepts(args):
+        # plain valid arguments of a controller module (modules/argfront.py): no unknown, refused
+        # or mistyped key to report, as the model would say; only the templates to check
+        for key, value in args.items():
+            try:
+                loader.templar.undeclared(value)
+            except InputError as exc:
+                loader.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
+                return
+        return
     fields = set(model.model_fields) | {  # and the aliases a field accepts (ansible's *_sec names)
         str(a) for f in model.model_fields.values()
         for a in getattr(f.validation_alias, "choices", ())}
@@ -114,8 +123,10 @@ def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location |
         return
     try:
         model.model_validate(dict(args))
-    except ValidationError as exc:
-        for e in exc.errors():
+    except Exception as exc:
+        if (errors := validation_errors(exc)) is None:
+            raise
+        for e in errors:
             loc = [str(x) for x in e["loc"]]
             if loc and loc[0] in args and ((loc[0] not in fields and not extra_ok) or loc[0] in refused):
                 continue  # already reported as unknown or refused

@@ -7,8 +7,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import modules as registry
 from .cmdfacts import bootstrap_enabled, ensure_powershell
 from .errors import (
@@ -31,6 +29,7 @@ from .taskkw import loop_result, task_environment
 from .render import script_environment
 from .hostvars import PlayContext, compose, drop_omitted
 from .model import Change, Status, TaskResult
+from .modules.argfront import validation_errors
 from .modules.base import PlanContext
 from .playbook import describe_validation
 from .preflight import probe_paths
@@ -383,8 +382,10 @@ class TaskExecutor(IncludeSteps, RetrySteps):
                              location=where, field=f"{task.path}.{task.module}")
         try:
             args = module.ArgsModel.model_validate(raw)
-        except ValidationError as exc:
-            e = exc.errors()[0]
+        except Exception as exc:
+            if (errors := validation_errors(exc)) is None:  # not pydantic's (argfront.py: no pydantic import)
+                raise
+            e = errors[0]
             if isinstance(e.get("input"), str):  # the message quotes (and may cut) the value: scrub it first
                 e = {**e, "input": self.r.secrets.scrub(e["input"])}
             loc = location_at(task.args, tuple(e["loc"])) or task.location

@@ -155,6 +155,10 @@ def test_the_cli_skips_the_pydantic_plugin_scan_unless_the_user_asks(tmp_path: P
     import os
 
     book, inv = _sim_inputs(tmp_path)
+    # a run that validates with pydantic: plain control-module arguments do not (modules/argfront.py),
+    # pydantic's coercion of "yes" does
+    book.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "coerced", "set_fact": {"cacheable": "yes", "x": 1}}]}]))
     argv = ["apply", str(book), "-i", str(inv), "--lab-dir", str(tmp_path / "lab"), "--format", "json"]
     seen = {}
     for label, extra in (("default", {}), ("user", {"PYDANTIC_DISABLE_PLUGINS": ""})):

@@ -20,19 +20,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
 from ..errors import TaskError
 from ..model import Change
 
 if TYPE_CHECKING:  # annotations only: a run that gathers no facts does not import hvprov.facts
     from ..facts import HostFacts
+    from .argfront import FastArgs
+    from .args import Args
 
 
-class Args(BaseModel):
-    """Base of every module's argument schema: unknown keys are errors."""
+def __getattr__(name: str) -> Any:
+    """`Args` (pydantic) is imported on first use: controller-only runs never need it (args.py)."""
+    if name == "Args":
+        from .args import Args
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+        return Args
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class Module:
     summary: ClassVar[str]
     description: ClassVar[str] = ""
     example: ClassVar[str] = ""
-    ArgsModel: ClassVar[type[Args]]
+    ArgsModel: ClassVar[type[Args] | type[FastArgs]]  # FastArgs: a front of one (argfront.py)
     needs_facts: ClassVar[bool] = True
     registers_msg: ClassVar[bool] = True  # False: the registered result has a msg only when the module sets one
 

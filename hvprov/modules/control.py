@@ -5,18 +5,19 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ConfigDict, Field, field_validator
-
 from ..errors import FailedResult, TaskError, VariableError
-from .base import Args, Module, PlanContext, PlanResult
+from .argfront import FastArgs, any_value, exact_bool, one_or_many, str_or_none
+from .base import Module, PlanContext, PlanResult
 
 if TYPE_CHECKING:
     from ..facts import HostFacts
 
 
-class DebugArgs(Args):
-    msg: Any = Field(None, description="Message to print (templated).")
-    var: str | None = Field(None, description="Name of a variable to print instead.")
+# Fronts of the pydantic models in controlargs.py (argfront.py): each field's checker, whether it
+# is required and its default must match the model's declaration there.
+class DebugArgs(FastArgs):
+    MODEL = ("controlargs", "DebugArgs")
+    _FIELDS = {"msg": (any_value, False, None), "var": (str_or_none, False, None)}
 
 
 class Debug(Module):
@@ -54,9 +55,10 @@ def _undefined_text(detail: str) -> str:
                   lambda m: f"object of type '{kinds.get(m.group(1), m.group(1))}' has no attribute", text)
 
 
-class SetFactArgs(Args):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    cacheable: bool = Field(False, description="Accepted for Ansible compatibility; facts live for the run.")
+class SetFactArgs(FastArgs):
+    MODEL = ("controlargs", "SetFactArgs")
+    _FIELDS = {"cacheable": (exact_bool, False, False)}
+    _EXTRA = True
 
 
 class SetFact(Module):
@@ -71,16 +73,10 @@ class SetFact(Module):
         return PlanResult(set_vars=values, data={"ansible_facts": values}, msg=", ".join(sorted(values)))
 
 
-class AssertArgs(Args):
-    that: list[Any] = Field(description="Expressions that must all be true.")
-    fail_msg: str | None = Field(None, description="Message when one is false.")
-    success_msg: str | None = Field(None, description="Message when all hold.")
-    quiet: bool = Field(False, description="Do not list the expressions on success.")
-
-    @field_validator("that", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        return [v] if not isinstance(v, list) else v
+class AssertArgs(FastArgs):
+    MODEL = ("controlargs", "AssertArgs")
+    _FIELDS = {"that": (one_or_many, True, None), "fail_msg": (str_or_none, False, None),
+               "success_msg": (str_or_none, False, None), "quiet": (exact_bool, False, False)}
 
 
 class Assert(Module):
@@ -100,8 +96,9 @@ class Assert(Module):
         return PlanResult(msg=args.success_msg or "All assertions passed")
 
 
-class FailArgs(Args):
-    msg: Any = Field("Failed as requested from task", description="Why the task fails (templated).")
+class FailArgs(FastArgs):
+    MODEL = ("controlargs", "FailArgs")
+    _FIELDS = {"msg": (any_value, False, "Failed as requested from task")}
 
 
 class Fail(Module):
