@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from .base import Module
 
 # name -> (submodule, class): a module's code and its pydantic argument model are built on first
-# use, so a run imports only the modules its playbook names (the CLI's start-up stays short).
+# use, so a run imports only the modules its playbook names (the CLI's start-up stays short); the
+# control modules' pydantic models only when plain arguments are not enough (argfront.py).
 _TABLE: dict[str, tuple[str, str]] = {
     "hyperv_prereqs": ("prereqs", "HypervPrereqs"),
     "windows_feature": ("feature", "WindowsFeature"),
