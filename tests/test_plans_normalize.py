@@ -54,7 +54,8 @@ def _outcome(fn: Any, value: Any) -> Any:
         return ("error", type(exc).__name__, str(exc))
 
 
-def _lab_facts() -> list[dict[str, Any]]:
+def _lab_facts(raw: bool = False) -> list[dict[str, Any]]:
+    """The facts of every simulated lab profile, as a session holds them (or raw: as parsed)."""
     from hvprov.cmdfacts import read_facts as read_cmd_facts
     from hvprov.errors import ResultParseError
     from hvprov.scriptresult import parse_result
@@ -67,10 +68,10 @@ def _lab_facts() -> list[dict[str, Any]]:
     for name in sorted(PROFILES):
         h = build_host(name, {}, name="hv01", now=1_790_000_000.0)
         try:
-            raw = parse_result(execute(h, script, 1_790_000_000.0), "facts")
+            data = parse_result(execute(h, script, 1_790_000_000.0), "facts")
         except ResultParseError:  # no powershell.exe: the session reads them with cmd tools
-            raw = read_cmd_facts(lambda line, h=h: _command(h, line, None, 1_790_000_000.0))
-        out.append(parse_facts(raw).to_vars(UnsafeText))
+            data = read_cmd_facts(lambda line, h=h: _command(h, line, None, 1_790_000_000.0))
+        out.append(data if raw else parse_facts(data).to_vars(UnsafeText))
     return out
 
 
