@@ -116,7 +116,16 @@ def as_json(v: Any) -> Any:
                 out[k] = as_json(x)
         return out
     if t is list or t is tuple:
-        return [as_json(x) for x in v]
+        items = []
+        for x in v:
+            tx = type(x)
+            if tx is bool or tx is float or x is None or (tx is int and -_INT_FAST < x < _INT_FAST):
+                items.append(x)
+            elif isinstance(x, str):
+                items.append(str.__str__(x))
+            else:
+                items.append(as_json(x))
+        return items
     if t is bool or t is float or v is None or (t is int and -_INT_FAST < v < _INT_FAST):
         return v
     if isinstance(v, str):
