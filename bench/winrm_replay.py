@@ -1,6 +1,6 @@
 """The engine side of a no-change WinRM run, apart from the transport: instructions per host.
 
-    .venv/bin/python bench/winrm_replay.py [--hosts 41] [--small 11] [--tree DIR ...] [--keep FILE]
+    .venv/bin/python bench/winrm_replay.py [--hosts 41] [--small 11] [--tree DIR ...] [--keep FILE] [--inline]
 
 Converges --hosts simulated hosts, serves them over http+NTLM (bench/labserve.py, as
 bench/winrm_instructions.py) and runs the no-change apply of the site playbook (--skip-tags
@@ -67,10 +67,20 @@ def _exec(self, line, stdin, timeout):
 winrm.WinRMTransport._exec = _exec
 winrm.WinRMTransport.open = lambda self: None
 winrm.WinRMTransport.close = lambda self: None
-for n in (1, *map(int, sys.argv[6:])):
+from concurrent.futures import Future, ThreadPoolExecutor
+class Inline(ThreadPoolExecutor):  # the runner's thread path, each call run at once in this thread
+    def submit(self, fn, /, *args, **kwargs):
+        f = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            f.set_exception(exc)
+        return f
+inline = sys.argv[6] == "inline"
+for n in (1, *map(int, sys.argv[7:])):
     at.clear()
     r = hvprov.run(sys.argv[2], sys.argv[3], mode="apply", forks=1, skip_tags=("network", "vms"), lab_dir=sys.argv[4],
-                   limit=f"all[0:{n - 1}]", on_event=lambda e: None)
+                   limit=f"all[0:{n - 1}]", on_event=lambda e: None, **({"executor": Inline(1)} if inline else {}))
     assert len(r.hosts) == n and all(h.status == "ok" for h in r.hosts.values())
 """
 
@@ -82,6 +92,10 @@ def main() -> int:
     ap.add_argument("--small", type=int, default=11)
     ap.add_argument("--keep", help="keep the record (pickle) here")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--inline", action="store_true",
+                    help="run each host's calls in the main thread (bench/worker.py's InlineThreadExecutor): no "
+                         "thread hand-offs, whose instructions vary with the machine's timing (+-0.1 M per host "
+                         "between two runs of one tree with threads); for A/B of a cut")
     args = ap.parse_args()
     if not 0 < args.small < args.hosts:
         ap.error("--small must be between 0 and --hosts")
@@ -116,7 +130,7 @@ def main() -> int:
             counts = {}
             for n in (args.small, args.hosts):
                 counts[n] = callgrind(["-c", REPLAY, str(tree), str(SITE), winrm_inv, str(work / f"ctl-{i}"),
-                                       str(record), str(n)], timeout=3600,
+                                       str(record), "inline" if args.inline else "threads", str(n)], timeout=3600,
                                       extra=["--callgrind-out-file=/dev/null"])
             fig = {"engine_marginal_per_host_M": round((counts[args.hosts] - counts[args.small])
                                                        / (args.hosts - args.small) / 1e6, 3), "counts": counts}

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ResultParseError
-from .plaindata import as_vars, plain
+from .plaindata import _field_names, as_vars, plain
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,22 @@ class _Reader:
         return tuple(value)
 
 
+def _build(cls: type[_T], /, **values: Any) -> _T:
+    """`cls(**values)` for a frozen facts class given every field: the instance's attributes set
+    in field order, without the generated `__init__`'s `object.__setattr__` call per field (about
+    60 per host). The facts classes have no `__post_init__`, `InitVar` or `init=False` field; a
+    field left out is a KeyError. tests/test_facts_build.py keeps the constructor as the oracle."""
+    obj = object.__new__(cls)
+    attrs = obj.__dict__
+    names = _field_names(cls) or ()
+    if tuple(values) == names:
+        attrs.update(values)
+    else:
+        for n in names:
+            attrs[n] = values[n]
+    return obj
+
+
 def _tname(typ: type | tuple[type, ...]) -> str:
     names = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
     if isinstance(typ, tuple):
@@ -295,7 +313,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
         raise r.fail("(root)", "an object", raw)
     o, c, d = r.sub("os"), r.sub("cpu"), r.sub("dep")
     f, h, p = r.sub("features"), r.sub("hypervisor"), r.sub("pending_reboot")
-    os_facts = OsFacts(
+    os_facts = _build(OsFacts,
         caption=o.get("caption", str, True, ""),
         version=o.get("version", str),
         build=o.get("build", int),
@@ -307,10 +325,10 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
         last_boot=o.get("last_boot", str),
         ps_version=o.get("ps_version", str, True, ""),
     )
-    return HostFacts(
+    return _build(HostFacts,
         hostname=r.get("hostname", str),
         os=os_facts,
-        cpu=CpuFacts(
+        cpu=_build(CpuFacts,
             architecture=c.get("architecture", int),
             address_width=c.get("address_width", int, True, 64),
             manufacturer=c.get("manufacturer", str, True, ""),
@@ -321,21 +339,21 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             vt_firmware=c.get("vt_firmware", bool, True),
             slat=c.get("slat", bool, True),
         ),
-        dep=DepFacts(available=d.get("available", bool), policy=d.get("policy", int, True, 2)),
+        dep=_build(DepFacts, available=d.get("available", bool), policy=d.get("policy", int, True, 2)),
         memory_mb=r.get("memory_mb", int),
         server_core=r.get("server_core", bool),
-        pending_reboot=PendingReboot(
+        pending_reboot=_build(PendingReboot,
             cbs=p.get("cbs", bool, True, False),
             windows_update=p.get("windows_update", bool, True, False),
             file_rename=p.get("file_rename", bool, True, False),
             computer_rename=p.get("computer_rename", bool, True, False),
         ),
-        features=FeatureFacts(
+        features=_build(FeatureFacts,
             tool=f.get("tool", str, True, "servermanager"),
             installed=f.strings("installed"),
             hyperv_available=f.get("hyperv_available", bool, True),
         ),
-        hypervisor=HypervisorFacts(
+        hypervisor=_build(HypervisorFacts,
             present=h.get("present", bool, True),
             vmms=h.get("vmms", str, True),
             hvboot=h.get("hvboot", str, True),
@@ -344,7 +362,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             module=h.get("module", bool, True),
         ),
         adapters=tuple(
-            Adapter(
+            _build(Adapter,
                 name=a.get("name", str),
                 description=a.get("description", str, True, ""),
                 mac=a.get("mac", str, True, ""),
@@ -355,7 +373,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
             for a in r.items("adapters")
         ),
         switches=tuple(
-            Switch(
+            _build(Switch,
                 id=s.get("id", str),
                 name=s.get("name", str),
                 type=s.get("type", str),
@@ -367,8 +385,9 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
         vms=tuple(_parse_vm(v) for v in r.items("vms")),
         unverified=frozenset(r.strings("unverified")),
         bootstrap=r.strings("bootstrap"),
+        predicted=frozenset(),
         vhds=tuple(
-            Vhd(
+            _build(Vhd,
                 path=v.get("path", str),
                 size=v.get("size", int, "error" in v.raw, 0),
                 type=v.get("type", str, "error" in v.raw, "unknown"),
@@ -383,7 +402,7 @@ def parse_facts(raw: Any, template: str = "facts/host.ps1.j2") -> HostFacts:
 
 def _parse_vm(v: _Reader) -> Vm:
     broken = isinstance(v.raw, dict) and v.raw.get("error") is not None  # unreadable: id and name only
-    return Vm(
+    return _build(Vm,
         id=v.get("id", str),
         name=v.get("name", str),
         state=v.get("state", str, broken, "other"),
@@ -396,7 +415,7 @@ def _parse_vm(v: _Reader) -> Vm:
         generation=v.get("generation", int, True, 1),
         notes=v.get("notes", str, True, ""),
         disks=tuple(
-            VmDisk(
+            _build(VmDisk,
                 path=dk.get("path", str),
                 controller=dk.get("controller", str, True, "ide"),
                 controller_number=dk.get("controller_number", int, True, 0),
@@ -405,7 +424,7 @@ def _parse_vm(v: _Reader) -> Vm:
             for dk in v.items("disks")
         ),
         nics=tuple(
-            VmNic(
+            _build(VmNic,
                 name=n.get("name", str, True, "Network Adapter"),
                 switch=n.get("switch", str, True),
                 mac=n.get("mac", str, True),

@@ -32,6 +32,7 @@ from .planfile import FORMAT, KEY_ENV, is_plan_file, plan_key, write_atomic  # n
 from .secrets import Secret, SecretRegistry, mask, reveal
 
 VOLATILE = ("os.last_boot",)  # facts that change without anyone changing the host
+_INT_FAST = 10**600  # ints below 600 digits are written and read back by json unchanged
 
 
 class StalePlanError(TaskError):
@@ -74,8 +75,10 @@ def file_digest(path: Path) -> str:
 
 
 def normalize_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts as compared for staleness: without volatile fields and plan-only markers."""
-    out = json.loads(canonical(facts))
+    """Facts as compared for staleness: without volatile fields and plan-only markers. The
+    facts as a saved plan reloads them (`json.loads(canonical(facts))`), built without the text
+    in between (tests/test_plans_normalize.py keeps the round trip as the oracle)."""
+    out = as_json(facts)
     out.pop("predicted", None)
     for dotted in VOLATILE:
         node = out
@@ -84,6 +87,50 @@ def normalize_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
             node = node.get(p, {})
         node.pop(last, None)
     return out
+
+
+def as_json(v: Any) -> Any:
+    """`json.loads(canonical(v))` without the round trip, for what facts hold: dicts with str
+    keys (rebuilt in sorted key order), lists and tuples (as lists), str and its subclasses (as
+    str), exact float, bool, None and int under 600 digits (a longer one may pass
+    `sys.get_int_max_str_digits()`, at least 640, and json would refuse it). Anything else (another key type, a subclass of a
+    container or a number, an object `default=str` would format) takes the round trip itself,
+    so its result and its errors are json's. No cycles: facts are trees (json would refuse one)."""
+    t = type(v)
+    if t is dict:
+        try:
+            keys = sorted(v)
+        except TypeError:
+            return json.loads(canonical(v))  # mixed key types: json's own TypeError
+        out = {}
+        for k in keys:
+            if type(k) is not str:
+                return json.loads(canonical(v))
+            x = v[k]
+            tx = type(x)
+            if tx is bool or tx is float or x is None or (tx is int and -_INT_FAST < x < _INT_FAST):
+                out[k] = x
+            elif isinstance(x, str):
+                out[k] = str.__str__(x)  # the same characters as an exact str
+            else:
+                out[k] = as_json(x)
+        return out
+    if t is list or t is tuple:
+        items = []
+        for x in v:
+            tx = type(x)
+            if tx is bool or tx is float or x is None or (tx is int and -_INT_FAST < x < _INT_FAST):
+                items.append(x)
+            elif isinstance(x, str):
+                items.append(str.__str__(x))
+            else:
+                items.append(as_json(x))
+        return items
+    if t is bool or t is float or v is None or (t is int and -_INT_FAST < v < _INT_FAST):
+        return v
+    if isinstance(v, str):
+        return str.__str__(v)
+    return json.loads(canonical(v))
 
 
 def diff_facts(old: Any, new: Any, path: str = "", scrub: Callable[[str], str] = str) -> list[str]:
