@@ -82,18 +82,25 @@ def split_args(raw: str) -> list[str]:
     return parts
 
 
+def _check_templates(loader: Any, args: Mapping[str, Any], fpath: str) -> bool:
+    """Every argument's templates parse and name no undeclared variable; reports the first that
+    does not and returns False."""
+    for key, value in args.items():
+        try:
+            loader.templar.undeclared(value)
+        except InputError as exc:
+            loader.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
+            return False
+    return True
+
+
 def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location | None, fpath: str) -> None:
     """Module arguments against the module's schema: names always, types where nothing is templated."""
     model = mod.ArgsModel
     if getattr(model, "accepts", None) is not None and model.accepts(args):
         # plain valid arguments of a controller module (modules/argfront.py): no unknown, refused
         # or mistyped key to report, as the model would say; only the templates to check
-        for key, value in args.items():
-            try:
-                loader.templar.undeclared(value)
-            except InputError as exc:
-                loader.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
-                return
+        _check_templates(loader, args, fpath)
         return
     fields = set(model.model_fields) | {  # and the aliases a field accepts (ansible's *_sec names)
         str(a) for f in model.model_fields.values()
@@ -107,12 +114,8 @@ def check_args(loader: Any, mod: Any, args: Mapping[str, Any], where: Location |
         if key not in fields and not extra_ok:
             loader.err(f"unknown argument {key!r} for module {mod.name}{suggest(str(key), fields)}"
                      f" (expected one of: {', '.join(sorted(fields))})", location_of(args, key), f"{fpath}.{key}")
-    for key, value in args.items():
-        try:
-            loader.templar.undeclared(value)
-        except InputError as exc:
-            loader.err(exc.detail, location_of(args, key), f"{fpath}.{key}")
-            return
+    if not _check_templates(loader, args, fpath):
+        return
     for key in numbers_given_booleans(model, args):
         loader.err(f"expected a number, got the boolean {str(args[key]).lower()} (from yes/no/true/false)",
                    location_of(args, key), f"{fpath}.{key}")
