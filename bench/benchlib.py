@@ -298,6 +298,19 @@ def bigplan_inventory(hosts: int) -> dict[str, Any]:
                     "children": {"hyperv_hosts": {"hosts": names}}}}
 
 
+def converged_fleet(work: Path, hosts: int) -> tuple[Path, Path]:
+    """N sim hosts converged by the site playbook (--skip-tags network,vms) through the in-process
+    sim connection: (inventory, lab dir), ready for a no-change run over the lab's WinRM."""
+    lab = work / "lab"
+    lab.mkdir(parents=True, exist_ok=True)
+    inv = write_yaml(work / "fleet-sim.yml", fleet_inventory(hosts))
+    conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(inv), "--lab-dir", str(lab),
+                         "--skip-tags", "network,vms", "-f", "50", "--format", "json"], timeout=900)
+    if conv.rc != 0:
+        raise RuntimeError(f"converging failed: {conv.stderr[-2000:]}")
+    return inv, lab
+
+
 def write_yaml(path: Path, data: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))

@@ -28,9 +28,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import PY, cpu_times, emit, fleet_inventory, loadavg, run_measured, run_worker, steal_pct, write_yaml  # noqa: E402
+from benchlib import (  # noqa: E402
+    PY,
+    converged_fleet,
+    cpu_times,
+    emit,
+    loadavg,
+    run_measured,
+    run_worker,
+    steal_pct,
+)
 from run import SITE, LabProcess  # noqa: E402
-
 
 VARIANTS = {
     "pywinrm": "pywinrm as is (its Protocol and Transport: requests, requests-ntlm, password hashed per host)",
@@ -129,9 +137,8 @@ def _parse_create_twice(self: Any, message: str | bytes) -> bytes:
 def transport_loop(inventory: str, limit: int, profile: str | None, variant: str = "lean") -> dict[str, Any]:
     """open / one small script / close on each host in turn, in this thread: the transport alone.
     The hosts share one credential cache, as in a run (hvprov/runctx.py)."""
-    import dataclasses
-
     import cProfile
+    import dataclasses
     import resource
 
     import yaml
@@ -285,13 +292,7 @@ def summary(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    lab = work / "lab"
-    lab.mkdir(parents=True, exist_ok=True)
-    inv = write_yaml(work / "fleet-sim.yml", fleet_inventory(args.hosts))
-    conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(inv), "--lab-dir", str(lab),
-                         "--skip-tags", "network,vms", "-f", "50", "--format", "json"], timeout=900)
-    if conv.rc != 0:
-        raise RuntimeError(f"converging failed: {conv.stderr[-2000:]}")
+    inv, lab = converged_fleet(work, args.hosts)
     labp = LabProcess(inv, lab, args.latency)
     cores = os.cpu_count() or 1
     out: dict[str, Any] = {"hosts": args.hosts, "forks": args.forks, "latency_s": args.latency, "cores": cores,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import PY, callgrind, emit, fleet_inventory, run_measured, write_yaml  # noqa: E402
+from benchlib import PY, callgrind, converged_fleet, emit  # noqa: E402
 from run import SITE, LabProcess  # noqa: E402
 
 RECORD = """
@@ -104,13 +104,7 @@ def main() -> int:
     out: dict[str, object] = {"hosts": args.hosts, "small": args.small, "trees": {}}
     with tempfile.TemporaryDirectory(prefix="hvprov-winrm-replay-") as tmp:
         work = Path(tmp)
-        lab = work / "lab"
-        lab.mkdir()
-        inv = write_yaml(work / "fleet-sim.yml", fleet_inventory(args.hosts))
-        conv = run_measured([PY, "-m", "hvprov", "apply", str(SITE), "-i", str(inv), "--lab-dir", str(lab),
-                             "--skip-tags", "network,vms", "-f", "50", "--format", "json"], timeout=900)
-        if conv.rc != 0:
-            raise RuntimeError(f"converging failed: {conv.stderr[-2000:]}")
+        inv, lab = converged_fleet(work, args.hosts)
         record = Path(args.keep) if args.keep else work / "record.pkl"
         labp = LabProcess(inv, lab, 0.0)
         try:
