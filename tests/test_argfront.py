@@ -184,6 +184,22 @@ def test_the_docs_and_schema_are_pydantics() -> None:
     assert "<any>" in module_doc("set_fact")
 
 
+@pytest.mark.parametrize("name", CONTROL)
+def test_each_front_declares_its_models_fields(name: str) -> None:
+    """The hand-kept field table against the model it fronts: the same field names, each required
+    or not as the model says, with the model's default; unknown keys allowed exactly when the
+    model's `extra` is "allow" (a table left behind by a change to controlargs.py fails here)."""
+    front = MODULES[name].ArgsModel
+    pyd = front.pydantic_model()
+    assert set(front._FIELDS) == set(pyd.model_fields)
+    for field, (_, required, default) in front._FIELDS.items():
+        info = pyd.model_fields[field]
+        assert required == info.is_required(), field
+        if not required:
+            assert shape(default) == shape(info.get_default(call_default_factory=True)), field
+    assert front._EXTRA == (pyd.model_config.get("extra") == "allow")
+
+
 def _run(tmp_path: Path, tasks: list[dict[str, Any]], probe: str) -> subprocess.CompletedProcess[str]:
     """`python -m hvprov apply` in a fresh interpreter on one sim host; prints what `probe` says at exit."""
     (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"h1": {
