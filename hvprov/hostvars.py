@@ -19,7 +19,7 @@ from typing import Any
 
 from .inventory import Host, Inventory
 from .runctx import HostState, RunContext
-from .secrets import tag_by_name
+from .secrets import SCALARS, tag_by_name
 from .tasktree import Play, Task
 from .templating import Templar
 
@@ -316,12 +316,10 @@ def drop_omitted(value: Any) -> Any:
                 if v != OMIT:
                     out[k] = v
             else:
-                out[k] = v if type(v) in _NUMBERS else drop_omitted(v)
+                out[k] = v if type(v) in SCALARS else drop_omitted(v)
         return out
     if isinstance(value, list):
-        return [v if type(v) in _NUMBERS or isinstance(v, str) else drop_omitted(v) for v in value
+        return [v if type(v) in SCALARS or isinstance(v, str) else drop_omitted(v) for v in value
                 if not (isinstance(v, str) and v == OMIT)]
     return value
 
-
-_NUMBERS = frozenset({int, float, bool, type(None)})  # leaves drop_omitted returns as they are

@@ -50,7 +50,8 @@ SHORT_KEEP = 2048  # up to this many per registry state (then forgotten and coll
 _CLEAN = object()  # a remembered short text that holds no secret: scrub gives the text itself
 _NO_LOG: ContextVar[bool] = ContextVar("hvprov_no_log", default=False)
 
-_LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
+SCALARS = frozenset({int, float, bool, type(None)})  # exact types: never a Secret, never hold one, never a template
+LEAVES = SCALARS | {str}  # the same, with the exact str
 
 
 class Secret:
@@ -305,7 +306,7 @@ class SecretRegistry:
         kind = type(obj)  # the common exact types first (events: strings, flags, numbers)
         if kind is str:
             return self.scrub(obj)
-        if kind in _LEAVES:
+        if kind in LEAVES:
             return obj
         if isinstance(obj, Secret):
             return self.scrub(obj.shown)
@@ -317,7 +318,7 @@ class SecretRegistry:
             for k, v in obj.items():
                 key = scrub(str(k)) if isinstance(k, str) else k
                 kind = type(v)
-                out[key] = scrub(v) if kind is str else v if kind in _LEAVES else data(v)
+                out[key] = scrub(v) if kind is str else v if kind in LEAVES else data(v)
             return out
         if isinstance(obj, (list, tuple)):
             return [self.scrub_data(v) for v in obj]
@@ -330,20 +331,22 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 
 
 def _walk_secrets(obj: Any, found: list[Secret]) -> None:
-    if type(obj) in _LEAVES:
+    if type(obj) in LEAVES:
         return
     if isinstance(obj, Secret):
         found.append(obj)
     elif type(obj) is dict or isinstance(obj, Mapping):  # dict first: an ABC check costs a call
         for v in obj.values():
-            _walk_secrets(v, found)
+            if type(v) not in LEAVES:  # (a plain leaf without a call: most module arguments)
+                _walk_secrets(v, found)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _walk_secrets(v, found)
+            if type(v) not in LEAVES:
+                _walk_secrets(v, found)
 
 
 def has_secret(obj: Any) -> bool:
-    if type(obj) in _LEAVES:
+    if type(obj) in LEAVES:
         return False
     if isinstance(obj, Secret):
         return True
@@ -381,7 +384,7 @@ def secrets_in(obj: Any) -> list[Secret]:
 
 def mask(obj: Any) -> Any:
     """A copy of nested data with every Secret replaced by its shown form (for JSON output)."""
-    if type(obj) in _LEAVES:  # most of a result: plain leaves (no isinstance chain for them)
+    if type(obj) in LEAVES:  # most of a result: plain leaves (no isinstance chain for them)
         return obj
     if isinstance(obj, Secret):
         return obj.shown

@@ -42,7 +42,6 @@ from .templating import unsafe
 from .yamlsrc import location_at, location_of
 
 log = logging.getLogger("hvprov")
-_PLAIN_LEAVES = frozenset({str, int, float, bool, type(None)})  # exact types: never a Secret, never hold one
 
 
 
@@ -372,8 +371,7 @@ class TaskExecutor(IncludeSteps, RetrySteps):
         module = registry.MODULES[task.module]
         where = location_of(task.args, None) or task.location
         raw = drop_omitted(self.r.templar.template(task.args, vars_, where, f"{task.path}.{task.module}"))
-        # no Secret can be among plain leaves: secrets_in's answer for them without the walk
-        carried = [] if type(raw) is dict and _PLAIN_LEAVES.issuperset(map(type, raw.values())) else secrets_in(raw)
+        carried = secrets_in(raw)
         if carried:  # modules take plain values; every output is scrubbed of them
             self.r.secrets.add_all(carried)
             raw = reveal(raw)

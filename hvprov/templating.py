@@ -27,7 +27,7 @@ from . import jinja as ansible_builtin
 from . import limits
 from .errors import Location, VariableError
 from .jinja.lexer import LiteralBackslashes
-from .secrets import MASK, Secret, has_secret, mask, reveal, tag_by_name
+from .secrets import LEAVES, MASK, SCALARS, Secret, has_secret, mask, reveal, tag_by_name
 
 _SINGLE_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
 
@@ -219,7 +219,7 @@ class Templar:
             if "{{" not in value and "{%" not in value:
                 return value
             return self._render_str(value, variables, where, field, _depth)
-        if value is None or t is int or t is bool or t is float:
+        if t in SCALARS:
             return value
         if isinstance(value, str):
             if not self.is_template(value):
@@ -230,7 +230,7 @@ class Templar:
             out = {}
             for k, v in value.items():
                 t = type(v)  # _plain_leaf(v), inline: most arguments are plain
-                if v is None or t is int or t is bool or t is float or (t is str and "{{" not in v and "{%" not in v):
+                if t in SCALARS or (t is str and "{{" not in v and "{%" not in v):
                     out[k] = v
                 else:
                     out[k] = self.template(v, variables, _loc(value, k, where), f"{field}.{k}" if field else str(k),
@@ -319,7 +319,7 @@ class Templar:
         for name in names:
             value = variables.get(name)
             t = type(value)
-            if value is None or t is int or t is bool or (t is str and "{{" not in value and "{%" not in value):
+            if t in SCALARS or (t is str and "{{" not in value and "{%" not in value):
                 continue  # neither a template nor a Secret: a plain leaf, without the calls
             if _holds_template(value):
                 if depth >= 10:
@@ -431,8 +431,7 @@ def _secret_names(names: frozenset[str], variables: Mapping[str, Any]) -> list[s
     out = []
     for n in names:
         value = variables.get(n)
-        t = type(value)
-        if value is None or t is str or t is int or t is bool:
+        if type(value) in LEAVES:
             continue  # has_secret's answer for a plain leaf, without the call
         if has_secret(value):
             out.append(n)
@@ -492,7 +491,7 @@ def _plain_leaf(value: Any) -> bool:
     """A value template() returns unchanged without looking further: a plain string with no
     template markers, a number, a boolean, None (no location or field name is worked out)."""
     t = type(value)
-    return (t is str and "{{" not in value and "{%" not in value) or t is int or t is bool or t is float or value is None
+    return t in SCALARS or (t is str and "{{" not in value and "{%" not in value)
 
 
 def _holds_template(value: Any) -> bool:

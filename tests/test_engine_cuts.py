@@ -416,24 +416,42 @@ def test_check_names_matches_the_previous(text: str) -> None:
     assert outcome(check_names) == outcome(previous_check_names)
 
 
-def test_plain_module_arguments_carry_no_secret() -> None:
-    """_item skips secrets_in's walk for a dict of plain leaves: on generated arguments, whenever
-    it skips, the walk finds nothing; and a Secret, an UnsafeText or a container makes it walk."""
-    from hvprov.secrets import secrets_in
-    from hvprov.taskexec import _PLAIN_LEAVES
+def previous_walk(obj: Any, found: list[Any]) -> None:
+    """secrets._walk_secrets as it was before plain leaves were skipped in its loops."""
+    if isinstance(obj, Secret):
+        found.append(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            previous_walk(v, found)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            previous_walk(v, found)
+
+
+def test_secrets_in_skips_plain_leaves_and_finds_every_secret() -> None:
+    """secrets_in does not descend into plain leaves (most module arguments): on generated nested
+    arguments it finds the same Secrets, in the same order, as the walk that visits everything;
+    and no Secret's type is a plain leaf type."""
+    from hvprov.secrets import LEAVES, secrets_in
 
     rng = random.Random(11)
-    leaves = ["x", 1, 2.5, True, None, Secret("pw"), tm.UnsafeText("u"), ["y", Secret("pw2")], {"k": Secret("pw3")}]
-    skipped = walked = 0
+    leaves = ["x", 1, 2.5, True, None, Secret("pw"), tm.UnsafeText("u"), ["y", Secret("pw2")], {"k": Secret("pw3")},
+             ("t", Secret("pw4"))]
+    plain = with_secret = 0
     for _ in range(3000):
         args = {f"a{i}": rng.choice(leaves) for i in range(rng.randrange(5))}
-        if _PLAIN_LEAVES.issuperset(map(type, args.values())):
-            assert secrets_in(args) == []
-            skipped += 1
+        if rng.random() < 0.3:
+            args["nested"] = [dict(args), list(args.values())]
+        expected: list[Any] = []
+        previous_walk(args, expected)
+        got = secrets_in(args)
+        assert [id(x) for x in got] == [id(x) for x in expected]
+        if expected:
+            with_secret += 1
         else:
-            walked += 1
-    assert skipped and walked
-    assert not _PLAIN_LEAVES.issuperset(map(type, {"a": Secret("s")}.values()))
+            plain += 1
+    assert plain and with_secret
+    assert not any(issubclass(Secret, t) for t in LEAVES)
 
 
 def previous_unsafe(value: Any) -> Any:
